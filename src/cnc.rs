@@ -1,0 +1,229 @@
+//! Command and control: the state of a link's producer, a heartbeat, the end-of-stream
+//! mark, and the producer's published counters.
+//!
+//! States follow Tango: `Boot` (built, no producer running), `Run` (a producer is
+//! attached), `Halt` (someone asked the producer to stop), `Fail` (the producer died, for
+//! example by panicking). A producer acknowledges a halt request, or ends on its own, by
+//! closing the stream: it publishes the seq after its last frag and returns to `Boot`.
+//! Consumers drain every frag before that seq and then see end-of-stream.
+//!
+//! The producer beats its heartbeat at housekeeping; an observer that sees it unchanged
+//! for longer than it is willing to wait takes the producer for dead.
+
+use core::fmt;
+
+use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::*, CNC_ACQUIRE, CNC_RELEASE};
+
+/// The state of a link's producer, as its cnc reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Signal {
+    /// Built; no producer running (or the producer acknowledged a halt and stopped).
+    Boot,
+    /// A producer is running.
+    Run,
+    /// A halt was requested and not yet acknowledged.
+    Halt,
+    /// The producer died without halting cleanly (its stream is still closed and can be
+    /// drained).
+    Fail,
+    /// An application-defined signal (raw value 4 or more).
+    User(u64),
+}
+
+impl Signal {
+    const fn raw(self) -> u64 {
+        match self {
+            Signal::Boot => 0,
+            Signal::Run => 1,
+            Signal::Halt => 2,
+            Signal::Fail => 3,
+            Signal::User(v) => v,
+        }
+    }
+
+    const fn from_raw(v: u64) -> Signal {
+        match v {
+            0 => Signal::Boot,
+            1 => Signal::Run,
+            2 => Signal::Halt,
+            3 => Signal::Fail,
+            v => Signal::User(v),
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signal::Boot => f.write_str("boot"),
+            Signal::Run => f.write_str("run"),
+            Signal::Halt => f.write_str("halt"),
+            Signal::Fail => f.write_str("fail"),
+            Signal::User(v) => write!(f, "user({v})"),
+        }
+    }
+}
+
+struct Control {
+    signal: AtomicU64,
+    /// The stream is closed: `end_seq` is final.
+    closed: AtomicBool,
+    /// The seq after the producer's last frag (valid once `closed`).
+    end_seq: AtomicU64,
+}
+
+struct TxDiag {
+    published_frags: AtomicU64,
+    published_bytes: AtomicU64,
+    backpressure: AtomicU64,
+}
+
+/// A link's command-and-control block.
+///
+/// Reached through [`Producer::cnc`](crate::spsc::Producer::cnc) and
+/// [`Consumer::cnc`](crate::spsc::Consumer::cnc); any thread may read it or request a
+/// halt.
+pub struct Cnc {
+    control: CachePadded<Control>,
+    heartbeat: CachePadded<AtomicU64>,
+    diag: CachePadded<TxDiag>,
+}
+
+/// The producer's counters, as last published at housekeeping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProducerCounters {
+    /// Frags published.
+    pub published_frags: u64,
+    /// Payload bytes published.
+    pub published_bytes: u64,
+    /// Times the producer ran out of credits (entered backpressure).
+    pub backpressure: u64,
+}
+
+macro_rules! cnc_new {
+    () => {
+        Cnc {
+            control: CachePadded::new(Control {
+                signal: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+                end_seq: AtomicU64::new(0),
+            }),
+            heartbeat: CachePadded::new(AtomicU64::new(0)),
+            diag: CachePadded::new(TxDiag {
+                published_frags: AtomicU64::new(0),
+                published_bytes: AtomicU64::new(0),
+                backpressure: AtomicU64::new(0),
+            }),
+        }
+    };
+}
+
+impl Cnc {
+    /// A cnc in `Boot`, open, heartbeat 0.
+    #[cfg(not(milonga_loom))]
+    pub(crate) const fn new() -> Cnc {
+        cnc_new!()
+    }
+
+    /// See the non-loom variant.
+    #[cfg(milonga_loom)]
+    pub(crate) fn new() -> Cnc {
+        cnc_new!()
+    }
+
+    /// The producer's state.
+    pub fn signal(&self) -> Signal {
+        Signal::from_raw(self.control.signal.load(Acquire))
+    }
+
+    /// Sets the state. Used by the producer (`Run`, `Boot`, `Fail`) and by a controller
+    /// (`Halt`, user signals); it does not close the stream.
+    pub fn set_signal(&self, signal: Signal) {
+        self.control.signal.store(signal.raw(), Release);
+    }
+
+    /// Asks the producer to halt. The producer sees it through
+    /// [`Producer::halt_requested`](crate::spsc::Producer::halt_requested) and
+    /// acknowledges it by halting.
+    pub fn request_halt(&self) {
+        self.set_signal(Signal::Halt);
+    }
+
+    /// The producer's heartbeat: a value that changes at every producer housekeeping (a
+    /// count, or a timestamp if the producer was given one).
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat.load(Relaxed)
+    }
+
+    /// Producer: beats the heartbeat.
+    pub(crate) fn beat(&self, value: u64) {
+        self.heartbeat.store(value, Relaxed);
+    }
+
+    /// The stream is closed and every frag before the returned seq was published; `None`
+    /// while the producer may still publish.
+    #[inline]
+    pub fn end_seq(&self) -> Option<u64> {
+        if self.control.closed.load(CNC_ACQUIRE) {
+            Some(self.control.end_seq.load(Relaxed))
+        } else {
+            None
+        }
+    }
+
+    /// Producer: closes the stream after `end_seq - 1` and leaves the state at `signal`.
+    /// Every frag before `end_seq` was published before this call (release ordering).
+    pub(crate) fn close(&self, end_seq: u64, signal: Signal) {
+        self.control.end_seq.store(end_seq, Relaxed);
+        self.control.closed.store(true, CNC_RELEASE);
+        self.set_signal(signal);
+    }
+
+    /// Producer: publishes its counters.
+    pub(crate) fn publish_counters(&self, c: &ProducerCounters) {
+        self.diag.published_frags.store(c.published_frags, Relaxed);
+        self.diag.published_bytes.store(c.published_bytes, Relaxed);
+        self.diag.backpressure.store(c.backpressure, Relaxed);
+    }
+
+    /// The producer's counters as last published.
+    pub fn producer_counters(&self) -> ProducerCounters {
+        ProducerCounters {
+            published_frags: self.diag.published_frags.load(Relaxed),
+            published_bytes: self.diag.published_bytes.load(Relaxed),
+            backpressure: self.diag.backpressure.load(Relaxed),
+        }
+    }
+}
+
+impl fmt::Debug for Cnc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cnc")
+            .field("signal", &self.signal())
+            .field("heartbeat", &self.heartbeat())
+            .field("end_seq", &self.end_seq())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(milonga_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_round_trip_and_close_is_final() {
+        let cnc = Cnc::new();
+        assert_eq!(cnc.signal(), Signal::Boot);
+        for s in [Signal::Run, Signal::Halt, Signal::Fail, Signal::User(9)] {
+            cnc.set_signal(s);
+            assert_eq!(cnc.signal(), s);
+        }
+        assert_eq!(cnc.end_seq(), None);
+        cnc.close(77, Signal::Boot);
+        assert_eq!(cnc.end_seq(), Some(77));
+        assert_eq!(cnc.signal(), Signal::Boot);
+        cnc.beat(5);
+        assert_eq!(cnc.heartbeat(), 5);
+    }
+}

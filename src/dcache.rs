@@ -1,0 +1,186 @@
+//! The payload store: a region of 64-byte chunks, allocated compactly by the producer.
+//!
+//! A payload of `sz` bytes occupies `ceil(sz / 64)` contiguous chunks. The producer keeps
+//! a cursor; a payload that would cross the end of the store starts again at chunk 0
+//! instead, so a payload is never split. A zero-size payload occupies no chunk.
+//!
+//! Reuse: the store holds at least `depth + 2` payloads of `mtu` bytes (see
+//! [`data_chunks`]), so the chunks of frag `s` are reused no earlier than by frag
+//! `s + depth + 1`, after the producer has published `s + depth`, the frag that overwrites
+//! the metadata slot of `s`. The credit protocol keeps the producer less than `depth`
+//! frags ahead of a reliable consumer, so nothing it still holds is rewritten.
+
+use core::cell::UnsafeCell;
+
+use crate::sync::Track;
+
+/// Bytes in one chunk: the unit of payload addressing.
+pub const CHUNK_SZ: usize = 64;
+
+/// Payloads in flight that are not yet published (one claim at a time per producer).
+const BURST: usize = 1;
+
+/// Chunks needed for a payload of `sz` bytes.
+#[inline(always)]
+pub(crate) const fn chunks_for(sz: usize) -> usize {
+    sz.div_ceil(CHUNK_SZ)
+}
+
+/// The smallest payload store, in chunks, for a link of this depth and mtu:
+/// `ceil(mtu / 64) * (depth + 2)`, room for `depth + 1` published payloads and one being
+/// written.
+///
+/// ```
+/// assert_eq!(milonga::data_chunks(1024, 1500), 24 * 1026);
+/// ```
+pub const fn data_chunks(depth: usize, mtu: usize) -> usize {
+    chunks_for(mtu) * (depth + BURST + 1)
+}
+
+/// [`data_chunks`] in bytes.
+pub const fn data_bytes(depth: usize, mtu: usize) -> usize {
+    data_chunks(depth, mtu) * CHUNK_SZ
+}
+
+/// One 64-byte, 64-aligned unit of payload memory.
+#[repr(C, align(64))]
+pub(crate) struct Chunk(UnsafeCell<[u8; CHUNK_SZ]>);
+
+impl Chunk {
+    /// A zeroed chunk. All-zero bytes are also a valid `Chunk`, which lets heap stores be
+    /// allocated zeroed.
+    pub(crate) const fn zeroed() -> Chunk {
+        Chunk(UnsafeCell::new([0; CHUNK_SZ]))
+    }
+}
+
+// SAFETY: chunk bytes are only reached through `DCache::payload` and `DCache::payload_mut`,
+// whose callers hold the region under the credit protocol: the producer writes a region
+// only while no consumer may read it, and a consumer reads it only between the producer's
+// publication of the frag and its own credit return.
+unsafe impl Sync for Chunk {}
+
+/// A borrowed view of a payload store.
+#[derive(Clone, Copy)]
+pub(crate) struct DCache<'a> {
+    chunks: &'a [Chunk],
+    track: &'a Track,
+    mtu: usize,
+}
+
+impl<'a> DCache<'a> {
+    /// A view of `chunks` for payloads of at most `mtu` bytes. The link constructors check
+    /// that the store is large enough ([`data_chunks`]).
+    pub(crate) fn new(chunks: &'a [Chunk], track: &'a Track, mtu: usize) -> Self {
+        assert!(chunks.len() >= data_chunks(2, mtu) && chunks.len() <= u32::MAX as usize);
+        DCache { chunks, track, mtu }
+    }
+
+    /// The largest payload, in bytes.
+    #[inline(always)]
+    pub(crate) fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// Where a payload of `sz <= mtu` bytes goes if the producer's cursor is at `cursor`:
+    /// at the cursor, or at chunk 0 if it would cross the end.
+    #[inline(always)]
+    pub(crate) fn place(&self, cursor: u32, sz: usize) -> u32 {
+        if cursor as usize + chunks_for(sz) > self.chunks.len() {
+            0
+        } else {
+            cursor
+        }
+    }
+
+    /// Metadata names a region inside the store and within the mtu. Untrusted metadata
+    /// must pass this before any address is formed from it.
+    #[inline(always)]
+    pub(crate) fn in_bounds(&self, chunk: u32, sz: usize) -> bool {
+        sz <= self.mtu && chunk as usize + chunks_for(sz) <= self.chunks.len()
+    }
+
+    #[inline(always)]
+    fn base(&self, chunk: u32) -> *mut u8 {
+        // `UnsafeCell<[u8; 64]>` is `repr(transparent)` and `Chunk` is `repr(C)`, so the
+        // slice is one contiguous run of bytes; the pointer's provenance covers all of it.
+        // `wrapping_add` keeps this safe; callers check bounds before dereferencing.
+        (self.chunks.as_ptr() as *mut u8).wrapping_add(chunk as usize * CHUNK_SZ)
+    }
+
+    /// The payload bytes of a published frag, for reading.
+    ///
+    /// # Safety
+    /// `in_bounds(chunk, sz)` holds, and the caller holds the region: the frag that owns it
+    /// is published and its credit not yet returned, so the producer does not write it
+    /// while the returned slice lives.
+    #[inline(always)]
+    pub(crate) unsafe fn payload<'r>(&self, chunk: u32, sz: usize) -> &'r [u8] {
+        debug_assert!(self.in_bounds(chunk, sz));
+        self.track.read(chunk as usize, chunks_for(sz));
+        // SAFETY: in bounds and not written while the slice lives (caller's contract).
+        unsafe { core::slice::from_raw_parts(self.base(chunk), sz) }
+    }
+
+    /// Notes (for loom) that the reader's access to a region ends here.
+    #[cfg(milonga_loom)]
+    pub(crate) fn release(&self, chunk: u32, sz: usize) {
+        self.track.read(chunk as usize, chunks_for(sz));
+    }
+
+    /// The payload bytes of a region the producer is about to publish, for writing.
+    ///
+    /// # Safety
+    /// `in_bounds(chunk, sz)` holds, only the single producer calls this, and no reader
+    /// holds any part of the region: the producer holds a credit for the frag that will
+    /// own it, and the region was placed by [`DCache::place`] in a store of at least
+    /// [`data_chunks`] chunks.
+    #[inline(always)]
+    pub(crate) unsafe fn payload_mut<'r>(&self, chunk: u32, sz: usize) -> &'r mut [u8] {
+        debug_assert!(self.in_bounds(chunk, sz));
+        self.track.write(chunk as usize, chunks_for(sz));
+        // SAFETY: in bounds, and no other reference to the region exists while the slice
+        // lives (caller's contract).
+        unsafe { core::slice::from_raw_parts_mut(self.base(chunk), sz) }
+    }
+
+    /// Notes (for loom) that the producer's write of a region ends here.
+    #[inline(always)]
+    pub(crate) fn written(&self, chunk: u32, sz: usize) {
+        self.track.write(chunk as usize, chunks_for(sz));
+    }
+}
+
+#[cfg(all(test, not(milonga_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_never_crosses_the_end() {
+        let chunks: [Chunk; 16] = core::array::from_fn(|_| Chunk::zeroed());
+        let track = Track::new(16);
+        let dc = DCache::new(&chunks, &track, 200); // 4 chunks per mtu, 16 = 4 * (2 + 2)
+        assert_eq!(dc.place(0, 200), 0);
+        assert_eq!(dc.place(12, 200), 12);
+        assert_eq!(dc.place(13, 200), 0);
+        assert_eq!(dc.place(15, 64), 15);
+        assert_eq!(dc.place(16, 0), 16);
+        assert_eq!(dc.place(16, 1), 0);
+        assert!(dc.in_bounds(16, 0) && dc.in_bounds(12, 200) && !dc.in_bounds(13, 200));
+        assert!(!dc.in_bounds(0, 201) && !dc.in_bounds(u32::MAX, 1));
+    }
+
+    #[test]
+    fn regions_are_contiguous_bytes() {
+        let chunks: [Chunk; 16] = core::array::from_fn(|_| Chunk::zeroed());
+        let track = Track::new(16);
+        let dc = DCache::new(&chunks, &track, 200);
+        // SAFETY: single-threaded test; the write ends before the read begins.
+        unsafe {
+            dc.payload_mut(1, 130).copy_from_slice(&[7; 130]);
+            assert_eq!(dc.payload(1, 130), &[7; 130][..]);
+            assert_eq!(dc.payload(0, 64), &[0; 64][..]);
+            assert_eq!(dc.payload(3, 64)[..2], [7, 7]);
+        }
+    }
+}

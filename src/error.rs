@@ -1,0 +1,160 @@
+//! Named errors. Every one leaves the link as it was.
+
+use core::fmt;
+
+/// A link could not be built: the storage or flow configuration is not usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The depth is not a power of two of at least 2 (0 and 1 included).
+    BadDepth {
+        /// The depth asked for.
+        depth: usize,
+    },
+    /// The mtu does not fit the 16-bit size field of a frag.
+    MtuTooLarge {
+        /// The mtu asked for.
+        mtu: usize,
+        /// The largest mtu a frag can describe.
+        max: usize,
+    },
+    /// The payload store cannot hold `depth + 2` payloads of mtu bytes (see
+    /// [`data_chunks`](crate::data_chunks)), or has more chunks than a frag can address.
+    BadDataSize {
+        /// Chunks given.
+        chunks: usize,
+        /// Chunks needed at least.
+        needed: usize,
+        /// Chunks addressable at most.
+        max: usize,
+    },
+    /// A flow-control parameter is out of its range.
+    BadFlow {
+        /// The parameter's name.
+        param: &'static str,
+        /// The value given.
+        value: u64,
+        /// The smallest allowed value.
+        min: u64,
+        /// The largest allowed value.
+        max: u64,
+    },
+    /// An inline link was split before; it has one producer and one consumer for life.
+    AlreadySplit,
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LinkError::BadDepth { depth } => {
+                write!(f, "depth {depth} is not a power of two of at least 2")
+            }
+            LinkError::MtuTooLarge { mtu, max } => {
+                write!(f, "mtu {mtu} is larger than the largest frag size {max}")
+            }
+            LinkError::BadDataSize {
+                chunks,
+                needed,
+                max,
+            } => write!(
+                f,
+                "payload store of {chunks} chunks: needs at least {needed} and at most {max}"
+            ),
+            LinkError::BadFlow {
+                param,
+                value,
+                min,
+                max,
+            } => write!(f, "{param} = {value} is outside {min}..={max}"),
+            LinkError::AlreadySplit => f.write_str("the link was already split"),
+        }
+    }
+}
+
+impl core::error::Error for LinkError {}
+
+/// A frag could not be published. Nothing was published and the link is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// No credits: the slowest reliable consumer is `cr_max` frags behind.
+    NoCredits,
+    /// The payload is larger than the mtu (or than the claim, for a commit).
+    TooLarge {
+        /// The payload's length.
+        len: usize,
+        /// The largest length allowed.
+        max: usize,
+    },
+    /// Every consumer is gone.
+    Disconnected,
+    /// The wait strategy gave up before credits came back.
+    Timeout,
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PublishError::NoCredits => {
+                f.write_str("no credits: the consumer is a full ring behind")
+            }
+            PublishError::TooLarge { len, max } => {
+                write!(f, "payload of {len} bytes is larger than {max}")
+            }
+            PublishError::Disconnected => f.write_str("every consumer is gone"),
+            PublishError::Timeout => f.write_str("timed out waiting for credits"),
+        }
+    }
+}
+
+impl core::error::Error for PublishError {}
+
+/// Nothing could be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// Nothing published yet; try again.
+    Empty,
+    /// The producer closed the stream and every frag it published has been read.
+    Closed,
+    /// The wait strategy gave up before a frag arrived.
+    Timeout,
+    /// The batch limits cannot make progress: `max_frags` is 0 or `max_bytes` is below the
+    /// mtu (a frag of mtu bytes could never be delivered).
+    BadBudget {
+        /// Frags asked for.
+        max_frags: usize,
+        /// Bytes allowed.
+        max_bytes: usize,
+        /// The link's mtu.
+        mtu: usize,
+    },
+    /// The link's memory no longer follows the protocol (the slot of a frag this
+    /// consumer had not released was overwritten, or names a region outside the store).
+    /// Cannot happen in a link used through this crate's API.
+    Corrupt {
+        /// The seq the consumer expected.
+        seq: u64,
+    },
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RecvError::Empty => f.write_str("no frag published yet"),
+            RecvError::Closed => f.write_str("the stream is closed and drained"),
+            RecvError::Timeout => f.write_str("timed out waiting for a frag"),
+            RecvError::BadBudget {
+                max_frags,
+                max_bytes,
+                mtu,
+            } => write!(
+                f,
+                "batch of at most {max_frags} frags and {max_bytes} bytes cannot carry a frag of mtu {mtu}"
+            ),
+            RecvError::Corrupt { seq } => write!(f, "link memory is corrupt at seq {seq}"),
+        }
+    }
+}
+
+impl core::error::Error for RecvError {}

@@ -1,0 +1,84 @@
+//! Lock-free message links in the style of Firedancer's Tango.
+//!
+//! A producer publishes *frags*: 32-byte metadata records ([`FragMeta`]) in a
+//! sequence-validated ring, with payload bytes in a chunked store. A reliable consumer
+//! reads them in order, zero-copy, one at a time or in batches, and returns *credits* to
+//! the producer as it goes; the producer never overwrites what the consumer still holds.
+//!
+//! - [`spsc`]: the single-producer single-consumer link, with inline storage (a `static`,
+//!   no allocator) or heap storage (`alloc`).
+//! - [`wait`]: what blocking calls do while they wait.
+//! - [`seq`]: wrap-safe sequence arithmetic.
+//!
+//! ```
+//! use milonga::spsc::{heap, LinkConfig};
+//! use milonga::{FlowConfig, Header, RecvError};
+//!
+//! let (mut tx, mut rx) = heap(LinkConfig::new(256, 1024), FlowConfig::new())?;
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..1000u64 {
+//!         tx.publish(Header::new(i), &i.to_le_bytes(), milonga::wait::SpinThenYield::default())
+//!             .unwrap();
+//!     }
+//!     tx.halt();
+//! });
+//! let mut next = 0u64;
+//! loop {
+//!     match rx.batch(64, 64 * 1024) {
+//!         Ok(batch) => {
+//!             for frag in &batch {
+//!                 assert_eq!(frag.payload(), &next.to_le_bytes());
+//!                 next += 1;
+//!             }
+//!             batch.commit();
+//!         }
+//!         Err(RecvError::Empty) => std::thread::yield_now(),
+//!         Err(RecvError::Closed) => break,
+//!         Err(e) => panic!("{e}"),
+//!     }
+//! }
+//! assert_eq!(next, 1000);
+//! producer.join().unwrap();
+//! # Ok::<(), milonga::LinkError>(())
+//! ```
+//!
+//! # Features
+//! - `std` (default): thread-aware wait strategies; implies `alloc`.
+//! - `alloc`: heap-backed links sized at run time.
+//! - `critical-section`: for targets without compare-and-swap (thumbv6m), lets
+//!   portable-atomic emulate the few read-modify-write operations (none on the hot path).
+//!
+//! Without `std` and `alloc` the crate is `#![no_std]` and allocation-free.
+
+#![no_std]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod cnc;
+mod dcache;
+mod error;
+mod fctl;
+mod frag;
+mod fseq;
+mod mcache;
+pub mod seq;
+pub mod spsc;
+mod sync;
+pub mod wait;
+
+pub use cnc::{Cnc, ProducerCounters, Signal};
+pub use dcache::{data_bytes, data_chunks, CHUNK_SZ};
+pub use error::{LinkError, PublishError, RecvError};
+pub use fctl::FlowConfig;
+pub use frag::{Ctl, FragMeta, Header};
+
+/// The internals the loom models drive directly (only under `--cfg milonga_loom`).
+#[cfg(milonga_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::mcache::{MCache, Read, Slot};
+}

@@ -1,0 +1,244 @@
+//! The metadata ring: a power-of-two array of 32-byte slots, one per sequence number
+//! modulo the depth, each written by the single producer with a seqlock.
+//!
+//! Publish (producer, the only writer of every slot):
+//! 1. store `seq - 1` into the slot's seq: the frag that was there is gone, and a reader of
+//!    either the old or the new seq sees a mismatch;
+//! 2. release fence, then the body fields with relaxed stores;
+//! 3. store `seq` with release ordering.
+//!
+//! Read (consumer): load seq (acquire) and compare it wrap-safely with the expected seq;
+//! then the body with relaxed loads; then, for a reader the producer does not wait for,
+//! an acquire fence and a second load of seq, which must not have changed.
+//!
+//! Every field is an atomic, so a read racing the producer is never undefined behaviour:
+//! it is caught by the seq check and thrown away.
+
+use crate::frag::{Ctl, FragMeta};
+use crate::seq;
+use crate::sync::{fence, AtomicU64, Ordering::Relaxed, SEQLOCK_ACQUIRE, SEQLOCK_RELEASE};
+use crate::sync::{SLOT_ACQUIRE, SLOT_PUBLISH};
+
+/// One metadata slot: the atomic image of a [`FragMeta`], 32 bytes, two per cache line.
+#[repr(C, align(32))]
+pub struct Slot {
+    seq: AtomicU64,
+    sig: AtomicU64,
+    /// `chunk | sz << 32 | ctl << 48`
+    loc: AtomicU64,
+    /// `tsorig | tspub << 32`
+    ts: AtomicU64,
+}
+
+#[cfg(not(milonga_loom))]
+const _: () = assert!(core::mem::size_of::<Slot>() == 32);
+
+impl Slot {
+    /// A slot that holds no frag a reader starting at `seq0` would accept: its seq is
+    /// `seq0 - 1`, "not yet" for every seq in `seq0 .. seq0 + depth`.
+    #[cfg(not(milonga_loom))]
+    pub const fn empty(seq0: u64) -> Slot {
+        Slot {
+            seq: AtomicU64::new(seq::dec(seq0, 1)),
+            sig: AtomicU64::new(0),
+            loc: AtomicU64::new(0),
+            ts: AtomicU64::new(0),
+        }
+    }
+
+    /// See the non-loom variant (loom atomics cannot be built in a `const fn`).
+    #[cfg(milonga_loom)]
+    pub fn empty(seq0: u64) -> Slot {
+        Slot {
+            seq: AtomicU64::new(seq::dec(seq0, 1)),
+            sig: AtomicU64::new(0),
+            loc: AtomicU64::new(0),
+            ts: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What a reader found in the slot of the seq it expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// The frag, read consistently.
+    Ready(FragMeta),
+    /// The producer has not published this seq yet.
+    NotYet,
+    /// The slot holds a later frag (or one being written): the reader was lapped. `found`
+    /// is the seq the slot held.
+    Overrun { found: u64 },
+}
+
+/// A borrowed view of a metadata ring.
+#[derive(Clone, Copy)]
+pub struct MCache<'a> {
+    slots: &'a [Slot],
+    mask: u64,
+}
+
+impl<'a> MCache<'a> {
+    /// A view of `slots`, whose length must be a power of two of at least 2 (checked by
+    /// the link constructors, which are the only callers).
+    pub fn new(slots: &'a [Slot]) -> Self {
+        assert!(slots.len() >= 2 && slots.len().is_power_of_two());
+        MCache {
+            slots,
+            mask: slots.len() as u64 - 1,
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self, seq: u64) -> &'a Slot {
+        let idx = (seq & self.mask) as usize;
+        // SAFETY: `mask == slots.len() - 1` (checked in `new`), so `idx < slots.len()`.
+        unsafe { self.slots.get_unchecked(idx) }
+    }
+
+    /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3). Only the single
+    /// producer of the ring may call this.
+    #[inline(always)]
+    pub fn publish(&self, meta: &FragMeta) {
+        let slot = self.slot(meta.seq);
+        // Step 1: mark the slot in progress; the frag it held is gone from now on.
+        slot.seq.store(seq::dec(meta.seq, 1), Relaxed);
+        // Step 2: order the marker before the body for seqlock readers.
+        fence(SEQLOCK_RELEASE);
+        slot.sig.store(meta.sig, Relaxed);
+        let loc = meta.chunk as u64 | (meta.sz as u64) << 32 | (meta.ctl.bits() as u64) << 48;
+        slot.loc.store(loc, Relaxed);
+        slot.ts
+            .store(meta.tsorig as u64 | (meta.tspub as u64) << 32, Relaxed);
+        // Step 3: the frag is visible to every reader that acquires this seq.
+        slot.seq.store(meta.seq, SLOT_PUBLISH);
+    }
+
+    /// Loads the body of the slot of `seq` with relaxed loads.
+    #[inline(always)]
+    fn body(slot: &Slot, seq: u64) -> FragMeta {
+        let loc = slot.loc.load(Relaxed);
+        let ts = slot.ts.load(Relaxed);
+        FragMeta {
+            seq,
+            sig: slot.sig.load(Relaxed),
+            chunk: loc as u32,
+            sz: (loc >> 32) as u16,
+            ctl: Ctl::from_bits((loc >> 48) as u16),
+            tsorig: ts as u32,
+            tspub: (ts >> 32) as u32,
+        }
+    }
+
+    /// Read step 1 only: the signed distance from `seq` to the seq the slot holds
+    /// (negative: not yet published; zero: ready; positive: overrun), with acquire
+    /// ordering, so a zero makes the body readable by a reader the producer waits for.
+    #[inline(always)]
+    pub fn poll(&self, seq: u64) -> i64 {
+        seq::diff(self.slot(seq).seq.load(SLOT_ACQUIRE), seq)
+    }
+
+    /// Reads the frag `seq` for a reader that gates the producer (a reliable consumer).
+    ///
+    /// The producer cannot overwrite the slot of a seq this reader has not released, so a
+    /// matching seq (acquired) is enough: the second load of the seqlock is not needed.
+    #[inline(always)]
+    pub fn read_gated(&self, seq: u64) -> Read {
+        let slot = self.slot(seq);
+        let found = slot.seq.load(SLOT_ACQUIRE);
+        match seq::diff(found, seq) {
+            0 => Read::Ready(Self::body(slot, seq)),
+            d if d < 0 => Read::NotYet,
+            _ => Read::Overrun { found },
+        }
+    }
+
+    /// The body of `seq`, which this reader already saw ready with [`MCache::poll`] and
+    /// which the producer cannot overwrite (a gated reader's unreleased seq).
+    #[inline(always)]
+    pub fn body_gated(&self, seq: u64) -> FragMeta {
+        Self::body(self.slot(seq), seq)
+    }
+
+    /// Reads the frag `seq` for a reader the producer does not wait for: the full seqlock
+    /// read (steps 1 and 2), which reports an overrun found before or during the read.
+    /// (No such reader exists in an SPSC link; the loom models drive it directly.)
+    #[cfg_attr(not(any(test, milonga_loom)), allow(dead_code))]
+    #[inline(always)]
+    pub fn read(&self, seq: u64) -> Read {
+        let slot = self.slot(seq);
+        let found = slot.seq.load(SLOT_ACQUIRE);
+        match seq::diff(found, seq) {
+            0 => {}
+            d if d < 0 => return Read::NotYet,
+            _ => return Read::Overrun { found },
+        }
+        let meta = Self::body(slot, seq);
+        fence(SEQLOCK_ACQUIRE);
+        let again = slot.seq.load(Relaxed);
+        if again == found {
+            Read::Ready(meta)
+        } else {
+            Read::Overrun { found: again }
+        }
+    }
+}
+
+#[cfg(all(test, not(milonga_loom)))]
+mod tests {
+    use super::*;
+
+    fn meta(seq: u64) -> FragMeta {
+        FragMeta {
+            seq,
+            sig: seq ^ 0xabcd,
+            chunk: 7,
+            sz: 300,
+            ctl: Ctl::SOM.with_origin(3),
+            tsorig: 11,
+            tspub: u32::MAX,
+        }
+    }
+
+    #[test]
+    fn publish_then_read_round_trips_every_field() {
+        let slots = [
+            Slot::empty(0),
+            Slot::empty(0),
+            Slot::empty(0),
+            Slot::empty(0),
+        ];
+        let mc = MCache::new(&slots);
+        assert_eq!(mc.read(0), Read::NotYet);
+        mc.publish(&meta(0));
+        assert_eq!(mc.read(0), Read::Ready(meta(0)));
+        assert_eq!(mc.read_gated(0), Read::Ready(meta(0)));
+        assert_eq!(mc.poll(0), 0);
+        assert_eq!(mc.read(1), Read::NotYet);
+        assert_eq!(mc.read(4), Read::NotYet);
+    }
+
+    #[test]
+    fn a_lapped_reader_sees_an_overrun() {
+        let slots = [Slot::empty(10), Slot::empty(10)];
+        let mc = MCache::new(&slots);
+        for s in 10..13 {
+            mc.publish(&meta(s));
+        }
+        assert_eq!(mc.read(10), Read::Overrun { found: 12 });
+        assert_eq!(mc.read(11), Read::Ready(meta(11)));
+        assert_eq!(mc.read(13), Read::NotYet);
+    }
+
+    #[test]
+    fn works_across_the_seq_wrap() {
+        let seq0 = u64::MAX - 1;
+        let slots = [Slot::empty(seq0), Slot::empty(seq0)];
+        let mc = MCache::new(&slots);
+        assert_eq!(mc.read(seq0), Read::NotYet);
+        for s in [seq0, seq0.wrapping_add(1), 0, 1] {
+            mc.publish(&meta(s));
+            assert_eq!(mc.read(s), Read::Ready(meta(s)));
+        }
+        assert_eq!(mc.read(u64::MAX), Read::Overrun { found: 1 });
+    }
+}

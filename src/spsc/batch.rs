@@ -1,0 +1,203 @@
+//! Batches: several frags lent at once, their credits returned together.
+
+use core::cell::Cell;
+use core::fmt;
+
+use crate::dcache::DCache;
+use crate::frag::{Ctl, FragMeta};
+use crate::mcache::MCache;
+use crate::seq;
+use crate::spsc::Consumer;
+
+/// A frag borrowed from a [`Batch`] (or a [`ReadGuard`](crate::spsc::ReadGuard)).
+#[derive(Clone, Copy)]
+pub struct Frag<'b> {
+    meta: FragMeta,
+    payload: &'b [u8],
+}
+
+impl<'b> Frag<'b> {
+    pub(crate) fn new(meta: FragMeta, payload: &'b [u8]) -> Self {
+        Frag { meta, payload }
+    }
+
+    /// The frag's metadata.
+    #[inline]
+    pub fn meta(&self) -> &FragMeta {
+        &self.meta
+    }
+
+    /// The frag's seq.
+    #[inline]
+    pub fn seq(&self) -> u64 {
+        self.meta.seq
+    }
+
+    /// The frag's application bits.
+    #[inline]
+    pub fn sig(&self) -> u64 {
+        self.meta.sig
+    }
+
+    /// The frag's control bits.
+    #[inline]
+    pub fn ctl(&self) -> Ctl {
+        self.meta.ctl
+    }
+
+    /// The payload, borrowed from the link's store for as long as the batch (or guard).
+    #[inline]
+    pub fn payload(&self) -> &'b [u8] {
+        self.payload
+    }
+}
+
+impl fmt::Debug for Frag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frag").field("meta", &self.meta).finish()
+    }
+}
+
+/// Consecutive frags lent by [`Consumer::batch`].
+///
+/// Iterate it with [`iter`](Self::iter) (as often as needed: the frags stay lent until the
+/// batch ends). When it ends, credits go back:
+/// - [`commit`](Self::commit): for every frag of the batch;
+/// - drop: only for the frags some iterator reached, counted from the start of the batch;
+///   the others are lent again by the next read.
+pub struct Batch<'c, 'a> {
+    consumer: &'c mut Consumer<'a>,
+    start: u64,
+    len: usize,
+    bytes: usize,
+    /// How many frags, from the start, an iterator has reached, and their bytes.
+    reached: Cell<(usize, usize)>,
+}
+
+impl<'c, 'a> Batch<'c, 'a> {
+    pub(crate) fn new(
+        consumer: &'c mut Consumer<'a>,
+        start: u64,
+        len: usize,
+        bytes: usize,
+    ) -> Self {
+        Batch {
+            consumer,
+            start,
+            len,
+            bytes,
+            reached: Cell::new((0, 0)),
+        }
+    }
+
+    /// Frags in the batch.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: an empty read is an error, not an empty batch.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Payload bytes in the batch.
+    #[inline]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The seq of the first frag.
+    #[inline]
+    pub fn first_seq(&self) -> u64 {
+        self.start
+    }
+
+    /// The frags, in order, borrowed from this batch.
+    #[inline]
+    pub fn iter(&self) -> BatchIter<'_> {
+        let (mcache, dcache) = self.consumer.views();
+        BatchIter {
+            mcache,
+            dcache,
+            start: self.start,
+            len: self.len,
+            next: 0,
+            reached: &self.reached,
+        }
+    }
+
+    /// Ends the batch, returning the credits of all its frags.
+    pub fn commit(self) {
+        self.reached.set((self.len, self.bytes));
+    }
+}
+
+impl Drop for Batch<'_, '_> {
+    fn drop(&mut self) {
+        let (frags, bytes) = self.reached.get();
+        self.consumer.release(frags as u64, bytes as u64);
+    }
+}
+
+impl fmt::Debug for Batch<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("first_seq", &self.start)
+            .field("len", &self.len)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+impl<'b> IntoIterator for &'b Batch<'_, '_> {
+    type Item = Frag<'b>;
+    type IntoIter = BatchIter<'b>;
+    fn into_iter(self) -> BatchIter<'b> {
+        self.iter()
+    }
+}
+
+/// The frags of a [`Batch`], in order.
+pub struct BatchIter<'b> {
+    mcache: MCache<'b>,
+    dcache: DCache<'b>,
+    start: u64,
+    len: usize,
+    next: usize,
+    reached: &'b Cell<(usize, usize)>,
+}
+
+impl<'b> Iterator for BatchIter<'b> {
+    type Item = Frag<'b>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Frag<'b>> {
+        if self.next == self.len {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        // Seen ready by the batch's scan, and not released before the batch ends.
+        let meta = self.mcache.body_gated(seq::inc(self.start, i as u64));
+        let sz = meta.sz as usize;
+        // SAFETY: the batch's scan checked that this frag is published and in bounds; the
+        // batch holds its credit until it ends, and the batch outlives the borrow `'b`, so
+        // the producer cannot rewrite the region while the slice lives.
+        let payload = unsafe { self.dcache.payload(meta.chunk, sz) };
+        let (reached, bytes) = self.reached.get();
+        if i == reached {
+            self.reached.set((reached + 1, bytes + sz));
+        }
+        Some(Frag::new(meta, payload))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.len - self.next;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for BatchIter<'_> {}

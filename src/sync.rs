@@ -1,0 +1,151 @@
+//! The only module that names atomics.
+//!
+//! Every other part imports its atomic types, fences, spin hints and padding from here, so
+//! one switch selects the implementation:
+//! - `core` atomics (through `portable-atomic`, which is `core` wherever the target has
+//!   native 64-bit atomics, and an emulation on targets such as thumbv6m that lack them);
+//! - `loom` atomics under `--cfg milonga_loom`, for model checking.
+//!
+//! The orderings of the protocol steps are named constants here. Under
+//! `--cfg milonga_weaken="<step>"` one of them is deliberately weakened to `Relaxed`; the
+//! loom models are run that way in CI to show that each model fails when the ordering it
+//! checks is too weak.
+
+pub(crate) use core::sync::atomic::Ordering;
+pub(crate) use crossbeam_utils::CachePadded;
+#[cfg(milonga_loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64};
+#[cfg(not(milonga_loom))]
+pub(crate) use portable_atomic::{fence, AtomicBool, AtomicU64};
+
+use Ordering::{Acquire, Relaxed, Release};
+
+/// Publish step 3: the store of a slot's `seq` that makes its body visible.
+pub(crate) const SLOT_PUBLISH: Ordering = if cfg!(milonga_weaken = "slot_publish") {
+    Relaxed
+} else {
+    Release
+};
+
+/// Read step 1: the load of a slot's `seq` that makes its body visible.
+pub(crate) const SLOT_ACQUIRE: Ordering = if cfg!(milonga_weaken = "slot_acquire") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// Publish step 2 (release fence after the in-progress marker) and read step 2 (acquire
+/// fence before the re-check): the seqlock fences.
+pub(crate) const SEQLOCK_RELEASE: Ordering = if cfg!(milonga_weaken = "seqlock_fence") {
+    Relaxed
+} else {
+    Release
+};
+
+/// See [`SEQLOCK_RELEASE`].
+#[cfg_attr(not(any(test, milonga_loom)), allow(dead_code))]
+pub(crate) const SEQLOCK_ACQUIRE: Ordering = if cfg!(milonga_weaken = "seqlock_fence") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// Credit return: the consumer's store of its progress into its fseq. Everything the
+/// consumer did with the payloads before it (reading them) must happen before the
+/// producer reuses their chunks.
+pub(crate) const FSEQ_PUBLISH: Ordering = if cfg!(milonga_weaken = "fseq_publish") {
+    Relaxed
+} else {
+    Release
+};
+
+/// Credit refill: the producer's load of a consumer's fseq.
+pub(crate) const FSEQ_ACQUIRE: Ordering = if cfg!(milonga_weaken = "fseq_acquire") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// Halt: the producer's store of the end-of-stream mark into the cnc.
+pub(crate) const CNC_RELEASE: Ordering = if cfg!(milonga_weaken = "cnc_release") {
+    Relaxed
+} else {
+    Release
+};
+
+/// Drain: the consumer's load of the end-of-stream mark.
+pub(crate) const CNC_ACQUIRE: Ordering = if cfg!(milonga_weaken = "cnc_acquire") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// A hint for one iteration of a busy-wait loop (a yield under loom, so models terminate).
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(milonga_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(milonga_loom))]
+    core::hint::spin_loop();
+}
+
+/// Gives up the rest of this thread's time slice.
+#[cfg(feature = "std")]
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(milonga_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(milonga_loom))]
+    std::thread::yield_now();
+}
+
+/// Access tracking for the payload store.
+///
+/// Payload bytes are plain memory, handed out as `&[u8]` and `&mut [u8]`, so loom cannot
+/// see them. Under `milonga_loom` each 64-byte chunk gets a shadow `loom::cell::UnsafeCell`
+/// that is touched when an access to the chunk begins and when it ends; loom then reports
+/// any producer write that is not ordered after a consumer's read by the credit protocol.
+/// Outside loom this is a zero-sized no-op.
+#[cfg(milonga_loom)]
+pub(crate) struct Track(alloc::boxed::Box<[loom::cell::UnsafeCell<()>]>);
+
+#[cfg(milonga_loom)]
+impl Track {
+    pub(crate) fn new(chunks: usize) -> Self {
+        Track(
+            (0..chunks)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        )
+    }
+
+    pub(crate) fn read(&self, first: usize, cnt: usize) {
+        for cell in &self.0[first..first + cnt] {
+            cell.with(|_| ());
+        }
+    }
+
+    pub(crate) fn write(&self, first: usize, cnt: usize) {
+        for cell in &self.0[first..first + cnt] {
+            cell.with_mut(|_| ());
+        }
+    }
+}
+
+/// See the loom variant: outside loom there is nothing to track.
+#[cfg(not(milonga_loom))]
+pub(crate) struct Track;
+
+#[cfg(not(milonga_loom))]
+impl Track {
+    #[inline(always)]
+    pub(crate) const fn new(_chunks: usize) -> Self {
+        Track
+    }
+
+    #[inline(always)]
+    pub(crate) fn read(&self, _first: usize, _cnt: usize) {}
+
+    #[inline(always)]
+    pub(crate) fn write(&self, _first: usize, _cnt: usize) {}
+}

@@ -1,0 +1,182 @@
+//! Wait strategies for the blocking calls: what a thread does while a link has nothing for
+//! it (no credits for a producer, no frag for a consumer).
+//!
+//! A strategy is asked to [`wait`](Wait::wait) once per failed attempt and is
+//! [`reset`](Wait::reset) when a blocking call begins. Returning `false` gives up: the
+//! blocking call then returns a timeout error.
+//!
+//! ```
+//! use milonga::wait::{BusySpin, SpinThenYield, Wait};
+//! let mut w = SpinThenYield::default();
+//! w.reset();
+//! assert!(w.wait());
+//! assert!(BusySpin.wait());
+//! ```
+
+use crate::sync::spin_hint;
+
+/// What a blocking call does between attempts.
+pub trait Wait {
+    /// A blocking call begins.
+    fn reset(&mut self);
+    /// One attempt failed; pause before the next. `false` gives up.
+    fn wait(&mut self) -> bool;
+}
+
+impl<W: Wait + ?Sized> Wait for &mut W {
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn wait(&mut self) -> bool {
+        (**self).wait()
+    }
+}
+
+/// Spin forever with the CPU's spin-loop hint: the lowest latency, for a thread that owns
+/// its core.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BusySpin;
+
+impl Wait for BusySpin {
+    #[inline]
+    fn reset(&mut self) {}
+
+    #[inline]
+    fn wait(&mut self) -> bool {
+        spin_hint();
+        true
+    }
+}
+
+/// Spin for a while, then yield the time slice between attempts (under `std`; without it,
+/// keep spinning). Never gives up. For threads that share cores.
+#[derive(Clone, Copy, Debug)]
+pub struct SpinThenYield {
+    spins: u32,
+    spin_limit: u32,
+}
+
+impl SpinThenYield {
+    /// Spin `spin_limit` times before starting to yield.
+    pub const fn new(spin_limit: u32) -> Self {
+        SpinThenYield {
+            spins: 0,
+            spin_limit,
+        }
+    }
+}
+
+impl Default for SpinThenYield {
+    /// 128 spins, then yield.
+    fn default() -> Self {
+        SpinThenYield::new(128)
+    }
+}
+
+impl Wait for SpinThenYield {
+    #[inline]
+    fn reset(&mut self) {
+        self.spins = 0;
+    }
+
+    #[inline]
+    fn wait(&mut self) -> bool {
+        if self.spins < self.spin_limit {
+            self.spins += 1;
+            spin_hint();
+        } else {
+            #[cfg(feature = "std")]
+            crate::sync::yield_now();
+            #[cfg(not(feature = "std"))]
+            spin_hint();
+        }
+        true
+    }
+}
+
+/// Spin, then yield, then sleep with exponential back-off up to `max_sleep`, and give up
+/// after `timeout` if one is set. For consumers that may idle for long.
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug)]
+pub struct Park {
+    spin_then_yield: SpinThenYield,
+    yields: u32,
+    sleep: std::time::Duration,
+    max_sleep: std::time::Duration,
+    timeout: Option<std::time::Duration>,
+    deadline: Option<std::time::Instant>,
+}
+
+#[cfg(feature = "std")]
+impl Park {
+    /// Never gives up; sleeps at most `max_sleep` at a time.
+    pub fn new(max_sleep: std::time::Duration) -> Self {
+        Park {
+            spin_then_yield: SpinThenYield::new(64),
+            yields: 0,
+            sleep: std::time::Duration::from_micros(1),
+            max_sleep,
+            timeout: None,
+            deadline: None,
+        }
+    }
+
+    /// Gives up once `timeout` has passed since the blocking call began.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+#[cfg(feature = "std")]
+impl Default for Park {
+    /// Sleeps at most 1 ms at a time, never gives up.
+    fn default() -> Self {
+        Park::new(std::time::Duration::from_millis(1))
+    }
+}
+
+#[cfg(feature = "std")]
+impl Wait for Park {
+    fn reset(&mut self) {
+        self.spin_then_yield.reset();
+        self.yields = 0;
+        self.sleep = std::time::Duration::from_micros(1);
+        self.deadline = self.timeout.map(|t| std::time::Instant::now() + t);
+    }
+
+    fn wait(&mut self) -> bool {
+        if let Some(deadline) = self.deadline {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+        }
+        if self.yields < 64 {
+            self.yields += 1;
+            return self.spin_then_yield.wait();
+        }
+        #[cfg(milonga_loom)]
+        loom::thread::yield_now();
+        #[cfg(not(milonga_loom))]
+        std::thread::sleep(self.sleep);
+        self.sleep = (self.sleep * 2).min(self.max_sleep);
+        true
+    }
+}
+
+#[cfg(all(test, feature = "std", not(milonga_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn park_gives_up_after_its_timeout() {
+        let mut park = Park::new(std::time::Duration::from_micros(50))
+            .with_timeout(std::time::Duration::from_millis(5));
+        park.reset();
+        let start = std::time::Instant::now();
+        while park.wait() {}
+        assert!(start.elapsed() >= std::time::Duration::from_millis(5));
+        park.reset();
+        assert!(park.wait(), "reset starts a new deadline");
+    }
+}
