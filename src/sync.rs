@@ -109,6 +109,12 @@ pub(crate) fn yield_now() {
 #[cfg(milonga_loom)]
 pub(crate) struct Track(alloc::boxed::Box<[loom::cell::UnsafeCell<()>]>);
 
+// SAFETY: the cells hold `()` and are never read or written; they are only touched through
+// loom's `with`/`with_mut`, whose bookkeeping is itself thread-aware (that is its purpose:
+// to report touches from different threads that the protocol does not order).
+#[cfg(milonga_loom)]
+unsafe impl Sync for Track {}
+
 #[cfg(milonga_loom)]
 impl Track {
     pub(crate) fn new(chunks: usize) -> Self {
