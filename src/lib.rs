@@ -82,3 +82,8 @@ pub use frag::{Ctl, FragMeta, Header};
 pub mod __loom {
     pub use crate::mcache::{MCache, Read, Slot};
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
