@@ -58,6 +58,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod clock;
 mod cnc;
 mod dcache;
 mod error;
@@ -68,6 +69,7 @@ mod mcache;
 pub mod seq;
 pub mod spsc;
 mod sync;
+mod tcache;
 pub mod wait;
 
 pub use cnc::{Cnc, ProducerCounters, Signal};
@@ -75,6 +77,7 @@ pub use dcache::{data_bytes, data_chunks, CHUNK_SZ};
 pub use error::{LinkError, PublishError, RecvError};
 pub use fctl::FlowConfig;
 pub use frag::{Ctl, FragMeta, Header};
+pub use tcache::Tcache;
 
 /// The internals the loom models drive directly (only under `--cfg milonga_loom`).
 #[cfg(milonga_loom)]
