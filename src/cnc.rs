@@ -77,6 +77,7 @@ struct TxDiag {
     published_frags: AtomicU64,
     published_bytes: AtomicU64,
     backpressure: AtomicU64,
+    backpressure_ticks: AtomicU64,
 }
 
 /// A link's command-and-control block.
@@ -99,6 +100,9 @@ pub struct ProducerCounters {
     pub published_bytes: u64,
     /// Times the producer ran out of credits (entered backpressure).
     pub backpressure: u64,
+    /// Clock ticks spent in backpressure (0 unless the producer was given a clock; see
+    /// [`Producer::set_clock`](crate::spsc::Producer::set_clock)).
+    pub backpressure_ticks: u64,
 }
 
 macro_rules! cnc_new {
@@ -114,6 +118,7 @@ macro_rules! cnc_new {
                 published_frags: AtomicU64::new(0),
                 published_bytes: AtomicU64::new(0),
                 backpressure: AtomicU64::new(0),
+                backpressure_ticks: AtomicU64::new(0),
             }),
         }
     };
@@ -185,6 +190,9 @@ impl Cnc {
         self.diag.published_frags.store(c.published_frags, Relaxed);
         self.diag.published_bytes.store(c.published_bytes, Relaxed);
         self.diag.backpressure.store(c.backpressure, Relaxed);
+        self.diag
+            .backpressure_ticks
+            .store(c.backpressure_ticks, Relaxed);
     }
 
     /// The producer's counters as last published.
@@ -193,6 +201,7 @@ impl Cnc {
             published_frags: self.diag.published_frags.load(Relaxed),
             published_bytes: self.diag.published_bytes.load(Relaxed),
             backpressure: self.diag.backpressure.load(Relaxed),
+            backpressure_ticks: self.diag.backpressure_ticks.load(Relaxed),
         }
     }
 }

@@ -12,7 +12,7 @@
 
 use core::cell::UnsafeCell;
 
-use crate::sync::Track;
+use crate::sync::{AtomicU64, Ordering::Relaxed, Track, PAYLOAD_RELEASE};
 
 /// Bytes in one chunk: the unit of payload addressing.
 pub const CHUNK_SZ: usize = 64;
@@ -144,11 +144,95 @@ impl<'a> DCache<'a> {
         unsafe { core::slice::from_raw_parts_mut(self.base(chunk), sz) }
     }
 
+    /// The atomic word `i` of the region at `chunk`.
+    ///
+    /// # Safety
+    /// The word lies inside the store (the region is in bounds).
+    #[inline(always)]
+    unsafe fn word(&self, chunk: u32, i: usize) -> &AtomicU64 {
+        #[cfg(not(milonga_loom))]
+        // SAFETY: in bounds (caller's contract) and 8-aligned (chunks are 64-aligned); the
+        // memory is inside `UnsafeCell`s, and every access that may race with this one is
+        // atomic too (shared-mode stores and lossy loads); plain reads by reliable readers
+        // never overlap a store (credit protocol).
+        unsafe {
+            AtomicU64::from_ptr((self.base(chunk) as *mut u64).add(i))
+        }
+        #[cfg(milonga_loom)]
+        self.track.word(chunk as usize * (CHUNK_SZ / 8) + i)
+    }
+
+    /// Copies `src` into the region at `chunk` with relaxed atomic word stores after a
+    /// release fence: the producer's write on a link that lossy readers may be reading.
+    ///
+    /// # Safety
+    /// As [`payload_mut`](Self::payload_mut), except that lossy readers may read the region
+    /// concurrently (with atomic loads, and they discard what they read).
+    #[inline(always)]
+    pub(crate) unsafe fn write_shared(&self, chunk: u32, src: &[u8]) {
+        debug_assert!(self.in_bounds(chunk, src.len()));
+        self.track.write(chunk as usize, chunks_for(src.len()));
+        #[cfg(milonga_loom)]
+        // SAFETY: as `payload_mut` (caller's contract); under loom the plain bytes serve the
+        // reliable readers and the shadow words the lossy ones.
+        unsafe {
+            self.payload_mut(chunk, src.len()).copy_from_slice(src);
+        }
+        fence_payload();
+        let mut words = src.chunks_exact(8);
+        let mut i = 0;
+        for w in &mut words {
+            let v = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
+            // SAFETY: word `i` is inside the region, which is in bounds.
+            unsafe { self.word(chunk, i) }.store(v, Relaxed);
+            i += 1;
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut w = [0u8; 8];
+            w[..tail.len()].copy_from_slice(tail);
+            // SAFETY: the region holds `ceil(len / 64)` chunks, so the padded last word is
+            // inside it.
+            unsafe { self.word(chunk, i) }.store(u64::from_ne_bytes(w), Relaxed);
+        }
+    }
+
+    /// Copies the region at `chunk` into `dst` with relaxed atomic word loads: a lossy
+    /// reader's copy, valid only if the slot's seq is unchanged afterwards
+    /// ([`MCache::still`](crate::mcache::MCache::still)).
+    ///
+    /// # Safety
+    /// `in_bounds(chunk, dst.len())` holds.
+    #[inline(always)]
+    pub(crate) unsafe fn read_shared(&self, chunk: u32, dst: &mut [u8]) {
+        debug_assert!(self.in_bounds(chunk, dst.len()));
+        let mut words = dst.chunks_exact_mut(8);
+        let mut i = 0;
+        for w in &mut words {
+            // SAFETY: word `i` is inside the region, which is in bounds.
+            let v = unsafe { self.word(chunk, i) }.load(Relaxed);
+            w.copy_from_slice(&v.to_ne_bytes());
+            i += 1;
+        }
+        let tail = words.into_remainder();
+        if !tail.is_empty() {
+            // SAFETY: the padded last word is inside the region (see `write_shared`).
+            let v = unsafe { self.word(chunk, i) }.load(Relaxed);
+            let n = tail.len();
+            tail.copy_from_slice(&v.to_ne_bytes()[..n]);
+        }
+    }
+
     /// Notes (for loom) that the producer's write of a region ends here.
     #[inline(always)]
     pub(crate) fn written(&self, chunk: u32, sz: usize) {
         self.track.write(chunk as usize, chunks_for(sz));
     }
+}
+
+#[inline(always)]
+fn fence_payload() {
+    crate::sync::fence(PAYLOAD_RELEASE);
 }
 
 #[cfg(all(test, not(milonga_loom)))]
@@ -181,6 +265,25 @@ mod tests {
             assert_eq!(dc.payload(1, 130), &[7; 130][..]);
             assert_eq!(dc.payload(0, 64), &[0; 64][..]);
             assert_eq!(dc.payload(3, 64)[..2], [7, 7]);
+        }
+    }
+
+    #[test]
+    fn shared_copies_round_trip_every_length() {
+        let chunks: [Chunk; 16] = core::array::from_fn(|_| Chunk::zeroed());
+        let track = Track::new(16);
+        let dc = DCache::new(&chunks, &track, 200);
+        for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 199, 200] {
+            let src: [u8; 200] = core::array::from_fn(|i| (i * 31 + len) as u8);
+            let mut dst = [0xAAu8; 201];
+            // SAFETY: single-threaded test, in bounds.
+            unsafe {
+                dc.write_shared(5, &src[..len]);
+                dc.read_shared(5, &mut dst[..len]);
+                assert_eq!(dc.payload(5, len), &src[..len]);
+            }
+            assert_eq!(&dst[..len], &src[..len]);
+            assert_eq!(dst[len], 0xAA, "nothing past the length is written");
         }
     }
 }

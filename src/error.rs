@@ -39,7 +39,17 @@ pub enum LinkError {
         /// The largest allowed value.
         max: u64,
     },
-    /// An inline link was split before; it has one producer and one consumer for life.
+    /// A link needs at least one consumer and at most
+    /// [`MAX_CONSUMERS`](crate::spsc::MAX_CONSUMERS).
+    BadConsumers {
+        /// Reliable consumers asked for.
+        reliable: usize,
+        /// Lossy consumers asked for.
+        lossy: usize,
+        /// The most consumers a link can have.
+        max: usize,
+    },
+    /// An inline link was split before; its handles are handed out once for life.
     AlreadySplit,
 }
 
@@ -66,6 +76,14 @@ impl fmt::Display for LinkError {
                 min,
                 max,
             } => write!(f, "{param} = {value} is outside {min}..={max}"),
+            LinkError::BadConsumers {
+                reliable,
+                lossy,
+                max,
+            } => write!(
+                f,
+                "{reliable} reliable + {lossy} lossy consumers: a link needs 1 to {max}"
+            ),
             LinkError::AlreadySplit => f.write_str("the link was already split"),
         }
     }
@@ -129,6 +147,18 @@ pub enum RecvError {
         /// The link's mtu.
         mtu: usize,
     },
+    /// A lossy consumer was overrun: the producer lapped it and the frags it had not read
+    /// are gone. It resumed at the oldest frag still intact; `lost` frags were skipped
+    /// (and counted). The next read goes on from there.
+    Overrun {
+        /// Frags skipped.
+        lost: u64,
+    },
+    /// The caller's buffer is smaller than the next frag's payload; nothing was consumed.
+    BufferTooSmall {
+        /// The payload's size.
+        needed: usize,
+    },
     /// The link's memory no longer follows the protocol (the slot of a frag this
     /// consumer had not released was overwritten, or names a region outside the store).
     /// Cannot happen in a link used through this crate's API.
@@ -152,6 +182,10 @@ impl fmt::Display for RecvError {
                 f,
                 "batch of at most {max_frags} frags and {max_bytes} bytes cannot carry a frag of mtu {mtu}"
             ),
+            RecvError::Overrun { lost } => write!(f, "overrun: {lost} frags lost"),
+            RecvError::BufferTooSmall { needed } => {
+                write!(f, "the buffer is smaller than the {needed}-byte payload")
+            }
             RecvError::Corrupt { seq } => write!(f, "link memory is corrupt at seq {seq}"),
         }
     }

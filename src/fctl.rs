@@ -115,6 +115,9 @@ pub(crate) struct AllDetached;
 /// The producer's credit state over the fseqs of its reliable consumers.
 pub(crate) struct Fctl<'a> {
     fseqs: &'a [Fseq],
+    /// The lossy consumers' fseqs: they never gate, but while one is attached the
+    /// producer is not disconnected.
+    lossy: &'a [Fseq],
     flow: Flow,
     /// In backpressure: waiting for `cr_resume` credits.
     blocked: bool,
@@ -123,9 +126,10 @@ pub(crate) struct Fctl<'a> {
 }
 
 impl<'a> Fctl<'a> {
-    pub(crate) fn new(fseqs: &'a [Fseq], flow: Flow) -> Self {
+    pub(crate) fn new(fseqs: &'a [Fseq], lossy: &'a [Fseq], flow: Flow) -> Self {
         Fctl {
             fseqs,
+            lossy,
             flow,
             blocked: false,
             backpressure: 0,
@@ -140,8 +144,14 @@ impl<'a> Fctl<'a> {
         self.backpressure
     }
 
+    /// In backpressure: out of credits and waiting for the resume mark.
+    pub(crate) fn blocked(&self) -> bool {
+        self.blocked
+    }
+
     /// Reads every attached fseq: the credits available for a producer whose next seq is
-    /// `tx_seq`, and the index of the consumer that allows the fewest.
+    /// `tx_seq`, and the index of the reliable consumer that allows the fewest (`usize::MAX`
+    /// if none gates: then the credits are `cr_max` while a lossy consumer is attached).
     fn query(&self, tx_seq: u64) -> Result<(u64, usize), AllDetached> {
         let mut best: Option<(u64, usize)> = None;
         for (i, fseq) in self.fseqs.iter().enumerate() {
@@ -154,7 +164,13 @@ impl<'a> Fctl<'a> {
                 best = Some((cr, i));
             }
         }
-        best.ok_or(AllDetached)
+        match best {
+            Some(b) => Ok(b),
+            None if self.fseqs.is_empty() || self.lossy.iter().any(|f| !f.is_detached()) => {
+                Ok((self.flow.cr_max, usize::MAX))
+            }
+            None => Err(AllDetached),
+        }
     }
 
     /// Credits for a producer at `tx_seq` that has `have` left (the slow path, taken when
@@ -173,7 +189,7 @@ impl<'a> Fctl<'a> {
             self.backpressure += 1;
             let slow = &self.fseqs[slowest];
             // Single writer of `slow`: this producer.
-            slow.publish_slow(slow.counters().slow + 1);
+            slow.publish_slow(slow.slow() + 1);
             return Ok(0);
         }
         Ok(cr.max(have))
@@ -219,15 +235,15 @@ mod tests {
     fn credits_follow_the_slowest_consumer_with_hysteresis() {
         let fseqs = [Fseq::new(100), Fseq::new(100)];
         let flow = FlowConfig::new().cr_max(8).cr_resume(4).resolve(8).unwrap();
-        let mut fctl = Fctl::new(&fseqs, flow);
+        let mut fctl = Fctl::new(&fseqs, &[], flow);
         assert_eq!(fctl.refresh(100, 0), Ok(8));
         fseqs[0].publish(105);
         fseqs[1].publish(103);
         assert_eq!(fctl.refresh(108, 0), Ok(3));
         assert_eq!(fctl.refresh(111, 0), Ok(0));
         assert_eq!(fctl.backpressure(), 1);
-        assert_eq!(fseqs[1].counters().slow, 1);
-        assert_eq!(fseqs[0].counters().slow, 0);
+        assert_eq!(fseqs[1].slow(), 1);
+        assert_eq!(fseqs[0].slow(), 0);
         fseqs[0].publish(110);
         fseqs[1].publish(106); // 3 credits: below the resume mark
         assert_eq!(fctl.refresh(111, 0), Ok(0));
@@ -241,9 +257,28 @@ mod tests {
     }
 
     #[test]
+    fn lossy_consumers_never_gate_but_keep_the_link_connected() {
+        let reliable = [Fseq::new(0)];
+        let lossy = [Fseq::new(0)];
+        let flow = FlowConfig::new().resolve(8).unwrap();
+        let mut fctl = Fctl::new(&reliable, &lossy, flow);
+        assert_eq!(fctl.refresh(8, 0), Ok(0)); // the reliable one gates
+        reliable[0].detach();
+        assert_eq!(fctl.refresh(8, 0), Ok(8)); // the lossy one does not
+        lossy[0].detach();
+        assert_eq!(fctl.refresh(8, 0), Err(AllDetached));
+        let mut free = Fctl::new(&[], &lossy, flow);
+        assert_eq!(
+            free.refresh(1 << 40, 0),
+            Ok(8),
+            "no reliable consumer: never gated"
+        );
+    }
+
+    #[test]
     fn credits_are_computed_across_the_seq_wrap() {
         let fseqs = [Fseq::new(u64::MAX - 1)];
-        let mut fctl = Fctl::new(&fseqs, FlowConfig::new().resolve(4).unwrap());
+        let mut fctl = Fctl::new(&fseqs, &[], FlowConfig::new().resolve(4).unwrap());
         assert_eq!(fctl.refresh(1, 0), Ok(1)); // 3 ahead of u64::MAX - 1
     }
 }

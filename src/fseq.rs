@@ -1,9 +1,9 @@
 //! A consumer's published progress (the next seq it needs) and its diagnostic counters.
 //!
-//! The consumer is the only writer of its progress and of its consumption counters; the
-//! producer is the only writer of the `slow` counter (how often this consumer was the one
-//! that held the producer back). Progress sits on its own cache line, the counters on
-//! another: the producer reads the progress line only when it refreshes its credits.
+//! The consumer is the only writer of its progress and of its counters; the producer is
+//! the only writer of the `slow` counter (how often this consumer was the one that held it
+//! back). Progress, consumer counters and the producer's counter each sit on their own
+//! cache line: the producer reads the progress line only when it refreshes its credits.
 
 use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::*, FSEQ_ACQUIRE, FSEQ_PUBLISH};
 
@@ -14,24 +14,49 @@ struct Progress {
     detached: AtomicBool,
 }
 
-struct Diag {
-    consumed_frags: AtomicU64,
-    consumed_bytes: AtomicU64,
-    slow: AtomicU64,
+/// What one consumer did with the frags published to it, as counted by the consumer.
+///
+/// At any quiescent point (producer halted, consumer drained),
+/// `published = consumed + filtered + lost` holds in frags and in bytes, where
+/// `lost = poll_lost + read_lost` frags and `lost_bytes` bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsumerCounters {
+    /// Frags delivered to the application.
+    pub consumed_frags: u64,
+    /// Payload bytes delivered to the application.
+    pub consumed_bytes: u64,
+    /// Frags skipped by the consumer's `sig` filter.
+    pub filtered_frags: u64,
+    /// Payload bytes of the filtered frags.
+    pub filtered_bytes: u64,
+    /// Overruns found while polling: the slot already held a later frag (lossy only).
+    pub poll_overruns: u64,
+    /// Frags lost to overruns found while polling.
+    pub poll_lost: u64,
+    /// Overruns found while reading: the slot changed under the copy (lossy only).
+    pub read_overruns: u64,
+    /// Frags lost to overruns found while reading.
+    pub read_lost: u64,
+    /// Payload bytes of all lost frags.
+    pub lost_bytes: u64,
 }
 
-/// A consumer's flow-control sequence.
+impl ConsumerCounters {
+    /// Frags lost to overruns of either kind.
+    pub fn lost_frags(&self) -> u64 {
+        self.poll_lost + self.read_lost
+    }
+}
+
+struct Diag {
+    counters: [AtomicU64; 9],
+}
+
+/// A consumer's flow-control sequence and counters.
 pub(crate) struct Fseq {
     progress: CachePadded<Progress>,
     diag: CachePadded<Diag>,
-}
-
-/// The counters of an fseq, as last published.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FseqCounters {
-    pub(crate) consumed_frags: u64,
-    pub(crate) consumed_bytes: u64,
-    pub(crate) slow: u64,
+    slow: CachePadded<AtomicU64>,
 }
 
 macro_rules! fseq_new {
@@ -42,10 +67,19 @@ macro_rules! fseq_new {
                 detached: AtomicBool::new(false),
             }),
             diag: CachePadded::new(Diag {
-                consumed_frags: AtomicU64::new(0),
-                consumed_bytes: AtomicU64::new(0),
-                slow: AtomicU64::new(0),
+                counters: [
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                ],
             }),
+            slow: CachePadded::new(AtomicU64::new(0)),
         }
     };
 }
@@ -87,25 +121,49 @@ impl Fseq {
         self.progress.detached.load(Acquire)
     }
 
-    /// Consumer: publishes its consumption counters.
+    /// Consumer: publishes its counters.
     #[inline]
-    pub(crate) fn publish_consumed(&self, frags: u64, bytes: u64) {
-        self.diag.consumed_frags.store(frags, Relaxed);
-        self.diag.consumed_bytes.store(bytes, Relaxed);
+    pub(crate) fn publish_counters(&self, c: &ConsumerCounters) {
+        let values = [
+            c.consumed_frags,
+            c.consumed_bytes,
+            c.filtered_frags,
+            c.filtered_bytes,
+            c.poll_overruns,
+            c.poll_lost,
+            c.read_overruns,
+            c.read_lost,
+            c.lost_bytes,
+        ];
+        for (cell, v) in self.diag.counters.iter().zip(values) {
+            cell.store(v, Relaxed);
+        }
+    }
+
+    /// Any thread: the consumer's counters as last published.
+    pub(crate) fn counters(&self) -> ConsumerCounters {
+        let v = |i: usize| self.diag.counters[i].load(Relaxed);
+        ConsumerCounters {
+            consumed_frags: v(0),
+            consumed_bytes: v(1),
+            filtered_frags: v(2),
+            filtered_bytes: v(3),
+            poll_overruns: v(4),
+            poll_lost: v(5),
+            read_overruns: v(6),
+            read_lost: v(7),
+            lost_bytes: v(8),
+        }
     }
 
     /// Producer: publishes how often this consumer held it back.
     #[inline]
     pub(crate) fn publish_slow(&self, slow: u64) {
-        self.diag.slow.store(slow, Relaxed);
+        self.slow.store(slow, Relaxed);
     }
 
-    /// Any thread: the counters as last published.
-    pub(crate) fn counters(&self) -> FseqCounters {
-        FseqCounters {
-            consumed_frags: self.diag.consumed_frags.load(Relaxed),
-            consumed_bytes: self.diag.consumed_bytes.load(Relaxed),
-            slow: self.diag.slow.load(Relaxed),
-        }
+    /// Any thread: how often this consumer held the producer back.
+    pub(crate) fn slow(&self) -> u64 {
+        self.slow.load(Relaxed)
     }
 }

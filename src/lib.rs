@@ -66,6 +66,8 @@ mod fctl;
 mod frag;
 mod fseq;
 mod mcache;
+pub mod metrics;
+pub mod reasm;
 pub mod seq;
 pub mod spsc;
 mod sync;
@@ -77,6 +79,7 @@ pub use dcache::{data_bytes, data_chunks, CHUNK_SZ};
 pub use error::{LinkError, PublishError, RecvError};
 pub use fctl::FlowConfig;
 pub use frag::{Ctl, FragMeta, Header};
+pub use fseq::ConsumerCounters;
 pub use tcache::Tcache;
 
 /// The internals the loom models drive directly (only under `--cfg milonga_loom`).

@@ -71,21 +71,40 @@ pub enum Read {
 }
 
 /// A borrowed view of a metadata ring.
+///
+/// A ring that lossy readers may read also has a *ledger*: for every slot, the payload
+/// bytes published before its frag, written inside the same seqlock window as the body.
+/// A lossy reader that was overrun learns from it exactly how many bytes it lost.
 #[derive(Clone, Copy)]
 pub struct MCache<'a> {
     slots: &'a [Slot],
+    ledger: &'a [AtomicU64],
     mask: u64,
 }
 
 impl<'a> MCache<'a> {
     /// A view of `slots`, whose length must be a power of two of at least 2 (checked by
-    /// the link constructors, which are the only callers).
-    pub fn new(slots: &'a [Slot]) -> Self {
+    /// the link constructors, which are the only callers), with a ledger of the same length
+    /// or none (an empty slice).
+    pub fn new(slots: &'a [Slot], ledger: &'a [AtomicU64]) -> Self {
         assert!(slots.len() >= 2 && slots.len().is_power_of_two());
+        assert!(ledger.is_empty() || ledger.len() == slots.len());
         MCache {
             slots,
+            ledger,
             mask: slots.len() as u64 - 1,
         }
+    }
+
+    /// The number of slots.
+    #[inline(always)]
+    pub fn depth(&self) -> u64 {
+        self.mask + 1
+    }
+
+    #[inline(always)]
+    fn ledger_cell(&self, seq: u64) -> &'a AtomicU64 {
+        &self.ledger[(seq & self.mask) as usize]
     }
 
     #[inline(always)]
@@ -99,6 +118,18 @@ impl<'a> MCache<'a> {
     /// producer of the ring may call this.
     #[inline(always)]
     pub fn publish(&self, meta: &FragMeta) {
+        self.publish_inner::<false>(meta, 0)
+    }
+
+    /// [`publish`](Self::publish) on a ring with a ledger: `bytes_before` is the payload
+    /// bytes published before this frag.
+    #[inline(always)]
+    pub fn publish_with_ledger(&self, meta: &FragMeta, bytes_before: u64) {
+        self.publish_inner::<true>(meta, bytes_before)
+    }
+
+    #[inline(always)]
+    fn publish_inner<const LEDGER: bool>(&self, meta: &FragMeta, bytes_before: u64) {
         let slot = self.slot(meta.seq);
         // Step 1: mark the slot in progress; the frag it held is gone from now on.
         slot.seq.store(seq::dec(meta.seq, 1), Relaxed);
@@ -109,6 +140,9 @@ impl<'a> MCache<'a> {
         slot.loc.store(loc, Relaxed);
         slot.ts
             .store(meta.tsorig as u64 | (meta.tspub as u64) << 32, Relaxed);
+        if LEDGER {
+            self.ledger_cell(meta.seq).store(bytes_before, Relaxed);
+        }
         // Step 3: the frag is visible to every reader that acquires this seq.
         slot.seq.store(meta.seq, SLOT_PUBLISH);
     }
@@ -161,24 +195,54 @@ impl<'a> MCache<'a> {
 
     /// Reads the frag `seq` for a reader the producer does not wait for: the full seqlock
     /// read (steps 1 and 2), which reports an overrun found before or during the read.
-    /// (No such reader exists in an SPSC link; the loom models drive it directly.)
     #[cfg_attr(not(any(test, milonga_loom)), allow(dead_code))]
     #[inline(always)]
     pub fn read(&self, seq: u64) -> Read {
+        self.read_inner::<false>(seq).0
+    }
+
+    /// [`read`](Self::read) on a ring with a ledger: also the payload bytes published
+    /// before the frag, read inside the same seqlock window.
+    #[inline(always)]
+    pub fn read_with_ledger(&self, seq: u64) -> (Read, u64) {
+        self.read_inner::<true>(seq)
+    }
+
+    #[inline(always)]
+    fn read_inner<const LEDGER: bool>(&self, seq: u64) -> (Read, u64) {
         let slot = self.slot(seq);
         let found = slot.seq.load(SLOT_ACQUIRE);
         match seq::diff(found, seq) {
             0 => {}
-            d if d < 0 => return Read::NotYet,
-            _ => return Read::Overrun { found },
+            d if d < 0 => return (Read::NotYet, 0),
+            _ => return (Read::Overrun { found }, 0),
         }
         let meta = Self::body(slot, seq);
+        let before = if LEDGER {
+            self.ledger_cell(seq).load(Relaxed)
+        } else {
+            0
+        };
         fence(SEQLOCK_ACQUIRE);
         let again = slot.seq.load(Relaxed);
         if again == found {
-            Read::Ready(meta)
+            (Read::Ready(meta), before)
         } else {
-            Read::Overrun { found: again }
+            (Read::Overrun { found: again }, 0)
+        }
+    }
+
+    /// The seqlock re-check after a reader copied something (a payload) that the producer
+    /// reuses only after overwriting the slot of `seq`: `Err(found)` if the slot no longer
+    /// holds `seq`, so the copy must be thrown away.
+    #[inline(always)]
+    pub fn still(&self, seq: u64) -> Result<(), u64> {
+        fence(SEQLOCK_ACQUIRE);
+        let found = self.slot(seq).seq.load(Relaxed);
+        if found == seq {
+            Ok(())
+        } else {
+            Err(found)
         }
     }
 }
@@ -207,7 +271,7 @@ mod tests {
             Slot::empty(0),
             Slot::empty(0),
         ];
-        let mc = MCache::new(&slots);
+        let mc = MCache::new(&slots, &[]);
         assert_eq!(mc.read(0), Read::NotYet);
         mc.publish(&meta(0));
         assert_eq!(mc.read(0), Read::Ready(meta(0)));
@@ -220,7 +284,7 @@ mod tests {
     #[test]
     fn a_lapped_reader_sees_an_overrun() {
         let slots = [Slot::empty(10), Slot::empty(10)];
-        let mc = MCache::new(&slots);
+        let mc = MCache::new(&slots, &[]);
         for s in 10..13 {
             mc.publish(&meta(s));
         }
@@ -230,10 +294,25 @@ mod tests {
     }
 
     #[test]
+    fn the_ledger_is_read_inside_the_seqlock_window() {
+        let slots = [Slot::empty(0), Slot::empty(0)];
+        let ledger = [AtomicU64::new(0), AtomicU64::new(0)];
+        let mc = MCache::new(&slots, &ledger);
+        mc.publish_with_ledger(&meta(0), 0);
+        mc.publish_with_ledger(&meta(1), 300);
+        assert_eq!(mc.read_with_ledger(1), (Read::Ready(meta(1)), 300));
+        assert_eq!(mc.still(1), Ok(()));
+        mc.publish_with_ledger(&meta(2), 600);
+        assert_eq!(mc.read_with_ledger(0), (Read::Overrun { found: 2 }, 0));
+        assert_eq!(mc.still(0), Err(2));
+        assert_eq!(mc.read_with_ledger(3).0, Read::NotYet);
+    }
+
+    #[test]
     fn works_across_the_seq_wrap() {
         let seq0 = u64::MAX - 1;
         let slots = [Slot::empty(seq0), Slot::empty(seq0)];
-        let mc = MCache::new(&slots);
+        let mc = MCache::new(&slots, &[]);
         assert_eq!(mc.read(seq0), Read::NotYet);
         for s in [seq0, seq0.wrapping_add(1), 0, 1] {
             mc.publish(&meta(s));

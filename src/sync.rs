@@ -20,6 +20,14 @@ pub(crate) use portable_atomic::{fence, AtomicBool, AtomicU64};
 
 use Ordering::{Acquire, Relaxed, Release};
 
+/// Keeps a link's heap storage alive for as long as a handle into it exists (nothing to
+/// keep for inline storage).
+#[cfg(feature = "alloc")]
+pub(crate) type Keep = Option<alloc::sync::Arc<dyn Send + Sync>>;
+/// See the `alloc` variant.
+#[cfg(not(feature = "alloc"))]
+pub(crate) type Keep = ();
+
 /// Publish step 3: the store of a slot's `seq` that makes its body visible.
 pub(crate) const SLOT_PUBLISH: Ordering = if cfg!(milonga_weaken = "slot_publish") {
     Relaxed
@@ -43,11 +51,19 @@ pub(crate) const SEQLOCK_RELEASE: Ordering = if cfg!(milonga_weaken = "seqlock_f
 };
 
 /// See [`SEQLOCK_RELEASE`].
-#[cfg_attr(not(any(test, milonga_loom)), allow(dead_code))]
 pub(crate) const SEQLOCK_ACQUIRE: Ordering = if cfg!(milonga_weaken = "seqlock_fence") {
     Relaxed
 } else {
     Acquire
+};
+
+/// Payload reuse on a link with lossy readers: the fence before the producer's atomic
+/// payload stores. A lossy reader that sees one of those stores then also sees the slot
+/// overwrite that was published before them, and discards its copy.
+pub(crate) const PAYLOAD_RELEASE: Ordering = if cfg!(milonga_weaken = "payload_fence") {
+    Relaxed
+} else {
+    Release
 };
 
 /// Credit return: the consumer's store of its progress into its fseq. Everything the
@@ -106,8 +122,15 @@ pub(crate) fn yield_now() {
 /// that is touched when an access to the chunk begins and when it ends; loom then reports
 /// any producer write that is not ordered after a consumer's read by the credit protocol.
 /// Outside loom this is a zero-sized no-op.
+///
+/// Lossy readers copy payloads with atomic loads, which loom can only check on its own
+/// atomics; so under loom every payload word also has a shadow `loom` atomic, which the
+/// producer's shared-mode stores and the lossy reader's loads go through.
 #[cfg(milonga_loom)]
-pub(crate) struct Track(alloc::boxed::Box<[loom::cell::UnsafeCell<()>]>);
+pub(crate) struct Track {
+    cells: alloc::boxed::Box<[loom::cell::UnsafeCell<()>]>,
+    words: alloc::boxed::Box<[AtomicU64]>,
+}
 
 // SAFETY: the cells hold `()` and are never read or written; they are only touched through
 // loom's `with`/`with_mut`, whose bookkeeping is itself thread-aware (that is its purpose:

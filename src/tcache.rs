@@ -151,7 +151,11 @@ mod tests {
                 assert!(dups > 0 && dups < steps, "the test sees both outcomes");
             }
         }
-        assert_eq!(check::<16>(99, steps, u64::MAX), 0, "distinct tags are never duplicates");
+        assert_eq!(
+            check::<16>(99, steps, u64::MAX),
+            0,
+            "distinct tags are never duplicates"
+        );
     }
 
     #[test]

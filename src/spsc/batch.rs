@@ -7,7 +7,7 @@ use crate::dcache::DCache;
 use crate::frag::{Ctl, FragMeta};
 use crate::mcache::MCache;
 use crate::seq;
-use crate::spsc::Consumer;
+use crate::spsc::{Consumer, SigFilter};
 
 /// A frag borrowed from a [`Batch`] (or a [`ReadGuard`](crate::spsc::ReadGuard)).
 #[derive(Clone, Copy)]
@@ -68,25 +68,38 @@ impl fmt::Debug for Frag<'_> {
 pub struct Batch<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
     start: u64,
+    /// Frags in the run, filtered ones included.
+    raw: usize,
     len: usize,
     bytes: usize,
-    /// How many frags, from the start, an iterator has reached, and their bytes.
-    reached: Cell<(usize, usize)>,
+    reached: Cell<Reached>,
+}
+
+/// How far, from the start of the run, an iterator has gone.
+#[derive(Clone, Copy, Default)]
+struct Reached {
+    raw: usize,
+    frags: u64,
+    bytes: u64,
+    filtered: u64,
+    filtered_bytes: u64,
 }
 
 impl<'c, 'a> Batch<'c, 'a> {
     pub(crate) fn new(
         consumer: &'c mut Consumer<'a>,
         start: u64,
+        raw: usize,
         len: usize,
         bytes: usize,
     ) -> Self {
         Batch {
             consumer,
             start,
+            raw,
             len,
             bytes,
-            reached: Cell::new((0, 0)),
+            reached: Cell::new(Reached::default()),
         }
     }
 
@@ -121,23 +134,40 @@ impl<'c, 'a> Batch<'c, 'a> {
         BatchIter {
             mcache,
             dcache,
+            filter: self.consumer.filter(),
             start: self.start,
-            len: self.len,
+            raw: self.raw,
             next: 0,
+            left: self.len,
             reached: &self.reached,
         }
     }
 
     /// Ends the batch, returning the credits of all its frags.
     pub fn commit(self) {
-        self.reached.set((self.len, self.bytes));
+        if self.consumer.filter().is_none() {
+            self.reached.set(Reached {
+                raw: self.raw,
+                frags: self.len as u64,
+                bytes: self.bytes as u64,
+                filtered: 0,
+                filtered_bytes: 0,
+            });
+        } else {
+            // Walk the rest of the run so the filtered frags in it are counted.
+            let mut rest = self.iter();
+            rest.next = self.reached.get().raw;
+            rest.for_each(drop);
+        }
     }
 }
 
 impl Drop for Batch<'_, '_> {
     fn drop(&mut self) {
-        let (frags, bytes) = self.reached.get();
-        self.consumer.release(frags as u64, bytes as u64);
+        let r = self.reached.get();
+        debug_assert!(r.raw <= self.raw);
+        self.consumer
+            .release(r.frags, r.bytes, r.filtered, r.filtered_bytes);
     }
 }
 
@@ -163,10 +193,12 @@ impl<'b> IntoIterator for &'b Batch<'_, '_> {
 pub struct BatchIter<'b> {
     mcache: MCache<'b>,
     dcache: DCache<'b>,
+    filter: Option<SigFilter>,
     start: u64,
-    len: usize,
+    raw: usize,
     next: usize,
-    reached: &'b Cell<(usize, usize)>,
+    left: usize,
+    reached: &'b Cell<Reached>,
 }
 
 impl<'b> Iterator for BatchIter<'b> {
@@ -174,29 +206,41 @@ impl<'b> Iterator for BatchIter<'b> {
 
     #[inline]
     fn next(&mut self) -> Option<Frag<'b>> {
-        if self.next == self.len {
-            return None;
+        while self.next < self.raw {
+            let i = self.next;
+            self.next += 1;
+            // Seen ready by the batch's scan, and not released before the batch ends.
+            let meta = self.mcache.body_gated(seq::inc(self.start, i as u64));
+            let sz = meta.sz as usize;
+            let filtered = self.filter.is_some_and(|f| !f(meta.sig));
+            let mut r = self.reached.get();
+            if i == r.raw {
+                r.raw += 1;
+                if filtered {
+                    r.filtered += 1;
+                    r.filtered_bytes += sz as u64;
+                } else {
+                    r.frags += 1;
+                    r.bytes += sz as u64;
+                }
+                self.reached.set(r);
+            }
+            if filtered {
+                continue;
+            }
+            self.left -= 1;
+            // SAFETY: the batch's scan checked that this frag is published and in bounds;
+            // the batch holds its credit until it ends, and the batch outlives the borrow
+            // `'b`, so the producer cannot rewrite the region while the slice lives.
+            let payload = unsafe { self.dcache.payload(meta.chunk, sz) };
+            return Some(Frag::new(meta, payload));
         }
-        let i = self.next;
-        self.next += 1;
-        // Seen ready by the batch's scan, and not released before the batch ends.
-        let meta = self.mcache.body_gated(seq::inc(self.start, i as u64));
-        let sz = meta.sz as usize;
-        // SAFETY: the batch's scan checked that this frag is published and in bounds; the
-        // batch holds its credit until it ends, and the batch outlives the borrow `'b`, so
-        // the producer cannot rewrite the region while the slice lives.
-        let payload = unsafe { self.dcache.payload(meta.chunk, sz) };
-        let (reached, bytes) = self.reached.get();
-        if i == reached {
-            self.reached.set((reached + 1, bytes + sz));
-        }
-        Some(Frag::new(meta, payload))
+        None
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.len - self.next;
-        (left, Some(left))
+        (self.left, Some(self.left))
     }
 }
 

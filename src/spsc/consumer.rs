@@ -6,13 +6,14 @@ use crate::cnc::Cnc;
 use crate::dcache::DCache;
 use crate::error::RecvError;
 use crate::frag::{Ctl, FragMeta};
-use crate::fseq::Fseq;
+use crate::fseq::{ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
+use crate::metrics::Metrics;
 use crate::seq;
-use crate::spsc::{Batch, Frag, Keep};
+use crate::spsc::{Batch, Frag, Keep, Parts, SigFilter};
 use crate::wait::Wait;
 
-/// The consuming end of a link: `Send`; there is one per link.
+/// A reliable consuming end of a link: `Send`; there is one per reliable consumer.
 ///
 /// It reads frags in order, zero-copy: [`poll`](Self::poll) lends one frag through a
 /// [`ReadGuard`], [`batch`](Self::batch) lends several through a [`Batch`]. A frag's
@@ -20,10 +21,11 @@ use crate::wait::Wait;
 /// never be used after the producer may rewrite it: the borrow checker ties every payload
 /// slice to its guard.
 ///
-/// Released frags are reported to the producer (the consumer's fseq is published) every
-/// `release_every` frags and whenever the consumer finds nothing to read. Dropping the
-/// consumer detaches it: the producer's next credit refresh reports
-/// [`PublishError::Disconnected`](crate::PublishError::Disconnected).
+/// Released frags are reported to the producer (the consumer's fseq is published, with
+/// its counters) every `release_every` frags and whenever the consumer finds nothing to
+/// read. Dropping the consumer detaches it: it no longer gates the producer, whose next
+/// credit refresh reports [`PublishError::Disconnected`](crate::PublishError::Disconnected)
+/// once every consumer is gone.
 pub struct Consumer<'a> {
     mcache: MCache<'a>,
     dcache: DCache<'a>,
@@ -32,35 +34,56 @@ pub struct Consumer<'a> {
     /// The progress last published in the fseq.
     published: u64,
     release_every: u64,
-    consumed_frags: u64,
-    consumed_bytes: u64,
+    filter: Option<SigFilter>,
+    counters: ConsumerCounters,
     fseq: &'a Fseq,
-    cnc: &'a Cnc,
-    _keep: Keep,
+    parts: Parts<'a>,
+    keep: Keep,
 }
 
 impl<'a> Consumer<'a> {
-    pub(crate) fn new(
-        mcache: MCache<'a>,
-        dcache: DCache<'a>,
-        fseq: &'a Fseq,
-        cnc: &'a Cnc,
-        seq0: u64,
-        release_every: u64,
-        keep: Keep,
-    ) -> Self {
+    pub(crate) fn new(parts: Parts<'a>, fseq: &'a Fseq, release_every: u64, keep: Keep) -> Self {
         Consumer {
-            mcache,
-            dcache,
-            rx_seq: seq0,
-            published: seq0,
+            mcache: parts.mcache,
+            dcache: parts.dcache,
+            rx_seq: parts.seq0,
+            published: parts.seq0,
             release_every,
-            consumed_frags: 0,
-            consumed_bytes: 0,
+            filter: None,
+            counters: ConsumerCounters::default(),
             fseq,
-            cnc,
-            _keep: keep,
+            parts,
+            keep,
         }
+    }
+
+    /// From now on, deliver only frags whose `sig` `filter` accepts; the others are
+    /// released without touching their payload and counted as filtered.
+    ///
+    /// ```
+    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header};
+    /// let (mut tx, mut rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    /// rx.set_filter(Some(|sig| sig % 2 == 0));
+    /// for sig in 1..=4 {
+    ///     tx.try_publish(Header::new(sig), b"x").unwrap();
+    /// }
+    /// assert_eq!(rx.poll().unwrap().sig(), 2);
+    /// assert_eq!(rx.poll().unwrap().sig(), 4);
+    /// assert_eq!(rx.counters().filtered_frags, 2);
+    /// ```
+    pub fn set_filter(&mut self, filter: Option<SigFilter>) {
+        self.filter = filter;
+    }
+
+    /// This consumer's counters as it knows them now (published to the link's metrics at
+    /// housekeeping).
+    pub fn counters(&self) -> ConsumerCounters {
+        self.counters
+    }
+
+    /// A handle for taking metrics snapshots of the whole link from any thread.
+    pub fn metrics(&self) -> Metrics<'a> {
+        self.parts.metrics(self.keep.clone())
     }
 
     /// The seq of the next frag this consumer will read.
@@ -77,12 +100,7 @@ impl<'a> Consumer<'a> {
 
     /// The link's command-and-control block.
     pub fn cnc(&self) -> &Cnc {
-        self.cnc
-    }
-
-    /// Frags and payload bytes this consumer has released so far.
-    pub fn consumed(&self) -> (u64, u64) {
-        (self.consumed_frags, self.consumed_bytes)
+        self.parts.cnc
     }
 
     /// Lends the next frag, if it is published.
@@ -101,19 +119,31 @@ impl<'a> Consumer<'a> {
     /// ```
     #[inline]
     pub fn poll(&mut self) -> Result<ReadGuard<'_, 'a>, RecvError> {
-        let seq = self.rx_seq;
-        match self.mcache.read_gated(seq) {
-            Read::Ready(meta) => {
-                let payload = self.payload(&meta)?;
-                Ok(ReadGuard {
-                    consumer: self,
-                    meta,
-                    payload,
-                })
+        loop {
+            let seq = self.rx_seq;
+            match self.mcache.read_gated(seq) {
+                Read::Ready(meta) => {
+                    if self.rejects(meta.sig) {
+                        self.release(0, 0, 1, meta.sz as u64);
+                        continue;
+                    }
+                    let payload = self.payload(&meta)?;
+                    return Ok(ReadGuard {
+                        consumer: self,
+                        meta,
+                        payload,
+                    });
+                }
+                Read::NotYet => return Err(self.idle()),
+                Read::Overrun { .. } => return Err(RecvError::Corrupt { seq }),
             }
-            Read::NotYet => Err(self.idle()),
-            Read::Overrun { .. } => Err(RecvError::Corrupt { seq }),
         }
+    }
+
+    /// The filter rejects this `sig`.
+    #[inline(always)]
+    pub(crate) fn rejects(&self, sig: u64) -> bool {
+        self.filter.is_some_and(|f| !f(sig))
     }
 
     /// Lends the next frag, waiting for it with `wait`.
@@ -127,9 +157,10 @@ impl<'a> Consumer<'a> {
     }
 
     /// Lends up to `max_frags` consecutive published frags holding at most `max_bytes`
-    /// payload bytes in all. Their credits go back when the batch ends: all of them on
-    /// [`Batch::commit`], and on drop only those the batch's iterators reached (the rest
-    /// are read again by the next call).
+    /// payload bytes in all (frags the filter rejects are skipped and do not count).
+    /// Their credits go back when the batch ends: all of them on [`Batch::commit`], and on
+    /// drop only those the batch's iterators reached (the rest are read again by the next
+    /// call).
     ///
     /// # Errors
     /// [`RecvError::BadBudget`] if `max_frags` is 0 or `max_bytes` is below the mtu (the
@@ -161,9 +192,11 @@ impl<'a> Consumer<'a> {
             });
         }
         let start = self.rx_seq;
-        let (mut len, mut bytes) = (0usize, 0usize);
+        // `raw` frags scanned, `len` of them (with `bytes`) delivered, the rest filtered.
+        let (mut raw, mut len, mut bytes) = (0usize, 0usize, 0usize);
+        let (mut skipped, mut skipped_bytes) = (0u64, 0u64);
         while len < max_frags {
-            let seq = seq::inc(start, len as u64);
+            let seq = seq::inc(start, raw as u64);
             match self.mcache.poll(seq) {
                 0 => {}
                 d if d < 0 => break,
@@ -174,16 +207,32 @@ impl<'a> Consumer<'a> {
             if !self.dcache.in_bounds(meta.chunk, sz) {
                 return Err(RecvError::Corrupt { seq });
             }
-            if bytes + sz > max_bytes {
-                break;
+            if self.rejects(meta.sig) {
+                if len == 0 {
+                    // Filtered frags ahead of the batch are released at once.
+                    skipped += 1;
+                    skipped_bytes += sz as u64;
+                    raw += 1;
+                    continue;
+                }
+            } else {
+                if bytes + sz > max_bytes {
+                    break;
+                }
+                bytes += sz;
+                len += 1;
             }
-            bytes += sz;
-            len += 1;
+            raw += 1;
+        }
+        if skipped > 0 {
+            self.release(0, 0, skipped, skipped_bytes);
         }
         if len == 0 {
             return Err(self.idle());
         }
-        Ok(Batch::new(self, start, len, bytes))
+        let start = self.rx_seq;
+        let raw = raw - skipped as usize;
+        Ok(Batch::new(self, start, raw, len, bytes))
     }
 
     /// [`batch`](Self::batch), waiting with `wait` for at least one frag.
@@ -200,10 +249,16 @@ impl<'a> Consumer<'a> {
         self.batch(max_frags, max_bytes)
     }
 
-    /// Reports this consumer's progress to the producer now (it is otherwise reported
+    /// Reports this consumer's progress and counters now (they are otherwise reported
     /// every `release_every` frags and whenever nothing is ready).
     pub fn housekeeping(&mut self) {
         self.publish_progress();
+    }
+
+    /// The filter of this consumer, for batch iterators.
+    #[inline(always)]
+    pub(crate) fn filter(&self) -> Option<SigFilter> {
+        self.filter
     }
 
     /// The payload of a frag this consumer holds, bounds-checked.
@@ -226,17 +281,21 @@ impl<'a> Consumer<'a> {
         (self.mcache, self.dcache)
     }
 
-    /// Returns the credits of the next `frags` frags (`bytes` payload bytes in all).
+    /// Returns the credits of the next `frags + filtered` frags: `frags` delivered
+    /// (`bytes` payload bytes) and `filtered` skipped by the filter (`filtered_bytes`).
     #[inline(always)]
-    pub(crate) fn release(&mut self, frags: u64, bytes: u64) {
+    pub(crate) fn release(&mut self, frags: u64, bytes: u64, filtered: u64, filtered_bytes: u64) {
+        let n = frags + filtered;
         #[cfg(milonga_loom)]
-        for i in 0..frags {
+        for i in 0..n {
             let meta = self.mcache.body_gated(seq::inc(self.rx_seq, i));
             self.dcache.release(meta.chunk, meta.sz as usize);
         }
-        self.rx_seq = seq::inc(self.rx_seq, frags);
-        self.consumed_frags += frags;
-        self.consumed_bytes += bytes;
+        self.rx_seq = seq::inc(self.rx_seq, n);
+        self.counters.consumed_frags += frags;
+        self.counters.consumed_bytes += bytes;
+        self.counters.filtered_frags += filtered;
+        self.counters.filtered_bytes += filtered_bytes;
         if seq::diff(self.rx_seq, self.published) >= self.release_every as i64 {
             self.publish_progress();
         }
@@ -246,8 +305,7 @@ impl<'a> Consumer<'a> {
     fn publish_progress(&mut self) {
         if self.published != self.rx_seq {
             self.fseq.publish(self.rx_seq);
-            self.fseq
-                .publish_consumed(self.consumed_frags, self.consumed_bytes);
+            self.fseq.publish_counters(&self.counters);
             self.published = self.rx_seq;
         }
     }
@@ -256,7 +314,7 @@ impl<'a> Consumer<'a> {
     #[cold]
     fn idle(&mut self) -> RecvError {
         self.publish_progress();
-        match self.cnc.end_seq() {
+        match self.parts.cnc.end_seq() {
             Some(end) if seq::ge(self.rx_seq, end) => RecvError::Closed,
             _ => RecvError::Empty,
         }
@@ -343,7 +401,7 @@ impl ReadGuard<'_, '_> {
 impl Drop for ReadGuard<'_, '_> {
     #[inline]
     fn drop(&mut self) {
-        self.consumer.release(1, self.meta.sz as u64);
+        self.consumer.release(1, self.meta.sz as u64, 0, 0);
     }
 }
 

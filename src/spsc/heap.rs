@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use crate::cnc::Cnc;
 use crate::dcache::{data_chunks, Chunk, DCache, CHUNK_SZ};
@@ -9,8 +10,9 @@ use crate::error::LinkError;
 use crate::fctl::FlowConfig;
 use crate::fseq::Fseq;
 use crate::mcache::{MCache, Slot};
-use crate::spsc::{check_geometry, Consumer, Parts, Producer};
-use crate::sync::Track;
+use crate::spsc::{check_consumers, check_geometry, MAX_CONSUMERS};
+use crate::spsc::{Consumer, Exclusive, LossyConsumer, Parts, Producer, Shared, WriteMode};
+use crate::sync::{AtomicU64, Keep, Track};
 
 /// The geometry of a heap-backed link.
 ///
@@ -67,11 +69,13 @@ impl LinkConfig {
     }
 }
 
-/// The storage of a heap-backed link, shared by its two ends.
-pub(crate) struct HeapStorage {
+/// The storage of a heap-backed link, shared by its handles.
+struct HeapStorage {
     slots: *mut [Slot],
+    ledger: *mut [AtomicU64],
     chunks: *mut [Chunk],
-    fseqs: [Fseq; 1],
+    fseqs: *mut [Fseq],
+    lossy: *mut [Fseq],
     cnc: Cnc,
     track: Track,
     seq0: u64,
@@ -79,24 +83,29 @@ pub(crate) struct HeapStorage {
 }
 
 // SAFETY: the raw pointers are owned boxes (freed only in `Drop`, when no handle is left);
-// everything reached through them is atomics (`Slot`) or payload chunks accessed under the
-// credit protocol (`Chunk` is `Sync` for that reason), so sharing and sending is sound.
+// everything reached through them is atomics (`Slot`, ledger, `Fseq`) or payload chunks
+// accessed under the credit protocol (`Chunk` is `Sync` for that reason), so sharing and
+// sending is sound.
 unsafe impl Send for HeapStorage {}
 // SAFETY: as above.
 unsafe impl Sync for HeapStorage {}
 
 impl Drop for HeapStorage {
     fn drop(&mut self) {
-        // SAFETY: both came from `Box::into_raw` in `heap` and are freed once, here, when the
-        // last handle (and with it every view into them) is gone.
+        // SAFETY: all came from `Box::into_raw` in `build` and are freed once, here, when
+        // the last handle (and with it every view into them) is gone.
         unsafe {
             drop(Box::from_raw(self.slots));
+            drop(Box::from_raw(self.ledger));
             drop(Box::from_raw(self.chunks));
+            drop(Box::from_raw(self.fseqs));
+            drop(Box::from_raw(self.lossy));
         }
     }
 }
 
-/// Builds a link on the heap and splits it into its producer and consumer.
+/// Builds a single-consumer link on the heap and splits it into its producer and its
+/// reliable consumer.
 ///
 /// The payload store is allocated zeroed (the operating system hands out zero pages
 /// lazily), so a link of any size is built without touching the stack. Errors name the
@@ -105,15 +114,101 @@ pub fn heap(
     cfg: LinkConfig,
     flow: FlowConfig,
 ) -> Result<(Producer<'static>, Consumer<'static>), LinkError> {
+    let (tx, reliable, _) = build::<Exclusive>(cfg, flow, 1, 0)?;
+    let rx = reliable.into_iter().next().ok_or(LinkError::BadConsumers {
+        reliable: 1,
+        lossy: 0,
+        max: MAX_CONSUMERS,
+    })?;
+    Ok((tx, rx))
+}
+
+/// Builds a link on the heap with `reliable` consumers, every one of which sees every frag
+/// in order and gates the producer (its credits are the minimum over them).
+///
+/// ```
+/// use milonga::spsc::{heap_broadcast, LinkConfig};
+/// use milonga::{FlowConfig, Header};
+///
+/// let (mut tx, mut rxs) = heap_broadcast(LinkConfig::new(64, 64), FlowConfig::new(), 2).unwrap();
+/// tx.try_publish(Header::new(1), b"to both").unwrap();
+/// for rx in &mut rxs {
+///     assert_eq!(rx.poll().unwrap().payload(), b"to both");
+/// }
+/// ```
+pub fn heap_broadcast(
+    cfg: LinkConfig,
+    flow: FlowConfig,
+    reliable: usize,
+) -> Result<(Producer<'static>, Vec<Consumer<'static>>), LinkError> {
+    let (tx, reliable, _) = build::<Exclusive>(cfg, flow, reliable, 0)?;
+    Ok((tx, reliable))
+}
+
+/// Builds a link on the heap with `reliable` consumers that gate the producer and `lossy`
+/// consumers that never do (either count may be 0, not both). The producer writes payloads
+/// with atomic stores ([`Shared`]), since a lossy consumer may be copying a region the
+/// producer rewrites.
+///
+/// ```
+/// use milonga::spsc::{heap_lossy, LinkConfig};
+/// use milonga::{FlowConfig, Header};
+///
+/// let (mut tx, mut reliable, mut lossy) =
+///     heap_lossy(LinkConfig::new(64, 64), FlowConfig::new(), 1, 1).unwrap();
+/// tx.try_publish(Header::new(1), b"hi").unwrap();
+/// assert_eq!(reliable[0].poll().unwrap().payload(), b"hi");
+/// let mut buf = [0u8; 64];
+/// let meta = lossy[0].try_recv(&mut buf).unwrap();
+/// assert_eq!(&buf[..meta.sz as usize], b"hi");
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn heap_lossy(
+    cfg: LinkConfig,
+    flow: FlowConfig,
+    reliable: usize,
+    lossy: usize,
+) -> Result<
+    (
+        Producer<'static, Shared>,
+        Vec<Consumer<'static>>,
+        Vec<LossyConsumer<'static>>,
+    ),
+    LinkError,
+> {
+    build::<Shared>(cfg, flow, reliable, lossy)
+}
+
+#[allow(clippy::type_complexity)]
+fn build<W: WriteMode>(
+    cfg: LinkConfig,
+    flow: FlowConfig,
+    reliable: usize,
+    lossy: usize,
+) -> Result<
+    (
+        Producer<'static, W>,
+        Vec<Consumer<'static>>,
+        Vec<LossyConsumer<'static>>,
+    ),
+    LinkError,
+> {
     let chunk_cnt = cfg.chunks()?;
+    check_consumers(reliable, lossy)?;
     let flow = flow.resolve(cfg.depth as u64)?;
     let slots: Box<[Slot]> = (0..cfg.depth).map(|_| Slot::empty(cfg.seq0)).collect();
+    let ledger_len = if W::SHARED { cfg.depth } else { 0 };
+    let ledger: Box<[AtomicU64]> = (0..ledger_len).map(|_| AtomicU64::new(0)).collect();
     // SAFETY: a `Chunk` is 64 bytes in an `UnsafeCell`, for which all-zero is a valid value.
     let chunks: Box<[Chunk]> = unsafe { Box::new_zeroed_slice(chunk_cnt).assume_init() };
+    let fseqs: Box<[Fseq]> = (0..reliable).map(|_| Fseq::new(cfg.seq0)).collect();
+    let lossy_fseqs: Box<[Fseq]> = (0..lossy).map(|_| Fseq::new(cfg.seq0)).collect();
     let storage = Arc::new(HeapStorage {
         slots: Box::into_raw(slots),
+        ledger: Box::into_raw(ledger),
         chunks: Box::into_raw(chunks),
-        fseqs: [Fseq::new(cfg.seq0)],
+        fseqs: Box::into_raw(fseqs),
+        lossy: Box::into_raw(lossy_fseqs),
         cnc: Cnc::new(),
         track: Track::new(chunk_cnt),
         seq0: cfg.seq0,
@@ -121,16 +216,26 @@ pub fn heap(
     });
     let s: *const HeapStorage = Arc::as_ptr(&storage);
     // SAFETY: the views borrow the storage for `'static`, which is sound because every
-    // handle built from them holds a clone of `storage` (the `keep` closure), so the
-    // allocation outlives every view; no view is handed out with the `'static` lifetime.
+    // handle built from them holds a clone of `storage` (its `keep`), so the allocation
+    // outlives every view; no reference is handed out with the `'static` lifetime (every
+    // public accessor borrows from a handle).
     let parts = unsafe {
         Parts {
-            mcache: MCache::new(&*(*s).slots),
+            mcache: MCache::new(&*(*s).slots, &*(*s).ledger),
             dcache: DCache::new(&*(*s).chunks, &(*s).track, (*s).mtu),
-            fseqs: &(*s).fseqs,
+            fseqs: &*(*s).fseqs,
+            lossy: &*(*s).lossy,
             cnc: &(*s).cnc,
             seq0: (*s).seq0,
         }
     };
-    Ok(parts.split(flow, || Some(storage.clone())))
+    let keep = || -> Keep { Some(storage.clone()) };
+    let tx = parts.producer::<W>(flow, keep());
+    let rel = (0..reliable)
+        .map(|i| parts.consumer(i, flow, keep()))
+        .collect();
+    let los = (0..lossy)
+        .map(|i| parts.lossy_consumer(i, flow, keep()))
+        .collect();
+    Ok((tx, rel, los))
 }

@@ -4,15 +4,18 @@
 use crate::cnc::Cnc;
 use crate::dcache::{Chunk, DCache};
 use crate::error::LinkError;
-use crate::fctl::FlowConfig;
+use crate::fctl::{Flow, FlowConfig};
 use crate::fseq::Fseq;
 use crate::mcache::{MCache, Slot};
-use crate::spsc::{check_geometry, Consumer, Parts, Producer};
-use crate::sync::{AtomicBool, Ordering::AcqRel, Track};
+use crate::metrics::Metrics;
+use crate::spsc::{check_consumers, check_geometry, Consumer, LossyConsumer, Parts, Producer};
+use crate::spsc::{Exclusive, Shared, WriteMode};
+use crate::sync::{AtomicBool, AtomicU64, Ordering::AcqRel, Track};
 
 /// A link whose storage is this value: `DEPTH` metadata slots, payloads of at most `MTU`
-/// bytes, and a payload store of `CHUNKS` 64-byte chunks (at least
-/// [`data_chunks(DEPTH, MTU)`](crate::data_chunks)).
+/// bytes, a payload store of `CHUNKS` 64-byte chunks (at least
+/// [`data_chunks(DEPTH, MTU)`](crate::data_chunks)), `R` reliable consumers and `L` lossy
+/// ones (by default one reliable consumer and no lossy one).
 ///
 /// A bad geometry is a compile-time error:
 ///
@@ -24,6 +27,11 @@ use crate::sync::{AtomicBool, Ordering::AcqRel, Track};
 /// ```compile_fail
 /// use milonga::spsc::InlineLink;
 /// static BAD: InlineLink<4, 64, 5> = InlineLink::new(); // store too small for the mtu
+/// ```
+///
+/// ```compile_fail
+/// use milonga::spsc::InlineLink;
+/// static BAD: InlineLink<4, 64, 6, 0, 0> = InlineLink::new(); // no consumer
 /// ```
 ///
 /// It is meant for `static`s (firmware, or a link shared by threads for the life of the
@@ -40,17 +48,27 @@ use crate::sync::{AtomicBool, Ordering::AcqRel, Track};
 /// assert_eq!(tx.try_publish(Header::new(1), &[1, 2, 3]), Ok(100));
 /// assert_eq!(rx.poll().unwrap().payload(), &[1, 2, 3]);
 /// ```
-pub struct InlineLink<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> {
+pub struct InlineLink<
+    const DEPTH: usize,
+    const MTU: usize,
+    const CHUNKS: usize,
+    const R: usize = 1,
+    const L: usize = 0,
+> {
     slots: [Slot; DEPTH],
+    ledger: [AtomicU64; DEPTH],
     chunks: [Chunk; CHUNKS],
-    fseqs: [Fseq; 1],
+    fseqs: [Fseq; R],
+    lossy: [Fseq; L],
     cnc: Cnc,
     track: Track,
     split: AtomicBool,
     seq0: u64,
 }
 
-impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> InlineLink<DEPTH, MTU, CHUNKS> {
+impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, const L: usize>
+    InlineLink<DEPTH, MTU, CHUNKS, R, L>
+{
     /// An empty link whose first frag will have seq 0.
     pub const fn new() -> Self {
         Self::with_first_seq(0)
@@ -63,7 +81,11 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> InlineLink<DEPTH
                 check_geometry(DEPTH, MTU, CHUNKS).is_ok(),
                 "InlineLink: DEPTH must be a power of two >= 2, MTU <= 65535 and \
                  CHUNKS >= data_chunks(DEPTH, MTU)"
-            )
+            );
+            assert!(
+                check_consumers(R, L).is_ok(),
+                "InlineLink: R + L must be between 1 and MAX_CONSUMERS"
+            );
         };
         let mut slots = [const { Slot::empty(0) }; DEPTH];
         let mut i = 0;
@@ -71,10 +93,24 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> InlineLink<DEPTH
             slots[i] = Slot::empty(seq0);
             i += 1;
         }
+        let mut fseqs = [const { Fseq::new(0) }; R];
+        let mut i = 0;
+        while i < R {
+            fseqs[i] = Fseq::new(seq0);
+            i += 1;
+        }
+        let mut lossy = [const { Fseq::new(0) }; L];
+        let mut i = 0;
+        while i < L {
+            lossy[i] = Fseq::new(seq0);
+            i += 1;
+        }
         InlineLink {
             slots,
+            ledger: [const { AtomicU64::new(0) }; DEPTH],
             chunks: [const { Chunk::zeroed() }; CHUNKS],
-            fseqs: [Fseq::new(seq0)],
+            fseqs,
+            lossy,
             cnc: Cnc::new(),
             track: Track::new(CHUNKS),
             split: AtomicBool::new(false),
@@ -82,6 +118,96 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> InlineLink<DEPTH
         }
     }
 
+    /// The link's command-and-control block.
+    pub fn cnc(&self) -> &Cnc {
+        &self.cnc
+    }
+
+    /// A handle for taking metrics snapshots of the link from any thread.
+    pub fn metrics(&self) -> Metrics<'_> {
+        self.parts::<Shared>().metrics(Default::default())
+    }
+
+    /// The producer and every consumer, with these flow-control settings, once. A bad
+    /// setting is an error and leaves the link unsplit.
+    fn split_all<W: WriteMode>(
+        &self,
+        flow: FlowConfig,
+    ) -> Result<(Producer<'_, W>, [Consumer<'_>; R], [LossyConsumer<'_>; L]), LinkError> {
+        let flow: Flow = flow.resolve(DEPTH as u64)?;
+        if self.split.swap(true, AcqRel) {
+            return Err(LinkError::AlreadySplit);
+        }
+        let parts = self.parts::<W>();
+        #[allow(clippy::unit_arg)]
+        let tx = parts.producer::<W>(flow, Default::default());
+        #[allow(clippy::unit_arg)]
+        let rel = core::array::from_fn(|i| parts.consumer(i, flow, Default::default()));
+        #[allow(clippy::unit_arg)]
+        let los = core::array::from_fn(|i| parts.lossy_consumer(i, flow, Default::default()));
+        Ok((tx, rel, los))
+    }
+
+    fn parts<W: WriteMode>(&self) -> Parts<'_> {
+        let ledger: &[AtomicU64] = if W::SHARED { &self.ledger } else { &[] };
+        Parts {
+            mcache: MCache::new(&self.slots, ledger),
+            dcache: DCache::new(&self.chunks, &self.track, MTU),
+            fseqs: &self.fseqs,
+            lossy: &self.lossy,
+            cnc: &self.cnc,
+            seq0: self.seq0,
+        }
+    }
+
+    /// The producer, the `R` reliable consumers and the `L` lossy consumers, once. The
+    /// producer writes payloads with atomic stores ([`Shared`]), since a lossy consumer may
+    /// be copying a region the producer rewrites.
+    ///
+    /// ```
+    /// use milonga::spsc::InlineLink;
+    /// use milonga::{data_chunks, FlowConfig, Header};
+    ///
+    /// static LINK: InlineLink<16, 64, { data_chunks(16, 64) }, 1, 1> = InlineLink::new();
+    /// let (mut tx, [mut reliable], [mut lossy]) = LINK.split_lossy(FlowConfig::new()).unwrap();
+    /// tx.try_publish(Header::new(3), b"abc").unwrap();
+    /// assert_eq!(reliable.poll().unwrap().payload(), b"abc");
+    /// let mut buf = [0u8; 64];
+    /// assert_eq!(lossy.try_recv(&mut buf).unwrap().sz, 3);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn split_lossy(
+        &self,
+        flow: FlowConfig,
+    ) -> Result<
+        (
+            Producer<'_, Shared>,
+            [Consumer<'_>; R],
+            [LossyConsumer<'_>; L],
+        ),
+        LinkError,
+    > {
+        self.split_all::<Shared>(flow)
+    }
+}
+
+impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize>
+    InlineLink<DEPTH, MTU, CHUNKS, R, 0>
+{
+    /// The producer and the `R` reliable consumers (each sees every frag, in order; the
+    /// producer is gated by the slowest), once.
+    pub fn split_broadcast(
+        &self,
+        flow: FlowConfig,
+    ) -> Result<(Producer<'_>, [Consumer<'_>; R]), LinkError> {
+        let (tx, rel, []) = self.split_all::<Exclusive>(flow)?;
+        Ok((tx, rel))
+    }
+}
+
+impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize>
+    InlineLink<DEPTH, MTU, CHUNKS, 1, 0>
+{
     /// The producer and the consumer of this link, with default flow control. A link is
     /// split once: a second call returns [`LinkError::AlreadySplit`].
     pub fn split(&self) -> Result<(Producer<'_>, Consumer<'_>), LinkError> {
@@ -91,29 +217,13 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> InlineLink<DEPTH
     /// [`split`](Self::split) with these flow-control settings. A bad setting is an error
     /// and leaves the link unsplit.
     pub fn split_with(&self, flow: FlowConfig) -> Result<(Producer<'_>, Consumer<'_>), LinkError> {
-        let flow = flow.resolve(DEPTH as u64)?;
-        if self.split.swap(true, AcqRel) {
-            return Err(LinkError::AlreadySplit);
-        }
-        let parts = Parts {
-            mcache: MCache::new(&self.slots),
-            dcache: DCache::new(&self.chunks, &self.track, MTU),
-            fseqs: &self.fseqs,
-            cnc: &self.cnc,
-            seq0: self.seq0,
-        };
-        #[allow(clippy::unused_unit)]
-        Ok(parts.split(flow, || Default::default()))
-    }
-
-    /// The link's command-and-control block.
-    pub fn cnc(&self) -> &Cnc {
-        &self.cnc
+        let (tx, [rx]) = self.split_broadcast(flow)?;
+        Ok((tx, rx))
     }
 }
 
-impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> Default
-    for InlineLink<DEPTH, MTU, CHUNKS>
+impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, const L: usize>
+    Default for InlineLink<DEPTH, MTU, CHUNKS, R, L>
 {
     fn default() -> Self {
         Self::new()

@@ -1,9 +1,16 @@
-//! The single-producer single-consumer link: a reliable consumer that gates the producer
-//! through credits and reads payloads zero-copy, one frag at a time or in batches.
+//! The single-producer link: reliable consumers that gate the producer through credits and
+//! read payloads zero-copy (one at a time or in batches), and lossy consumers that never
+//! slow it, copy payloads out, and count exactly what they lose.
 //!
 //! A link's storage is owned inline (an [`InlineLink`], which can be a `static`) or on the
-//! heap ([`heap`], under `alloc`); both are split into the same [`Producer`] and
-//! [`Consumer`].
+//! heap ([`heap`], [`heap_broadcast`], [`heap_lossy`], under `alloc`); every kind is split into the same
+//! [`Producer`], [`Consumer`] and [`LossyConsumer`] handles.
+//!
+//! The producer's type says whether lossy readers can exist: a [`Producer<Exclusive>`]
+//! (reliable readers only) writes payloads with plain copies and may hand out `&mut [u8]`
+//! claims; a [`Producer<Shared>`] writes them with atomic word stores, because a lossy
+//! reader may be copying a region while it is rewritten, and a plain write racing an atomic
+//! read would be a data race.
 //!
 //! ```
 //! use milonga::spsc::InlineLink;
@@ -26,15 +33,17 @@ mod consumer;
 mod heap;
 #[cfg(not(milonga_loom))]
 mod inline;
+mod lossy;
 mod producer;
 
 pub use batch::{Batch, BatchIter, Frag};
 pub use consumer::{Consumer, ReadGuard};
 #[cfg(feature = "alloc")]
-pub use heap::{heap, LinkConfig};
+pub use heap::{heap, heap_broadcast, heap_lossy, LinkConfig};
 #[cfg(not(milonga_loom))]
 pub use inline::InlineLink;
-pub use producer::{Producer, WriteClaim};
+pub use lossy::LossyConsumer;
+pub use producer::{Exclusive, Producer, Shared, WriteClaim, WriteMode};
 
 use crate::cnc::{Cnc, Signal};
 use crate::dcache::{data_chunks, DCache};
@@ -42,15 +51,19 @@ use crate::error::LinkError;
 use crate::fctl::{Fctl, Flow};
 use crate::fseq::Fseq;
 use crate::mcache::MCache;
+use crate::metrics::Metrics;
 
-/// Keeps heap storage alive for as long as a handle into it exists.
-#[cfg(feature = "alloc")]
-type Keep = Option<alloc::sync::Arc<heap::HeapStorage>>;
-#[cfg(not(feature = "alloc"))]
-type Keep = ();
+pub(crate) use crate::sync::Keep;
 
 /// The largest mtu: a frag's size field is 16 bits.
 pub const MTU_MAX: usize = u16::MAX as usize;
+
+/// The most consumers (reliable and lossy) one link can have.
+pub const MAX_CONSUMERS: usize = 32;
+
+/// A consumer's filter: it receives only the frags whose `sig` the function accepts; the
+/// others are skipped without touching their payload and counted as filtered.
+pub type SigFilter = fn(u64) -> bool;
 
 /// Checks a link's geometry: depth a power of two of at least 2, mtu within the frag size
 /// field, payload store of at least [`data_chunks`] chunks and addressable by a `u32`.
@@ -77,33 +90,54 @@ pub(crate) const fn check_geometry(
     Ok(())
 }
 
-/// The borrowed views every storage owner presents, from which the two ends are built.
+/// Checks a link's consumer counts: at least one consumer, at most [`MAX_CONSUMERS`].
+pub(crate) const fn check_consumers(reliable: usize, lossy: usize) -> Result<(), LinkError> {
+    let total = reliable.saturating_add(lossy);
+    if total == 0 || total > MAX_CONSUMERS {
+        return Err(LinkError::BadConsumers {
+            reliable,
+            lossy,
+            max: MAX_CONSUMERS,
+        });
+    }
+    Ok(())
+}
+
+/// The borrowed views every storage owner presents, from which the handles are built.
+#[derive(Clone, Copy)]
 pub(crate) struct Parts<'a> {
     pub(crate) mcache: MCache<'a>,
     pub(crate) dcache: DCache<'a>,
+    /// Reliable consumers' fseqs.
     pub(crate) fseqs: &'a [Fseq],
+    /// Lossy consumers' fseqs (progress and counters; never read for credits).
+    pub(crate) lossy: &'a [Fseq],
     pub(crate) cnc: &'a Cnc,
     pub(crate) seq0: u64,
 }
 
 impl<'a> Parts<'a> {
-    /// Builds the producer and the consumer of a freshly built storage (fseq at `seq0`,
-    /// slots empty, cnc in `Boot`) with checked flow settings, and sets the cnc to `Run`.
-    pub(crate) fn split(self, flow: Flow, keep: impl Fn() -> Keep) -> (Producer<'a>, Consumer<'a>) {
-        let fctl = Fctl::new(self.fseqs, flow);
-        let fseq = &self.fseqs[0];
+    /// The producer of a freshly built storage (fseqs at `seq0`, slots empty, cnc in
+    /// `Boot`), with checked flow settings; sets the cnc to `Run`.
+    pub(crate) fn producer<W: WriteMode>(&self, flow: Flow, keep: Keep) -> Producer<'a, W> {
         self.cnc.set_signal(Signal::Run);
-        let tx = Producer::new(self.mcache, self.dcache, self.cnc, fctl, self.seq0, keep());
-        let rx = Consumer::new(
-            self.mcache,
-            self.dcache,
-            fseq,
-            self.cnc,
-            self.seq0,
-            flow.release_every,
-            keep(),
-        );
-        (tx, rx)
+        let fctl = Fctl::new(self.fseqs, self.lossy, flow);
+        Producer::new(*self, fctl, keep)
+    }
+
+    /// The reliable consumer `i`.
+    pub(crate) fn consumer(&self, i: usize, flow: Flow, keep: Keep) -> Consumer<'a> {
+        Consumer::new(*self, &self.fseqs[i], flow.release_every, keep)
+    }
+
+    /// The lossy consumer `i`.
+    pub(crate) fn lossy_consumer(&self, i: usize, flow: Flow, keep: Keep) -> LossyConsumer<'a> {
+        LossyConsumer::new(*self, &self.lossy[i], flow.release_every, keep)
+    }
+
+    /// A metrics handle.
+    pub(crate) fn metrics(&self, keep: Keep) -> Metrics<'a> {
+        Metrics::new(self.cnc, self.fseqs, self.lossy, self.seq0, keep)
     }
 }
 
@@ -142,5 +176,7 @@ mod tests {
         );
         assert_eq!(check_geometry(4, 65, 12), Ok(()));
         assert_eq!(check_geometry(2, 0, 0), Ok(()));
+        assert!(check_consumers(0, 0).is_err() && check_consumers(20, 13).is_err());
+        assert!(check_consumers(0, 1).is_ok() && check_consumers(32, 0).is_ok());
     }
 }

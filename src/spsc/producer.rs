@@ -1,64 +1,92 @@
 //! The producing end of a link.
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
+use crate::clock::Clock;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::{chunks_for, DCache};
+use crate::dcache::chunks_for;
 use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
-use crate::frag::{FragMeta, Header};
-use crate::mcache::MCache;
+use crate::frag::{Ctl, FragMeta, Header};
+use crate::metrics::Metrics;
 use crate::seq;
-use crate::spsc::Keep;
+use crate::spsc::{Keep, Parts};
 use crate::wait::Wait;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a producer writes payloads: decided by whether lossy consumers may read the link.
+pub trait WriteMode: sealed::Sealed + 'static {
+    /// Lossy readers may copy a region while it is rewritten.
+    const SHARED: bool;
+}
+
+/// The write mode of a link whose consumers are all reliable: payloads are written with
+/// plain copies, and [`Producer::try_claim`] hands out `&mut [u8]` into the store.
+#[derive(Debug)]
+pub enum Exclusive {}
+
+/// The write mode of a link with lossy consumers: payloads are written with atomic word
+/// stores (a lossy reader may be copying the region), and no `&mut [u8]` into the store
+/// is ever handed out.
+#[derive(Debug)]
+pub enum Shared {}
+
+impl sealed::Sealed for Exclusive {}
+impl sealed::Sealed for Shared {}
+impl WriteMode for Exclusive {
+    const SHARED: bool = false;
+}
+impl WriteMode for Shared {
+    const SHARED: bool = true;
+}
 
 /// The producing end of a link: `Send`, not `Clone`; there is one per link.
 ///
 /// Publishing copies the payload into the link's store ([`try_publish`](Self::try_publish),
-/// [`publish`](Self::publish)) or lets the caller write it in place
+/// [`publish`](Self::publish), [`try_publish_message`](Self::try_publish_message)) or, on a
+/// link without lossy consumers, lets the caller write it in place
 /// ([`try_claim`](Self::try_claim)). Each frag takes one credit; credits are refreshed
-/// from the consumer's published progress only when they run out, so the hot path touches
-/// no line the consumer writes.
+/// from the reliable consumers' published progress only when they run out, so the hot path
+/// touches no line a consumer writes.
 ///
 /// Dropping the producer closes the stream as [`halt`](Self::halt) does (with
-/// [`Signal::Fail`] if the thread is panicking): the consumer drains what was published
-/// and then sees the end.
-pub struct Producer<'a> {
-    mcache: MCache<'a>,
-    dcache: DCache<'a>,
+/// [`Signal::Fail`] if the thread is panicking): consumers drain what was published and
+/// then see the end.
+pub struct Producer<'a, W: WriteMode = Exclusive> {
+    parts: Parts<'a>,
     tx_seq: u64,
     cr_avail: u64,
     cursor: u32,
     counters: ProducerCounters,
     fctl: Fctl<'a>,
-    cnc: &'a Cnc,
     heartbeat: u64,
     closed: bool,
-    _keep: Keep,
+    clock: Option<&'a (dyn Clock + Sync)>,
+    blocked_since: u64,
+    keep: Keep,
+    mode: PhantomData<W>,
 }
 
-impl<'a> Producer<'a> {
-    pub(crate) fn new(
-        mcache: MCache<'a>,
-        dcache: DCache<'a>,
-        cnc: &'a Cnc,
-        fctl: Fctl<'a>,
-        seq0: u64,
-        keep: Keep,
-    ) -> Self {
+impl<'a, W: WriteMode> Producer<'a, W> {
+    pub(crate) fn new(parts: Parts<'a>, fctl: Fctl<'a>, keep: Keep) -> Self {
         Producer {
-            mcache,
-            dcache,
-            tx_seq: seq0,
+            tx_seq: parts.seq0,
             cr_avail: fctl.flow().cr_max,
             cursor: 0,
             counters: ProducerCounters::default(),
             fctl,
-            cnc,
             heartbeat: 0,
             closed: false,
-            _keep: keep,
+            clock: None,
+            blocked_since: 0,
+            keep,
+            parts,
+            mode: PhantomData,
         }
     }
 
@@ -68,27 +96,38 @@ impl<'a> Producer<'a> {
         self.tx_seq
     }
 
-    /// The credits left before the producer next reads the consumer's progress.
+    /// The credits left before the producer next reads the consumers' progress.
     #[inline]
     pub fn credits(&self) -> u64 {
         self.cr_avail
     }
 
-    /// The largest payload, in bytes.
+    /// The largest payload of one frag, in bytes.
     #[inline]
     pub fn mtu(&self) -> usize {
-        self.dcache.mtu()
+        self.parts.dcache.mtu()
     }
 
     /// The link's command-and-control block.
     pub fn cnc(&self) -> &Cnc {
-        self.cnc
+        self.parts.cnc
+    }
+
+    /// A handle for taking metrics snapshots of the whole link from any thread.
+    pub fn metrics(&self) -> Metrics<'a> {
+        self.parts.metrics(self.keep.clone())
+    }
+
+    /// Gives the producer a clock: the time it spends in backpressure is then counted in
+    /// ticks ([`ProducerCounters::backpressure_ticks`]).
+    pub fn set_clock(&mut self, clock: &'a (dyn Clock + Sync)) {
+        self.clock = Some(clock);
     }
 
     /// Someone asked this producer to halt ([`Cnc::request_halt`]); acknowledge it with
     /// [`halt`](Self::halt).
     pub fn halt_requested(&self) -> bool {
-        self.cnc.signal() == Signal::Halt
+        self.parts.cnc.signal() == Signal::Halt
     }
 
     /// The producer's counters as it knows them now (the cnc's copy is refreshed at
@@ -105,8 +144,8 @@ impl<'a> Producer<'a> {
     ///
     /// # Errors
     /// [`PublishError::TooLarge`] if the payload is longer than the mtu,
-    /// [`PublishError::NoCredits`] if the consumer is a full window behind,
-    /// [`PublishError::Disconnected`] if the consumer is gone. Nothing is published then.
+    /// [`PublishError::NoCredits`] if a reliable consumer is a full window behind,
+    /// [`PublishError::Disconnected`] if every consumer is gone. Nothing is published then.
     ///
     /// ```
     /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header, PublishError};
@@ -118,18 +157,9 @@ impl<'a> Producer<'a> {
     /// ```
     #[inline]
     pub fn try_publish(&mut self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError> {
-        let len = payload.len();
-        self.check_len(len)?;
-        self.take_credit()?;
-        let chunk = self.dcache.place(self.cursor, len);
-        // SAFETY: `place` keeps the region inside the store and `len <= mtu`; we hold a
-        // credit, so the consumer has released every frag whose payload the region can
-        // overlap (the store holds `depth + 2` mtu payloads, see `dcache`), and this
-        // single producer writes nothing else while the slice lives.
-        let dst = unsafe { self.dcache.payload_mut(chunk, len) };
-        dst.copy_from_slice(payload);
-        self.dcache.written(chunk, len);
-        Ok(self.publish_region(hdr, chunk, len))
+        self.check_len(payload.len())?;
+        self.take_credits(1)?;
+        Ok(self.write_frag(hdr, payload))
     }
 
     /// Publishes a copy of `payload`, waiting with `wait` for a credit if there is none.
@@ -137,20 +167,236 @@ impl<'a> Producer<'a> {
     /// # Errors
     /// As [`try_publish`](Self::try_publish), except that a lack of credits is waited out;
     /// [`PublishError::Timeout`] if the wait strategy gives up.
-    pub fn publish<W: Wait>(
+    pub fn publish<Wt: Wait>(
         &mut self,
         hdr: Header,
         payload: &[u8],
-        wait: W,
+        wait: Wt,
     ) -> Result<u64, PublishError> {
         self.check_len(payload.len())?;
-        self.wait_credit(wait)?;
-        self.try_publish(hdr, payload)
+        self.wait_credits(1, wait)?;
+        Ok(self.write_frag(hdr, payload))
     }
 
+    /// Publishes a message of any length up to `cr_max * mtu` bytes as consecutive frags
+    /// of at most mtu bytes, the first marked SOM and the last EOM (other bits of
+    /// `hdr.ctl`, such as the origin, are kept on every frag). All or nothing: it publishes
+    /// only if credits for every frag are available. Returns the first seq and the number
+    /// of frags. An empty message is one empty frag.
+    ///
+    /// # Errors
+    /// As [`try_publish`](Self::try_publish); `TooLarge` names the longest message the
+    /// link can carry.
+    ///
+    /// ```
+    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header};
+    /// let (mut tx, mut rx) = heap(LinkConfig::new(8, 4), FlowConfig::new()).unwrap();
+    /// assert_eq!(tx.try_publish_message(Header::new(1), b"0123456789"), Ok((0, 3)));
+    /// let f = rx.poll().unwrap();
+    /// assert!(f.ctl().som() && !f.ctl().eom());
+    /// ```
+    pub fn try_publish_message(
+        &mut self,
+        hdr: Header,
+        msg: &[u8],
+    ) -> Result<(u64, usize), PublishError> {
+        let frags = self.message_frags(msg.len())?;
+        self.take_credits(frags as u64)?;
+        Ok(self.write_message(hdr, msg, frags))
+    }
+
+    /// [`try_publish_message`](Self::try_publish_message), waiting with `wait` for the
+    /// credits.
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish).
+    pub fn publish_message<Wt: Wait>(
+        &mut self,
+        hdr: Header,
+        msg: &[u8],
+        wait: Wt,
+    ) -> Result<(u64, usize), PublishError> {
+        let frags = self.message_frags(msg.len())?;
+        self.wait_credits(frags as u64, wait)?;
+        Ok(self.write_message(hdr, msg, frags))
+    }
+
+    /// The producer's periodic work, for a loop that may go long without publishing:
+    /// beats the heartbeat, publishes the counters, and refreshes the credits if fewer
+    /// than the refill mark are left.
+    pub fn housekeeping(&mut self) {
+        self.publish_counters();
+        if self.cr_avail < self.fctl.flow().cr_refill {
+            let _ = self.refresh(self.cr_avail);
+        }
+    }
+
+    /// Closes the stream: consumers drain every frag published so far and then see
+    /// end-of-stream. Acknowledges a halt request (the cnc returns to `Boot`).
+    pub fn halt(mut self) {
+        self.close(Signal::Boot);
+    }
+
+    #[inline(always)]
+    fn check_len(&self, len: usize) -> Result<(), PublishError> {
+        let max = self.parts.dcache.mtu();
+        if len > max {
+            return Err(PublishError::TooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    fn message_frags(&self, len: usize) -> Result<usize, PublishError> {
+        let mtu = self.mtu();
+        let max = self.fctl.flow().cr_max as usize * mtu;
+        if len > max {
+            return Err(PublishError::TooLarge { len, max });
+        }
+        Ok(if len == 0 { 1 } else { len.div_ceil(mtu) })
+    }
+
+    /// Makes sure `n` credits are available (the fast path is one compare).
+    #[inline(always)]
+    fn take_credits(&mut self, n: u64) -> Result<(), PublishError> {
+        if self.cr_avail < n {
+            self.refresh(self.cr_avail)?;
+            if self.cr_avail < n {
+                return Err(PublishError::NoCredits);
+            }
+        }
+        Ok(())
+    }
+
+    /// The slow path: read the consumers' progress (and do housekeeping, which is due at
+    /// most once per window of credits).
+    #[cold]
+    #[inline(never)]
+    fn refresh(&mut self, have: u64) -> Result<(), PublishError> {
+        let was_blocked = self.fctl.blocked();
+        let result = self.fctl.refresh(self.tx_seq, have);
+        if let Some(clock) = self.clock {
+            match (was_blocked, self.fctl.blocked()) {
+                (false, true) => self.blocked_since = clock.now(),
+                (true, false) => {
+                    let now = clock.now();
+                    self.counters.backpressure_ticks += now.saturating_sub(self.blocked_since);
+                }
+                _ => {}
+            }
+        }
+        self.publish_counters();
+        match result {
+            Ok(0) => Err(PublishError::NoCredits),
+            Ok(cr) => {
+                self.cr_avail = cr;
+                Ok(())
+            }
+            Err(AllDetached) => Err(PublishError::Disconnected),
+        }
+    }
+
+    fn wait_credits<Wt: Wait>(&mut self, n: u64, mut wait: Wt) -> Result<(), PublishError> {
+        wait.reset();
+        loop {
+            match self.take_credits(n) {
+                Err(PublishError::NoCredits) => {
+                    if !wait.wait() {
+                        return Err(PublishError::Timeout);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Writes and publishes one frag; a credit and `len <= mtu` are checked by the caller.
+    #[inline(always)]
+    fn write_frag(&mut self, hdr: Header, payload: &[u8]) -> u64 {
+        let dcache = self.parts.dcache;
+        let len = payload.len();
+        let chunk = dcache.place(self.cursor, len);
+        if W::SHARED {
+            // SAFETY: `place` keeps the region inside the store and `len <= mtu`; the
+            // producer holds a credit, so no reliable consumer holds a frag whose payload
+            // the region can overlap (the store holds `depth + 2` mtu payloads), and lossy
+            // readers only copy with atomic loads and re-check the slot after.
+            unsafe { dcache.write_shared(chunk, payload) };
+        } else {
+            // SAFETY: as above; with no lossy readers, nobody else touches the region while
+            // this single producer writes it.
+            unsafe { dcache.payload_mut(chunk, len) }.copy_from_slice(payload);
+            dcache.written(chunk, len);
+        }
+        self.publish_region(hdr, chunk, len)
+    }
+
+    fn write_message(&mut self, hdr: Header, msg: &[u8], frags: usize) -> (u64, usize) {
+        let first = self.tx_seq;
+        let base = Ctl::from_bits(hdr.ctl.bits() & !(Ctl::SOM.bits() | Ctl::EOM.bits()));
+        let mtu = self.mtu().max(1);
+        for i in 0..frags {
+            let piece = &msg[(i * mtu).min(msg.len())..((i + 1) * mtu).min(msg.len())];
+            let mut ctl = base;
+            if i == 0 {
+                ctl = ctl | Ctl::SOM;
+            }
+            if i + 1 == frags {
+                ctl = ctl | Ctl::EOM;
+            }
+            self.write_frag(hdr.ctl(ctl), piece);
+        }
+        (first, frags)
+    }
+
+    /// Publishes the frag whose payload was written at `chunk` (publish steps 1 to 3 in
+    /// the mcache) and spends its credit.
+    #[inline(always)]
+    fn publish_region(&mut self, hdr: Header, chunk: u32, len: usize) -> u64 {
+        let seq = self.tx_seq;
+        let meta = FragMeta {
+            seq,
+            sig: hdr.sig,
+            chunk,
+            sz: len as u16,
+            ctl: hdr.ctl,
+            tsorig: hdr.tsorig,
+            tspub: hdr.tspub,
+        };
+        if W::SHARED {
+            self.parts
+                .mcache
+                .publish_with_ledger(&meta, self.counters.published_bytes);
+        } else {
+            self.parts.mcache.publish(&meta);
+        }
+        self.tx_seq = seq::inc(seq, 1);
+        self.cr_avail -= 1;
+        self.cursor = chunk + chunks_for(len) as u32;
+        self.counters.published_frags += 1;
+        self.counters.published_bytes += len as u64;
+        seq
+    }
+
+    fn publish_counters(&mut self) {
+        self.heartbeat = self.heartbeat.wrapping_add(1);
+        self.parts.cnc.beat(self.heartbeat);
+        self.parts.cnc.publish_counters(&self.counters());
+    }
+
+    fn close(&mut self, signal: Signal) {
+        if !self.closed {
+            self.closed = true;
+            self.publish_counters();
+            self.parts.cnc.close(self.tx_seq, signal);
+        }
+    }
+}
+
+impl<'a> Producer<'a, Exclusive> {
     /// Claims payload space for a frag of up to `len` bytes, to be written in place and
     /// published by [`WriteClaim::commit`]. Dropping the claim abandons it: nothing is
-    /// published and the space is offered again by the next claim.
+    /// published and the space is offered again by the next claim. Only on links without
+    /// lossy consumers ([`Exclusive`]).
     ///
     /// # Errors
     /// As [`try_publish`](Self::try_publish).
@@ -166,140 +412,41 @@ impl<'a> Producer<'a> {
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<WriteClaim<'_, 'a>, PublishError> {
         self.check_len(len)?;
-        self.take_credit()?;
-        let chunk = self.dcache.place(self.cursor, len);
-        // SAFETY: as in `try_publish`: in bounds, credit held, single producer; the slice
-        // lives in the claim, which borrows this producer mutably, so nothing else writes
-        // the store while it lives.
-        let buf = unsafe { self.dcache.payload_mut(chunk, len) };
-        Ok(WriteClaim {
-            producer: self,
-            buf,
-            chunk,
-            hdr: Header::default(),
-        })
+        self.take_credits(1)?;
+        Ok(self.claim_region(len))
     }
 
     /// [`try_claim`](Self::try_claim), waiting with `wait` for a credit if there is none.
     ///
     /// # Errors
     /// As [`publish`](Self::publish).
-    pub fn claim<W: Wait>(
+    pub fn claim<Wt: Wait>(
         &mut self,
         len: usize,
-        wait: W,
+        wait: Wt,
     ) -> Result<WriteClaim<'_, 'a>, PublishError> {
         self.check_len(len)?;
-        self.wait_credit(wait)?;
-        self.try_claim(len)
-    }
-
-    /// The producer's periodic work, for a loop that may go long without publishing:
-    /// beats the heartbeat, publishes the counters, and refreshes the credits if fewer
-    /// than the refill mark are left.
-    pub fn housekeeping(&mut self) {
-        self.publish_counters();
-        if self.cr_avail < self.fctl.flow().cr_refill {
-            if let Ok(cr) = self.fctl.refresh(self.tx_seq, self.cr_avail) {
-                self.cr_avail = cr;
-            }
-        }
-    }
-
-    /// Closes the stream: the consumer drains every frag published so far and then sees
-    /// end-of-stream. Acknowledges a halt request (the cnc returns to `Boot`).
-    pub fn halt(mut self) {
-        self.close(Signal::Boot);
+        self.wait_credits(1, wait)?;
+        Ok(self.claim_region(len))
     }
 
     #[inline(always)]
-    fn check_len(&self, len: usize) -> Result<(), PublishError> {
-        let max = self.dcache.mtu();
-        if len > max {
-            return Err(PublishError::TooLarge { len, max });
-        }
-        Ok(())
-    }
-
-    #[inline(always)]
-    fn take_credit(&mut self) -> Result<(), PublishError> {
-        if self.cr_avail == 0 {
-            self.refill()?;
-        }
-        Ok(())
-    }
-
-    /// The slow path: out of credits, read the consumer's progress (and do housekeeping,
-    /// which is due at most once per window of credits).
-    #[cold]
-    #[inline(never)]
-    fn refill(&mut self) -> Result<(), PublishError> {
-        self.publish_counters();
-        match self.fctl.refresh(self.tx_seq, 0) {
-            Ok(0) => Err(PublishError::NoCredits),
-            Ok(cr) => {
-                self.cr_avail = cr;
-                Ok(())
-            }
-            Err(AllDetached) => Err(PublishError::Disconnected),
-        }
-    }
-
-    fn wait_credit<W: Wait>(&mut self, mut wait: W) -> Result<(), PublishError> {
-        if self.cr_avail > 0 {
-            return Ok(());
-        }
-        wait.reset();
-        loop {
-            match self.refill() {
-                Err(PublishError::NoCredits) => {
-                    if !wait.wait() {
-                        return Err(PublishError::Timeout);
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Publishes the frag whose payload was written at `chunk` (publish steps 1 to 3 in
-    /// the mcache) and spends its credit.
-    #[inline(always)]
-    fn publish_region(&mut self, hdr: Header, chunk: u32, len: usize) -> u64 {
-        let seq = self.tx_seq;
-        self.mcache.publish(&FragMeta {
-            seq,
-            sig: hdr.sig,
+    fn claim_region(&mut self, len: usize) -> WriteClaim<'_, 'a> {
+        let chunk = self.parts.dcache.place(self.cursor, len);
+        // SAFETY: as in `write_frag` (in bounds, credit held, no lossy readers); the slice
+        // lives in the claim, which borrows this producer mutably, so nothing else writes
+        // the store while it lives.
+        let buf = unsafe { self.parts.dcache.payload_mut(chunk, len) };
+        WriteClaim {
+            producer: self,
+            buf,
             chunk,
-            sz: len as u16,
-            ctl: hdr.ctl,
-            tsorig: hdr.tsorig,
-            tspub: hdr.tspub,
-        });
-        self.tx_seq = seq::inc(seq, 1);
-        self.cr_avail -= 1;
-        self.cursor = chunk + chunks_for(len) as u32;
-        self.counters.published_frags += 1;
-        self.counters.published_bytes += len as u64;
-        seq
-    }
-
-    fn publish_counters(&mut self) {
-        self.heartbeat = self.heartbeat.wrapping_add(1);
-        self.cnc.beat(self.heartbeat);
-        self.cnc.publish_counters(&self.counters());
-    }
-
-    fn close(&mut self, signal: Signal) {
-        if !self.closed {
-            self.closed = true;
-            self.publish_counters();
-            self.cnc.close(self.tx_seq, signal);
+            hdr: Header::default(),
         }
     }
 }
 
-impl Drop for Producer<'_> {
+impl<W: WriteMode> Drop for Producer<'_, W> {
     fn drop(&mut self) {
         #[cfg(feature = "std")]
         let signal = if std::thread::panicking() {
@@ -313,12 +460,13 @@ impl Drop for Producer<'_> {
     }
 }
 
-impl fmt::Debug for Producer<'_> {
+impl<W: WriteMode> fmt::Debug for Producer<'_, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
             .field("next_seq", &self.tx_seq)
             .field("credits", &self.cr_avail)
-            .field("mtu", &self.dcache.mtu())
+            .field("mtu", &self.mtu())
+            .field("shared", &W::SHARED)
             .finish_non_exhaustive()
     }
 }
@@ -326,7 +474,7 @@ impl fmt::Debug for Producer<'_> {
 /// Payload space claimed by [`Producer::try_claim`]: write the payload through `DerefMut`,
 /// then [`commit`](Self::commit). Dropped without a commit, nothing is published.
 pub struct WriteClaim<'p, 'a> {
-    producer: &'p mut Producer<'a>,
+    producer: &'p mut Producer<'a, Exclusive>,
     buf: &'p mut [u8],
     chunk: u32,
     hdr: Header,
@@ -348,7 +496,7 @@ impl WriteClaim<'_, '_> {
         if len > max {
             return Err(PublishError::TooLarge { len, max });
         }
-        self.producer.dcache.written(self.chunk, len);
+        self.producer.parts.dcache.written(self.chunk, len);
         Ok(self.producer.publish_region(self.hdr, self.chunk, len))
     }
 

@@ -1,0 +1,273 @@
+//! Lossy consumers: they never slow the producer, copy payloads out, and count exactly
+//! what they lose when the producer laps them.
+
+use core::fmt;
+
+use crate::cnc::Cnc;
+use crate::dcache::DCache;
+use crate::error::RecvError;
+use crate::frag::FragMeta;
+use crate::fseq::{ConsumerCounters, Fseq};
+use crate::mcache::{MCache, Read};
+use crate::metrics::Metrics;
+use crate::seq;
+use crate::spsc::{Keep, Parts, SigFilter};
+use crate::wait::Wait;
+
+/// A consumer that never gates the producer (`Send`).
+///
+/// It reads a frag by copying its payload into a caller's buffer with atomic loads and
+/// then checking that the frag's slot still holds it; if the producer lapped it meanwhile,
+/// the copy is thrown away. It never receives a plain `&[u8]` into the link's store.
+///
+/// When it finds it was overrun, it resumes at the oldest frag still intact, returns
+/// [`RecvError::Overrun`] with the number of frags skipped, and counts them: overruns found
+/// while polling (the slot already held a later frag) and found while reading (the slot
+/// changed under the copy) separately, each in events and in frags, plus the bytes lost.
+/// Its metadata is untrusted: the chunk and size are checked against the store before
+/// any address is formed.
+///
+/// ```
+/// use milonga::spsc::{heap_lossy, LinkConfig};
+/// use milonga::{FlowConfig, Header, RecvError};
+///
+/// let (mut tx, _, mut lossy) = heap_lossy(LinkConfig::new(4, 16), FlowConfig::new(), 0, 1).unwrap();
+/// let mut rx = lossy.pop().unwrap();
+/// for i in 0..10u8 {
+///     tx.try_publish(Header::new(i as u64), &[i; 16]).unwrap(); // never blocks
+/// }
+/// let mut buf = [0u8; 16];
+/// assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 6 }));
+/// assert_eq!(rx.try_recv(&mut buf).unwrap().sig, 6);
+/// assert_eq!(buf, [6; 16]);
+/// assert_eq!(rx.counters().poll_lost, 6);
+/// ```
+pub struct LossyConsumer<'a> {
+    mcache: MCache<'a>,
+    dcache: DCache<'a>,
+    rx_seq: u64,
+    /// Payload bytes published before the frag after the last one this consumer consumed
+    /// or filtered. Equal to the bytes before `rx_seq` unless frags were lost since; the
+    /// difference is resolved (and counted as lost) by the next read's ledger value.
+    bytes_before: u64,
+    since_publish: u64,
+    release_every: u64,
+    filter: Option<SigFilter>,
+    counters: ConsumerCounters,
+    fseq: &'a Fseq,
+    parts: Parts<'a>,
+    keep: Keep,
+}
+
+impl<'a> LossyConsumer<'a> {
+    pub(crate) fn new(parts: Parts<'a>, fseq: &'a Fseq, release_every: u64, keep: Keep) -> Self {
+        LossyConsumer {
+            mcache: parts.mcache,
+            dcache: parts.dcache,
+            rx_seq: parts.seq0,
+            bytes_before: 0,
+            since_publish: 0,
+            release_every,
+            filter: None,
+            counters: ConsumerCounters::default(),
+            fseq,
+            parts,
+            keep,
+        }
+    }
+
+    /// The seq of the next frag this consumer will try to read.
+    #[inline]
+    pub fn next_seq(&self) -> u64 {
+        self.rx_seq
+    }
+
+    /// The largest payload, in bytes: a buffer this long always suffices.
+    #[inline]
+    pub fn mtu(&self) -> usize {
+        self.dcache.mtu()
+    }
+
+    /// The link's command-and-control block.
+    pub fn cnc(&self) -> &Cnc {
+        self.parts.cnc
+    }
+
+    /// From now on, deliver only frags whose `sig` `filter` accepts; the others are
+    /// skipped without touching their payload and counted as filtered.
+    pub fn set_filter(&mut self, filter: Option<SigFilter>) {
+        self.filter = filter;
+    }
+
+    /// This consumer's counters as it knows them now (published to the link's metrics at
+    /// housekeeping).
+    pub fn counters(&self) -> ConsumerCounters {
+        self.counters
+    }
+
+    /// A handle for taking metrics snapshots of the whole link from any thread.
+    pub fn metrics(&self) -> Metrics<'a> {
+        self.parts.metrics(self.keep.clone())
+    }
+
+    /// Copies the next frag's payload into `buf` and returns its metadata; the payload is
+    /// `buf[..meta.sz]`.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if nothing new is published, [`RecvError::Closed`] at the end
+    /// of the stream, [`RecvError::Overrun`] if frags were lost (the next call goes on at
+    /// the oldest intact frag), [`RecvError::BufferTooSmall`] if `buf` cannot hold the
+    /// payload (nothing is consumed), [`RecvError::Corrupt`] if the metadata names a region
+    /// outside the store (the frag is skipped and counted as lost).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<FragMeta, RecvError> {
+        loop {
+            let seq = self.rx_seq;
+            let (read, before) = self.mcache.read_with_ledger(seq);
+            let meta = match read {
+                Read::Ready(meta) => meta,
+                Read::NotYet => return Err(self.idle()),
+                Read::Overrun { found } => return Err(self.skip(found, false)),
+            };
+            // Frags lost since the last frag this consumer saw carried these bytes.
+            self.counters.lost_bytes += before.wrapping_sub(self.bytes_before);
+            self.bytes_before = before;
+            let sz = meta.sz as usize;
+            if !self.dcache.in_bounds(meta.chunk, sz) {
+                self.counters.read_lost += 1;
+                self.counters.lost_bytes += sz as u64;
+                self.advance(sz);
+                return Err(RecvError::Corrupt { seq });
+            }
+            if self.filter.is_some_and(|f| !f(meta.sig)) {
+                self.counters.filtered_frags += 1;
+                self.counters.filtered_bytes += sz as u64;
+                self.advance(sz);
+                continue;
+            }
+            let Some(dst) = buf.get_mut(..sz) else {
+                return Err(RecvError::BufferTooSmall { needed: sz });
+            };
+            // SAFETY: the region is in bounds (checked above); `read_shared` only performs
+            // atomic loads, and the copy is kept only if the slot still holds `seq` below.
+            unsafe { self.dcache.read_shared(meta.chunk, dst) };
+            if let Err(found) = self.mcache.still(seq) {
+                return Err(self.skip(found, true));
+            }
+            self.counters.consumed_frags += 1;
+            self.counters.consumed_bytes += sz as u64;
+            self.advance(sz);
+            return Ok(meta);
+        }
+    }
+
+    /// [`try_recv`](Self::try_recv), waiting with `wait` while nothing is published.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Self::try_recv) except `Empty`; [`RecvError::Timeout`] if the wait
+    /// strategy gives up.
+    pub fn recv<W: Wait>(&mut self, buf: &mut [u8], mut wait: W) -> Result<FragMeta, RecvError> {
+        wait.reset();
+        loop {
+            match self.try_recv(buf) {
+                Err(RecvError::Empty) => {
+                    if !wait.wait() {
+                        return Err(RecvError::Timeout);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Publishes this consumer's progress and counters now (they are otherwise published
+    /// every `release_every` frags and whenever nothing is ready).
+    pub fn housekeeping(&mut self) {
+        self.fseq.publish(self.rx_seq);
+        self.fseq.publish_counters(&self.counters);
+        self.since_publish = 0;
+    }
+
+    #[inline]
+    fn advance(&mut self, sz: usize) {
+        self.rx_seq = seq::inc(self.rx_seq, 1);
+        self.bytes_before += sz as u64;
+        self.since_publish += 1;
+        if self.since_publish >= self.release_every {
+            self.housekeeping();
+        }
+    }
+
+    /// The slot of `rx_seq` held `found`: the producer lapped this consumer. Resume at the
+    /// oldest frag that may still be intact and count the frags skipped.
+    #[cold]
+    fn skip(&mut self, mut found: u64, reading: bool) -> RecvError {
+        let depth = self.mcache.depth();
+        let mut resume = self.rx_seq;
+        // A few probes find the oldest intact frag when the producer is still running.
+        for _ in 0..4 {
+            // `found` is a later frag in the slot of `resume` (the producer published it, so
+            // the ring may still hold `found - depth + 1 ..= found`), or the in-progress
+            // marker `t - 1` of a frag `t` in that slot (the ring holds at most
+            // `t - depth + 1 .. t`).
+            let same_slot = found.wrapping_sub(resume) & (depth - 1) == 0;
+            let oldest = seq::dec(found, depth - 1 - (!same_slot as u64));
+            resume = if seq::gt(oldest, resume) {
+                oldest
+            } else {
+                seq::inc(resume, 1)
+            };
+            let d = self.mcache.poll(resume);
+            if d <= 0 {
+                break;
+            }
+            found = seq::inc(resume, d as u64);
+        }
+        let lost = seq::diff(resume, self.rx_seq) as u64;
+        if reading {
+            self.counters.read_overruns += 1;
+            self.counters.read_lost += lost;
+        } else {
+            self.counters.poll_overruns += 1;
+            self.counters.poll_lost += lost;
+        }
+        self.rx_seq = resume;
+        self.housekeeping();
+        RecvError::Overrun { lost }
+    }
+
+    /// Nothing to read: publish progress, then tell an empty link from a closed one. At
+    /// the end of the stream, bytes lost at its tail are resolved from the producer's
+    /// final count.
+    #[cold]
+    fn idle(&mut self) -> RecvError {
+        let err = match self.parts.cnc.end_seq() {
+            Some(end) if seq::ge(self.rx_seq, end) => {
+                let total = self.parts.cnc.producer_counters().published_bytes;
+                self.counters.lost_bytes += total.wrapping_sub(self.bytes_before);
+                self.bytes_before = total;
+                RecvError::Closed
+            }
+            _ => RecvError::Empty,
+        };
+        if self.since_publish > 0 || err == RecvError::Closed {
+            self.housekeeping();
+        }
+        err
+    }
+}
+
+impl Drop for LossyConsumer<'_> {
+    fn drop(&mut self) {
+        self.housekeeping();
+        self.fseq.detach();
+    }
+}
+
+impl fmt::Debug for LossyConsumer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LossyConsumer")
+            .field("next_seq", &self.rx_seq)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
