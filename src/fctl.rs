@@ -150,24 +150,27 @@ impl<'a> Fctl<'a> {
     }
 
     /// Reads every attached fseq: the credits available for a producer whose next seq is
-    /// `tx_seq`, and the index of the reliable consumer that allows the fewest (`usize::MAX`
-    /// if none gates: then the credits are `cr_max` while a lossy consumer is attached).
-    fn query(&self, tx_seq: u64) -> Result<(u64, usize), AllDetached> {
-        let mut best: Option<(u64, usize)> = None;
+    /// `tx_seq`, and a bit mask of the reliable consumers that allow none (those holding
+    /// the producer back). Without any reliable consumer attached the credits are `cr_max`
+    /// while a lossy consumer is attached (or none was ever configured).
+    fn query(&self, tx_seq: u64) -> Result<(u64, u64), AllDetached> {
+        let mut best: Option<u64> = None;
+        let mut stalled = 0u64;
         for (i, fseq) in self.fseqs.iter().enumerate() {
             if fseq.is_detached() {
                 continue;
             }
             let lag = seq::diff(tx_seq, fseq.query()).max(0) as u64;
             let cr = self.flow.cr_max.saturating_sub(lag);
-            if best.is_none_or(|(b, _)| cr < b) {
-                best = Some((cr, i));
+            if cr == 0 {
+                stalled |= 1 << (i % 64);
             }
+            best = Some(best.map_or(cr, |b| b.min(cr)));
         }
         match best {
-            Some(b) => Ok(b),
+            Some(b) => Ok((b, stalled)),
             None if self.fseqs.is_empty() || self.lossy.iter().any(|f| !f.is_detached()) => {
-                Ok((self.flow.cr_max, usize::MAX))
+                Ok((self.flow.cr_max, 0))
             }
             None => Err(AllDetached),
         }
@@ -178,7 +181,7 @@ impl<'a> Fctl<'a> {
     /// which is 0 while in backpressure.
     #[cold]
     pub(crate) fn refresh(&mut self, tx_seq: u64, have: u64) -> Result<u64, AllDetached> {
-        let (cr, slowest) = self.query(tx_seq)?;
+        let (cr, stalled) = self.query(tx_seq)?;
         if self.blocked {
             if cr < self.flow.cr_resume {
                 return Ok(0);
@@ -187,9 +190,12 @@ impl<'a> Fctl<'a> {
         } else if cr == 0 {
             self.blocked = true;
             self.backpressure += 1;
-            let slow = &self.fseqs[slowest];
-            // Single writer of `slow`: this producer.
-            slow.publish_slow(slow.slow() + 1);
+            for (i, fseq) in self.fseqs.iter().enumerate() {
+                if stalled & (1 << (i % 64)) != 0 {
+                    // Single writer of `slow`: this producer.
+                    fseq.publish_slow(fseq.slow() + 1);
+                }
+            }
             return Ok(0);
         }
         Ok(cr.max(have))

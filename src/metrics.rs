@@ -151,8 +151,9 @@ impl fmt::Display for Snapshot {
         )?;
         writeln!(
             f,
-            "{:<11} {:>12} {:>10} {:>14} {:>16} {:>10} {:>16} {:>14} {:>14} {:>12} {:>6}",
+            "{:<8} {:>2} {:>12} {:>10} {:>14} {:>16} {:>10} {:>16} {:>14} {:>14} {:>12} {:>6}",
             "consumer",
+            "#",
             "consumed",
             "filtered",
             "lost frags",
@@ -172,8 +173,9 @@ impl fmt::Display for Snapshot {
             let n = &c.counters;
             writeln!(
                 f,
-                "{:<11} {:>12} {:>10} {:>14} {:>16} {:>10} {:>16} {:>14} {:>14} {:>12} {:>6}",
-                format_args!("{k}[{}]", c.index),
+                "{:<8} {:>2} {:>12} {:>10} {:>14} {:>16} {:>10} {:>16} {:>14} {:>14} {:>12} {:>6}",
+                k,
+                c.index,
                 n.consumed_frags,
                 n.filtered_frags,
                 n.lost_frags(),

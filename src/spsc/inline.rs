@@ -130,6 +130,7 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, 
 
     /// The producer and every consumer, with these flow-control settings, once. A bad
     /// setting is an error and leaves the link unsplit.
+    #[allow(clippy::type_complexity)]
     fn split_all<W: WriteMode>(
         &self,
         flow: FlowConfig,

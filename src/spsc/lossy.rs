@@ -198,29 +198,19 @@ impl<'a> LossyConsumer<'a> {
     }
 
     /// The slot of `rx_seq` held `found`: the producer lapped this consumer. Resume at the
-    /// oldest frag that may still be intact and count the frags skipped.
+    /// oldest frag still intact and count the frags skipped.
     #[cold]
-    fn skip(&mut self, mut found: u64, reading: bool) -> RecvError {
+    fn skip(&mut self, found: u64, reading: bool) -> RecvError {
+        let newest = self.newest_published(found);
         let depth = self.mcache.depth();
-        let mut resume = self.rx_seq;
-        // A few probes find the oldest intact frag when the producer is still running.
-        for _ in 0..4 {
-            // `found` is a later frag in the slot of `resume` (the producer published it, so
-            // the ring may still hold `found - depth + 1 ..= found`), or the in-progress
-            // marker `t - 1` of a frag `t` in that slot (the ring holds at most
-            // `t - depth + 1 .. t`).
-            let same_slot = found.wrapping_sub(resume) & (depth - 1) == 0;
-            let oldest = seq::dec(found, depth - 1 - (!same_slot as u64));
-            resume = if seq::gt(oldest, resume) {
-                oldest
-            } else {
-                seq::inc(resume, 1)
-            };
-            let d = self.mcache.poll(resume);
-            if d <= 0 {
-                break;
-            }
-            found = seq::inc(resume, d as u64);
+        // The ring holds `newest - depth + 1 ..= newest`, unless the producer has begun
+        // to overwrite the oldest of them.
+        let mut resume = seq::dec(newest, depth - 1);
+        if self.mcache.poll(resume) != 0 {
+            resume = seq::inc(resume, 1);
+        }
+        if seq::le(resume, self.rx_seq) {
+            resume = seq::inc(self.rx_seq, 1);
         }
         let lost = seq::diff(resume, self.rx_seq) as u64;
         if reading {
@@ -233,6 +223,27 @@ impl<'a> LossyConsumer<'a> {
         self.rx_seq = resume;
         self.housekeeping();
         RecvError::Overrun { lost }
+    }
+
+    /// The newest published seq, found by binary search from `found`, a value read from a
+    /// slot after an overrun: `found` itself was published (a later frag), or is the
+    /// in-progress marker `t - 1` of a frag `t`, in which case `t - 1` was published.
+    /// Over `found .. found + depth`, "the slot of `s` holds `s` or later" is true up to
+    /// the newest published seq and false after it.
+    fn newest_published(&self, found: u64) -> u64 {
+        let (mut lo, mut len) = (found, self.mcache.depth());
+        // Invariant: `lo` is published; the answer is in `lo .. lo + len`.
+        while len > 1 {
+            let half = len / 2;
+            let mid = seq::inc(lo, half);
+            if self.mcache.poll(mid) >= 0 {
+                lo = mid;
+                len -= half;
+            } else {
+                len = half;
+            }
+        }
+        lo
     }
 
     /// Nothing to read: publish progress, then tell an empty link from a closed one. At

@@ -1,0 +1,164 @@
+//! Lossy consumers: overruns of both kinds are detected, counted in events and frags, and
+//! published = consumed + filtered + lost holds exactly, in frags and in bytes.
+
+use milonga::spsc::{heap_lossy, InlineLink, LinkConfig};
+use milonga::{data_chunks, ConsumerCounters, FlowConfig, Header, RecvError};
+
+fn assert_exact(c: &ConsumerCounters, frags: u64, bytes: u64) {
+    assert_eq!(
+        c.consumed_frags + c.filtered_frags + c.lost_frags(),
+        frags,
+        "{c:?}"
+    );
+    assert_eq!(
+        c.consumed_bytes + c.filtered_bytes + c.lost_bytes,
+        bytes,
+        "{c:?}"
+    );
+}
+
+#[test]
+fn a_lapped_reader_resumes_at_the_oldest_intact_frag_and_counts_what_it_skipped() {
+    let (mut tx, _, mut lossy) =
+        heap_lossy(LinkConfig::new(8, 100), FlowConfig::new(), 0, 1).unwrap();
+    let mut rx = lossy.pop().unwrap();
+    let mut buf = [0u8; 100];
+    for i in 0..20u64 {
+        assert_eq!(
+            tx.try_publish(Header::new(i), &vec![i as u8; i as usize]),
+            Ok(i)
+        );
+    }
+    // The ring holds 12..=19; 0..=11 are gone.
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 12 }));
+    for i in 12..20u64 {
+        let meta = rx.try_recv(&mut buf).unwrap();
+        assert_eq!((meta.seq, meta.sig, meta.sz as u64), (i, i, i));
+        assert!(buf[..i as usize].iter().all(|&b| b == i as u8));
+    }
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
+    let c = rx.counters();
+    assert_eq!((c.poll_overruns, c.poll_lost, c.read_overruns), (1, 12, 0));
+    assert_eq!(c.lost_bytes, (0..12).sum::<u64>());
+    tx.halt();
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Closed));
+    assert_exact(&rx.counters(), 20, (0..20).sum());
+}
+
+#[test]
+fn a_small_buffer_consumes_nothing_and_filters_count_as_filtered() {
+    static LINK: InlineLink<4, 64, { data_chunks(4, 64) }, 0, 1> = InlineLink::new();
+    let (mut tx, [], [mut rx]) = LINK.split_lossy(FlowConfig::new()).unwrap();
+    tx.try_publish(Header::new(1), &[1; 10]).unwrap();
+    tx.try_publish(Header::new(2), &[2; 20]).unwrap();
+    let mut small = [0u8; 5];
+    assert_eq!(
+        rx.try_recv(&mut small),
+        Err(RecvError::BufferTooSmall { needed: 10 })
+    );
+    rx.set_filter(Some(|sig| sig != 1));
+    let mut buf = [0u8; 64];
+    assert_eq!(rx.try_recv(&mut buf).unwrap().sig, 2);
+    let c = rx.counters();
+    assert_eq!(
+        (
+            c.filtered_frags,
+            c.filtered_bytes,
+            c.consumed_frags,
+            c.consumed_bytes
+        ),
+        (1, 10, 1, 20)
+    );
+    // Lapping after the filter: bytes lost at the tail are resolved at the end.
+    for i in 0..9u64 {
+        tx.try_publish(Header::new(3), &[0; 7][..i as usize % 8])
+            .unwrap();
+    }
+    tx.halt();
+    let mut lost = 0;
+    loop {
+        match rx.try_recv(&mut buf) {
+            Ok(_) => {}
+            Err(RecvError::Overrun { lost: n }) => lost += n,
+            Err(RecvError::Closed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(lost, 5);
+    let total = 10 + 20 + (0..9u64).map(|i| i % 8).sum::<u64>();
+    assert_exact(&rx.counters(), 11, total);
+}
+
+/// A slowed lossy consumer against a producer that publishes until the consumer has seen
+/// both kinds of overrun (or a bound), then halts and reports its count: both kinds happen,
+/// and the accounting is exact at the end.
+#[test]
+fn both_kinds_of_overrun_are_provoked_and_the_accounting_is_exact() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const MTU: usize = 32768;
+    let max_frags: u64 = if cfg!(miri) { 400 } else { 50_000_000 };
+    let (mut tx, _, mut lossy) =
+        heap_lossy(LinkConfig::new(4, MTU), FlowConfig::new(), 0, 1).unwrap();
+    let mut rx = lossy.pop().unwrap();
+    let stop = AtomicBool::new(false);
+    let ((frags, published_bytes), counters) = std::thread::scope(|s| {
+        let producer = s.spawn(|| {
+            let buf = vec![0xC3u8; MTU];
+            let (mut frags, mut bytes) = (0u64, 0u64);
+            while frags < max_frags && !stop.load(Ordering::Relaxed) {
+                let len = MTU - (frags as usize * 977) % (MTU / 2);
+                tx.try_publish(Header::new(frags), &buf[..len]).unwrap();
+                frags += 1;
+                bytes += len as u64;
+            }
+            tx.halt();
+            (frags, bytes)
+        });
+        let mut buf = vec![0u8; MTU];
+        let mut expect_lost = 0;
+        loop {
+            match rx.try_recv(&mut buf) {
+                Ok(meta) => {
+                    assert_eq!(
+                        meta.sz as u64,
+                        MTU as u64 - (meta.sig * 977) % (MTU as u64 / 2)
+                    );
+                    assert!(
+                        buf[..meta.sz as usize].iter().all(|&b| b == 0xC3),
+                        "never torn"
+                    );
+                    // Slowed on purpose, now and then.
+                    if meta.seq % 16 == 0 {
+                        for _ in 0..2000 {
+                            std::hint::spin_loop();
+                        }
+                    }
+                }
+                Err(RecvError::Overrun { lost }) => expect_lost += lost,
+                Err(RecvError::Empty) => std::hint::spin_loop(),
+                Err(RecvError::Closed) => break,
+                Err(e) => panic!("{e}"),
+            }
+            let c = rx.counters();
+            if c.poll_overruns > 0 && c.read_overruns > 0 {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        assert_eq!(rx.counters().lost_frags(), expect_lost);
+        (producer.join().unwrap(), rx.counters())
+    });
+    println!("published {frags} frags / {published_bytes} bytes; {counters:?}");
+    assert_exact(&counters, frags, published_bytes);
+    assert!(
+        counters.poll_overruns > 0,
+        "an overrun found while polling: {counters:?}"
+    );
+    assert!(counters.poll_lost >= counters.poll_overruns);
+    if !cfg!(miri) {
+        assert!(
+            counters.read_overruns > 0,
+            "an overrun found while reading: {counters:?}"
+        );
+    }
+    assert!(counters.read_lost >= counters.read_overruns);
+}
