@@ -99,8 +99,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("producer on cpu 0, consumer on cpu {}, busy-polling, {secs} s per size", 1 % cpus);
-    println!("{:>8} {:>14} {:>10} {:>12}", "payload", "frags", "Mfrags/s", "GiB/s");
+    println!(
+        "producer on cpu 0, consumer on cpu {}, busy-polling, {secs} s per size",
+        1 % cpus
+    );
+    println!(
+        "{:>8} {:>14} {:>10} {:>12}",
+        "payload", "frags", "Mfrags/s", "GiB/s"
+    );
     for size in [8usize, 64, 1024, 10240] {
         let (frags, elapsed) = run(size, Duration::from_secs_f64(secs));
         let rate = frags as f64 / elapsed;

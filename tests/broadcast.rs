@@ -58,7 +58,7 @@ fn reliable_consumers_lose_nothing_and_the_lossy_one_never_sees_a_torn_frag() {
                                 assert_eq!(frag.seq(), next);
                                 check(next, frag.sig(), frag.payload());
                                 next += 1;
-                                if i == 1 && next % 64 == 0 {
+                                if i == 1 && next.is_multiple_of(64) {
                                     // The slow one.
                                     for _ in 0..200 {
                                         std::hint::spin_loop();
