@@ -6,7 +6,7 @@ use milonga::spsc::{heap_lossy, LinkConfig};
 use milonga::wait::SpinThenYield;
 use milonga::{FlowConfig, Header, RecvError};
 
-const FRAGS: u64 = if cfg!(miri) { 600 } else { 2_000_000 };
+const FRAGS: u64 = if cfg!(miri) { 200 } else { 2_000_000 };
 const MTU: usize = 256;
 
 /// The payload of frag `seq`: its length and bytes follow from the seq alone.

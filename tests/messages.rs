@@ -17,7 +17,7 @@ fn messages_round_trip_through_a_reliable_consumer() {
     let mut buf = [0u8; 300];
     let mut reasm = Reassembler::new(&mut buf);
     let mut next = 0u64;
-    let count = if cfg!(miri) { 40 } else { 200 };
+    let count = if cfg!(miri) { 20 } else { 200 };
     for id in 0..count {
         let msg = message(id);
         let (first, frags) = tx.try_publish_message(Header::new(id), &msg).unwrap();
@@ -73,7 +73,7 @@ fn damaged_messages_are_dropped_and_counted() {
     let mut reasm = Reassembler::new(&mut buf);
     let mut delivered = Vec::new();
     let mut err_sent = 0;
-    let count = if cfg!(miri) { 60 } else { 300 };
+    let count = if cfg!(miri) { 30 } else { 300 };
     for id in 0..count {
         let msg = message(id);
         let ctl = if id % 10 == 3 {
