@@ -14,9 +14,22 @@
 pub(crate) use core::sync::atomic::Ordering;
 pub(crate) use crossbeam_utils::CachePadded;
 #[cfg(milonga_loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64};
+use loom::sync::atomic::fence as raw_fence;
+#[cfg(milonga_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
 #[cfg(not(milonga_loom))]
-pub(crate) use portable_atomic::{fence, AtomicBool, AtomicU64};
+use portable_atomic::fence as raw_fence;
+#[cfg(not(milonga_loom))]
+pub(crate) use portable_atomic::{AtomicBool, AtomicU64};
+
+/// A memory fence of the given protocol ordering; a fence weakened to `Relaxed` (there is
+/// no relaxed fence) is no fence at all.
+#[inline(always)]
+pub(crate) fn fence(order: Ordering) {
+    if !matches!(order, Relaxed) {
+        raw_fence(order);
+    }
+}
 
 use Ordering::{Acquire, Relaxed, Release};
 
