@@ -34,7 +34,7 @@ pub(crate) const fn chunks_for(sz: usize) -> usize {
 /// assert_eq!(milonga::data_chunks(1024, 1500), 24 * 1026);
 /// ```
 pub const fn data_chunks(depth: usize, mtu: usize) -> usize {
-    chunks_for(mtu) * (depth + BURST + 1)
+    chunks_for(mtu).saturating_mul(depth.saturating_add(BURST + 1))
 }
 
 /// [`data_chunks`] in bytes.

@@ -172,8 +172,8 @@ mod tests {
     fn park_gives_up_after_its_timeout() {
         let mut park = Park::new(std::time::Duration::from_micros(50))
             .with_timeout(std::time::Duration::from_millis(5));
-        park.reset();
         let start = std::time::Instant::now();
+        park.reset();
         while park.wait() {}
         assert!(start.elapsed() >= std::time::Duration::from_millis(5));
         park.reset();

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Runs milonga's loom models, then shows that each model fails when a protocol ordering it
+# checks is weakened.
+#
+#   bash loom-tests/run.sh                  # everything
+#   bash loom-tests/run.sh fseq_publish ... # the plain run, then only these weakenings
+#
+# (a) Every model under `--cfg milonga_loom` must pass.
+# (b) For every (weakening, model) pair below, the model built with
+#     `--cfg milonga_weaken="<weakening>"` (src/sync.rs turns that ordering into Relaxed)
+#     must fail, and fail for the right reason: a loom causality violation or one of the
+#     model's own assertions. A failure for any other reason (a build error, a loom limit,
+#     loom rejecting a Relaxed fence) does not count.
+#
+# Each weakening gets its own target dir (target/loom-<weakening>) so the builds do not
+# invalidate one another; logs go to target/loom-logs/.
+#
+# `-A missing_docs`: under `milonga_loom` the `__loom` module re-exports internals (such
+# as `mcache::Read`) that are not documented to the public-API standard; the lint is
+# enforced by the normal build.
+#
+# Preemption bounds are set per model in loom-tests/tests/*.rs; LOOM_MAX_PREEMPTIONS in the
+# environment overrides them (e.g. LOOM_MAX_PREEMPTIONS=2 for a deeper, slower plain run).
+
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
+
+base_flags='--cfg milonga_loom -A missing_docs'
+# loom pulls in tracing-subscriber and regex for its LOOM_LOG output; building them without
+# optimisation nearly halves each build and does not slow the models.
+cargo_opts=(--release)
+for p in regex-automata regex-syntax tracing-subscriber tracing-log matchers sharded-slab \
+    nu-ansi-term thread_local smallvec; do
+    cargo_opts+=(--config "profile.release.package.$p.opt-level=0")
+done
+logs=target/loom-logs
+mkdir -p "$logs"
+
+# Weakening -> the models (test targets in loom-tests/tests/) that must fail under it.
+order=(slot_publish slot_acquire seqlock_fence fseq_publish fseq_acquire cnc_release cnc_acquire)
+declare -A must_fail=(
+    [slot_publish]='publish_read lapped_read credit_refill batch_commit halt_drain'
+    [slot_acquire]='publish_read lapped_read credit_refill batch_commit halt_drain'
+    [seqlock_fence]='lapped_read'
+    [fseq_publish]='credit_refill batch_commit'
+    [fseq_acquire]='credit_refill batch_commit'
+    [cnc_release]='halt_drain publish_read'
+    [cnc_acquire]='halt_drain publish_read'
+)
+
+if [ $# -gt 0 ]; then
+    for w in "$@"; do
+        [ -n "${must_fail[$w]+x}" ] || { echo "unknown weakening: $w" >&2; exit 2; }
+    done
+    order=("$@")
+fi
+
+start=$SECONDS
+echo "== (a) models without weakening (must pass)"
+if ! RUSTFLAGS="$base_flags" CARGO_TARGET_DIR=target/loom \
+    cargo test -p milonga-loom-tests "${cargo_opts[@]}" 2>&1 | tee "$logs/plain.log"; then
+    echo "FAIL: the loom models fail without any weakening (see $logs/plain.log)"
+    exit 1
+fi
+passed=$(grep -oE '^test result: ok\. [0-9]+ passed' "$logs/plain.log" | awk '{s += $4} END {print s + 0}')
+if [ "$passed" -lt 7 ]; then
+    echo "FAIL: only $passed loom models passed, expected 7 (see $logs/plain.log)"
+    exit 1
+fi
+echo "all $passed models pass"
+
+echo "== (b) models under weakened orderings (must fail)"
+bad=0
+checked=0
+for w in "${order[@]}"; do
+    export RUSTFLAGS="$base_flags --cfg milonga_weaken=\"$w\""
+    export CARGO_TARGET_DIR="target/loom-$w"
+    if ! cargo test -p milonga-loom-tests "${cargo_opts[@]}" --no-run >"$logs/build-$w.log" 2>&1; then
+        echo "BAD: weaken $w -> the models do not build (see $logs/build-$w.log)"
+        bad=$((bad + 1))
+        continue
+    fi
+    for t in ${must_fail[$w]}; do
+        log="$logs/$w-$t.log"
+        cargo test -p milonga-loom-tests "${cargo_opts[@]}" --test "$t" >"$log" 2>&1
+        rc=$?
+        checked=$((checked + 1))
+        if [ "$rc" -eq 0 ]; then
+            echo "BAD: weaken $w -> $t PASSES (it must fail; see $log)"
+            bad=$((bad + 1))
+        elif grep -q 'no such thing as a relaxed fence' "$log"; then
+            echo "BAD: weaken $w -> $t fails only because loom rejects fence(Relaxed):" \
+                "the weakening must drop the fence, not call it with Relaxed (see $log)"
+            bad=$((bad + 1))
+        elif ! grep -qE 'Causality violation|panicked at loom-tests/tests/' "$log"; then
+            echo "BAD: weaken $w -> $t fails, but not by a causality violation or a model" \
+                "assertion (see $log)"
+            bad=$((bad + 1))
+        elif grep -qE '^test result: .* [1-9][0-9]* passed' "$log"; then
+            echo "BAD: weaken $w -> $t: some of its tests still pass (see $log)"
+            bad=$((bad + 1))
+        else
+            why=$(grep -m1 -oE 'Causality violation[^.]*|panicked at loom-tests/tests/[^ ]*' "$log")
+            echo "weaken $w -> $t fails as expected ($why)"
+        fi
+    done
+done
+
+echo "== $checked weakened runs checked, $bad bad, $((SECONDS - start)) s"
+[ "$bad" -eq 0 ]
