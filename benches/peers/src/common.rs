@@ -298,7 +298,8 @@ impl Pattern {
         }
         let sum = w.iter().fold(0u64, |a, &b| a.wrapping_add(b));
         if sum != self.sum_for(seq) {
-            return Err(content_error(seq, sum, self.sum_for(seq)));
+            let stamps = w.iter().step_by(8).copied();
+            return Err(content_error(seq, sum, self.sum_for(seq), stamps));
         }
         Ok(())
     }
@@ -318,7 +319,10 @@ impl Pattern {
             .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
             .fold(0u64, u64::wrapping_add);
         if sum != self.sum_for(seq) {
-            return Err(content_error(seq, sum, self.sum_for(seq)));
+            let stamps = b
+                .chunks(64)
+                .map(|l| u64::from_le_bytes(l[..8].try_into().unwrap()));
+            return Err(content_error(seq, sum, self.sum_for(seq), stamps));
         }
         Ok(())
     }
@@ -337,10 +341,28 @@ fn order_error(expected: u64, found: u64) -> String {
     format!("order: expected message {expected}, got one stamped {found}")
 }
 
+/// Describes a payload whose checksum was wrong, with the line stamps it holds when
+/// re-read now (they may have changed again since the checksum was taken).
 #[cold]
-fn content_error(seq: u64, sum: u64, expected: u64) -> String {
+fn content_error(seq: u64, sum: u64, expected: u64, stamps: impl Iterator<Item = u64>) -> String {
+    let mut seen: Vec<(u64, usize)> = Vec::new();
+    let mut lines = 0;
+    for st in stamps {
+        lines += 1;
+        match seen.iter_mut().find(|(v, _)| *v == st) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((st, 1)),
+        }
+    }
+    let shown: Vec<String> = seen
+        .iter()
+        .take(4)
+        .map(|(v, n)| format!("{n}x message {v}"))
+        .collect();
     format!(
-        "content: message {seq} has checksum {sum:#018x}, expected {expected:#018x} (torn or corrupt payload)"
+        "content: message {seq} has checksum {sum:#018x}, expected {expected:#018x} (torn or overwritten payload; its {lines} line stamps re-read now: {}{})",
+        shown.join(", "),
+        if seen.len() > 4 { ", ..." } else { "" }
     )
 }
 

@@ -34,15 +34,15 @@ struct Opts {
     only: String,
 }
 
-fn usage() -> ! {
+fn usage(code: i32) -> ! {
     eprintln!(
         "usage: peers [--runs N] [--quick] [--only LETTERS]\n\
          \n  --runs N        runs per peer and scenario; the median is reported (default 5, 1 with --quick)\
          \n  --quick         a fast smoke run: a tenth of the messages and round trips\
          \n  --only LETTERS  only these scenarios, e.g. `--only ae` (a-d sizes, e ping-pong,\
-         \n                  f 2 producers; g, the reference, always runs)"
+         \n                  f 2 producers); g, the reference, always runs, so `--only g` runs just it"
     );
-    std::process::exit(2)
+    std::process::exit(code)
 }
 
 fn parse_opts() -> Opts {
@@ -52,17 +52,18 @@ fn parse_opts() -> Opts {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
+            "-h" | "--help" => usage(0),
             "--quick" => quick = true,
             "--runs" => {
                 runs = Some(
                     args.next()
                         .and_then(|v| v.parse().ok())
                         .filter(|&n: &usize| n > 0)
-                        .unwrap_or_else(|| usage()),
+                        .unwrap_or_else(|| usage(2)),
                 )
             }
-            "--only" => only = args.next().unwrap_or_else(|| usage()),
-            _ => usage(),
+            "--only" => only = args.next().unwrap_or_else(|| usage(2)),
+            _ => usage(2),
         }
     }
     Opts {
@@ -443,7 +444,7 @@ fn ping_pong(opts: &Opts, refs: &Reference) {
 
 fn multi_producer(opts: &Opts) {
     eprintln!("running (f) 2 producers ...");
-    let msgs: u64 = if opts.quick { 500_000 } else { 5_000_000 };
+    let msgs: u64 = if opts.quick { 200_000 } else { 2_000_000 };
     let peers: Vec<Peer<mpsc::MpscFn>> = vec![
         Peer {
             name: "crossbeam ArrayQueue",
