@@ -174,6 +174,22 @@ fn spsc_peers<const W: usize, const N: usize, const D: usize>() -> Vec<Peer<tput
     ]
 }
 
+const SIG_NAME: &str = "milonga (value in sig)";
+const SIG_NOTE: &str = "extra row: empty payload, value in the frag's sig";
+
+/// Adds, after milonga's row, the row of milonga carrying the value in the sig.
+fn with_sig_row<F>(mut peers: Vec<Peer<F>>, run: F) -> Vec<Peer<F>> {
+    peers.insert(
+        1,
+        Peer {
+            name: SIG_NAME,
+            run,
+            note: SIG_NOTE,
+        },
+    );
+    peers
+}
+
 struct Size {
     letter: char,
     bytes: usize,
@@ -190,7 +206,7 @@ fn sizes(quick: bool) -> Vec<Size> {
             bytes: 8,
             depth: 1024,
             msgs: q(10_000_000),
-            peers: spsc_peers::<1, 8, 1024>(),
+            peers: with_sig_row(spsc_peers::<1, 8, 1024>(), tput::milonga_sig::<1024>),
         },
         Size {
             letter: 'b',
@@ -357,6 +373,11 @@ fn ping_pong(opts: &Opts, refs: &Reference) {
             name: "milonga",
             run: pingpong::milonga,
             note: "try_publish / poll",
+        },
+        Peer {
+            name: SIG_NAME,
+            run: pingpong::milonga_sig,
+            note: SIG_NOTE,
         },
         Peer {
             name: "rtrb",

@@ -142,6 +142,38 @@ pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
     )
 }
 
+/// milonga with the value in the frag's `sig` and an empty payload (the metadata ring
+/// alone): an extra row, to show what the payload indirection costs a round trip.
+pub fn milonga_sig(rounds: usize) -> Result<Vec<u64>, String> {
+    use milonga::spsc::{heap, LinkConfig};
+    use milonga::{FlowConfig, Header, PublishError, RecvError};
+    let link = || heap(LinkConfig::new(DEPTH, 8), FlowConfig::new());
+    let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
+    let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
+    fn send(tx: &mut milonga::spsc::Producer<'_>, v: u64) -> Result<bool, String> {
+        match tx.try_publish(Header::new(v), &[]) {
+            Ok(_) => Ok(true),
+            Err(PublishError::NoCredits) => Ok(false),
+            Err(e) => Err(format!("publish: {e}")),
+        }
+    }
+    fn recv(rx: &mut milonga::spsc::Consumer<'_>) -> Result<Option<u64>, String> {
+        match rx.poll() {
+            Ok(frag) if frag.payload().is_empty() => Ok(Some(frag.sig())),
+            Ok(frag) => Err(format!("payload of {} bytes", frag.payload().len())),
+            Err(RecvError::Empty) => Ok(None),
+            Err(e) => Err(format!("recv: {e}")),
+        }
+    }
+    core(
+        rounds,
+        move |v| send(&mut a_tx, v),
+        move || recv(&mut b_rx),
+        move || recv(&mut a_rx),
+        move |v| send(&mut b_tx, v),
+    )
+}
+
 /// rtrb.
 pub fn rtrb(rounds: usize) -> Result<Vec<u64>, String> {
     typed(

@@ -152,6 +152,61 @@ pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Res
     )
 }
 
+/// milonga carrying the 8-byte value in the frag's `sig`, with an empty payload: the
+/// metadata ring alone, no payload chunk. An extra row for scenario (a), to show what the
+/// payload store costs a message that fits in the metadata.
+pub fn milonga_sig<const D: usize>(msgs: u64) -> Result<f64, String> {
+    use milonga::spsc::{heap, LinkConfig};
+    use milonga::{FlowConfig, Header, PublishError, RecvError};
+    let (mut tx, mut rx) =
+        heap(LinkConfig::new(D, 8), FlowConfig::new()).map_err(|e| format!("build: {e}"))?;
+    let max = batch_of(D);
+    pair(
+        move |ctx| {
+            ctx.start()?;
+            let mut spin = ctx.spinner();
+            for seq in 0..msgs {
+                loop {
+                    match tx.try_publish(Header::new(seq), &[]) {
+                        Ok(_) => break,
+                        Err(PublishError::NoCredits) => spin.spin()?,
+                        Err(e) => return Err(format!("publish: {e}")),
+                    }
+                }
+                spin.reset();
+            }
+            tx.halt();
+            Ok(())
+        },
+        move |ctx| {
+            ctx.start()?;
+            let t0 = Instant::now();
+            let mut spin = ctx.spinner();
+            let mut next = 0u64;
+            while next < msgs {
+                match rx.batch(max, max * 8) {
+                    Ok(batch) => {
+                        for frag in &batch {
+                            if frag.seq() != next || frag.sig() != next {
+                                return Err(meta_error("frag seq/sig", next, frag.sig(), next));
+                            }
+                            if !frag.payload().is_empty() {
+                                return Err(format!("message {next}: payload not empty"));
+                            }
+                            next += 1;
+                        }
+                        batch.commit();
+                        spin.reset();
+                    }
+                    Err(RecvError::Empty) => spin.spin()?,
+                    Err(e) => return Err(format!("recv after {next} of {msgs}: {e}")),
+                }
+            }
+            Ok(t0.elapsed().as_secs_f64())
+        },
+    )
+}
+
 /// rtrb: `RingBuffer<Msg<W>>`, `push` / `pop`.
 pub fn rtrb<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Result<f64, String> {
     let (tx, rx) = rtrb::RingBuffer::<Msg<W>>::new(D);
