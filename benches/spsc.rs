@@ -1,2 +1,166 @@
-//! Criterion benchmarks (filled in by the benchmark work).
-fn main() {}
+//! Criterion benchmarks of the SPSC link (`cargo bench --bench spsc`).
+//!
+//! - `spsc_one_thread`: `try_publish` then `poll` on one thread, per iteration: the cost
+//!   floor of a frag, with no cache line crossing cores.
+//! - `spsc_pinned_<size>`: producer on cpu 0, consumer on cpu 1, both busy-polling; the
+//!   consumer reads in batches of 1, 16 or 256 frags, checks each frag's seq and sums its
+//!   payload (so the bytes really cross cores). Each sample builds the link and the threads
+//!   outside the timed region and times only the transfer (from a spinning start barrier
+//!   to the last frag), and moves at least [`MIN_WRAPS`] rings' worth of frags under
+//!   back-pressure; if criterion asks for fewer iterations, the time is scaled down.
+//!
+//! Broadcast, lossy and multi-producer benchmarks belong in this file too, as they land.
+
+use std::hint::{black_box, spin_loop};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use milonga::spsc::{heap, LinkConfig};
+use milonga::{FlowConfig, Header, PublishError, RecvError};
+
+/// Payload sizes, bytes.
+const SIZES: [usize; 4] = [8, 64, 1024, 10240];
+/// Consumer batch sizes (frags).
+const BATCHES: [usize; 3] = [1, 16, 256];
+/// Ring depth of every link (four times the largest batch, so the producer always has
+/// room to write while a batch is held).
+const DEPTH: usize = 1024;
+/// Each timed transfer moves at least this many rings' worth of frags.
+const MIN_WRAPS: u64 = 16;
+
+/// Pins the calling thread to one CPU (Linux only; elsewhere a no-op).
+fn pin(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `set` is a plain bit mask on the stack; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}
+
+/// A start barrier that spins (no futex wake-up inside the timed region).
+fn arrive(ready: &AtomicUsize, parties: usize) {
+    ready.fetch_add(1, Ordering::AcqRel);
+    while ready.load(Ordering::Acquire) < parties {
+        spin_loop();
+    }
+}
+
+/// The wrapping sum of a payload's bytes, read as little-endian words (and a tail).
+#[inline(always)]
+fn checksum(p: &[u8]) -> u64 {
+    let mut words = p.chunks_exact(8);
+    let sum = words
+        .by_ref()
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+        .fold(0u64, u64::wrapping_add);
+    words
+        .remainder()
+        .iter()
+        .fold(sum, |a, &b| a.wrapping_add(b.into()))
+}
+
+/// The cost floor: publish one frag and read it back on the same thread.
+fn one_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_one_thread");
+    for size in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(BenchmarkId::new("publish_poll", size), |b| {
+            let (mut tx, mut rx) = heap(LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+            let payload = vec![0xa5u8; size];
+            b.iter(|| {
+                tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
+                let frag = rx.poll().unwrap();
+                black_box(frag.payload());
+            });
+        });
+    }
+    g.finish();
+}
+
+/// Moves `iters` frags (at least `MIN_WRAPS` rings' worth) of `size` bytes from a producer
+/// on cpu 0 to a consumer on cpu 1 reading batches of `batch`; returns the time of `iters`.
+fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
+    let n = iters.max(MIN_WRAPS * DEPTH as u64);
+    let (mut tx, mut rx) = heap(LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+    let ready = AtomicUsize::new(0);
+    let elapsed = std::thread::scope(|s| {
+        let ready = &ready;
+        s.spawn(move || {
+            pin(0);
+            let payload = vec![0xa5u8; size];
+            arrive(ready, 2);
+            for seq in 0..n {
+                loop {
+                    match tx.try_publish(Header::new(seq), &payload) {
+                        Ok(_) => break,
+                        Err(PublishError::NoCredits) => spin_loop(),
+                        Err(e) => panic!("publish: {e}"),
+                    }
+                }
+            }
+            tx.halt();
+        });
+        let consumer = s.spawn(move || {
+            pin(1);
+            arrive(ready, 2);
+            let start = Instant::now();
+            let mut next = 0u64;
+            let mut sum = 0u64;
+            while next < n {
+                match rx.batch(batch, batch * size) {
+                    Ok(frags) => {
+                        for frag in &frags {
+                            assert_eq!(frag.seq(), next, "out of order");
+                            sum = sum.wrapping_add(checksum(frag.payload()));
+                            next += 1;
+                        }
+                        frags.commit();
+                    }
+                    Err(RecvError::Empty) => spin_loop(),
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+            let elapsed = start.elapsed();
+            black_box(sum);
+            elapsed
+        });
+        consumer.join().unwrap()
+    });
+    elapsed.mul_f64(iters as f64 / n as f64)
+}
+
+/// Two pinned threads, per payload size and consumer batch size.
+fn pinned(c: &mut Criterion) {
+    for size in SIZES {
+        let mut g = c.benchmark_group(format!("spsc_pinned_{size}B"));
+        g.throughput(Throughput::Bytes(size as u64));
+        for batch in BATCHES {
+            g.bench_function(BenchmarkId::new("batch", batch), |b| {
+                b.iter_custom(|iters| transfer(size, batch, iters));
+            });
+        }
+        g.finish();
+    }
+}
+
+/// The groups and their configuration: short enough for `cargo bench --bench spsc` to
+/// finish in about a minute and a half. (A private module, so the function
+/// `criterion_group!` generates needs no doc.)
+mod groups {
+    use super::*;
+
+    criterion_group! {
+        name = benches;
+        config = Criterion::default()
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        targets = one_thread, pinned
+    }
+}
+criterion_main!(groups::benches);
