@@ -12,7 +12,7 @@
 
 use core::cell::UnsafeCell;
 
-use crate::sync::{AtomicU64, Ordering::Relaxed, Track, PAYLOAD_RELEASE};
+use crate::sync::{AtomicU64, Ordering::Relaxed, Track};
 
 /// Bytes in one chunk: the unit of payload addressing.
 pub const CHUNK_SZ: usize = 64;
@@ -163,8 +163,15 @@ impl<'a> DCache<'a> {
         self.track.word(chunk as usize * (CHUNK_SZ / 8) + i)
     }
 
-    /// Copies `src` into the region at `chunk` with relaxed atomic word stores after a
-    /// release fence: the producer's write on a link that lossy readers may be reading.
+    /// Copies `src` into the region at `chunk` with relaxed atomic word stores: the
+    /// producer's write on a link that lossy readers may be reading.
+    ///
+    /// No fence is needed here: the region was last used by a frag `s` at least `depth + 1`
+    /// frags back (the store holds `depth + 2` payloads), and the producer published frag
+    /// `s + depth` in between, whose publish stored into the slot of `s` (step 1) and then
+    /// issued a release fence (step 2). A lossy reader that sees any of these stores and
+    /// then issues its acquire fence (read step 2) therefore sees the slot of `s` changed,
+    /// and discards its copy.
     ///
     /// # Safety
     /// As [`payload_mut`](Self::payload_mut), except that lossy readers may read the region
@@ -179,7 +186,6 @@ impl<'a> DCache<'a> {
         unsafe {
             self.payload_mut(chunk, src.len()).copy_from_slice(src);
         }
-        fence_payload();
         let mut words = src.chunks_exact(8);
         let mut i = 0;
         for w in &mut words {
@@ -229,11 +235,6 @@ impl<'a> DCache<'a> {
     pub(crate) fn written(&self, chunk: u32, sz: usize) {
         self.track.write(chunk as usize, chunks_for(sz));
     }
-}
-
-#[inline(always)]
-fn fence_payload() {
-    crate::sync::fence(PAYLOAD_RELEASE);
 }
 
 #[cfg(all(test, not(milonga_loom)))]

@@ -70,15 +70,6 @@ pub(crate) const SEQLOCK_ACQUIRE: Ordering = if cfg!(milonga_weaken = "seqlock_f
     Acquire
 };
 
-/// Payload reuse on a link with lossy readers: the fence before the producer's atomic
-/// payload stores. A lossy reader that sees one of those stores then also sees the slot
-/// overwrite that was published before them, and discards its copy.
-pub(crate) const PAYLOAD_RELEASE: Ordering = if cfg!(milonga_weaken = "payload_fence") {
-    Relaxed
-} else {
-    Release
-};
-
 /// Credit return: the consumer's store of its progress into its fseq. Everything the
 /// consumer did with the payloads before it (reading them) must happen before the
 /// producer reuses their chunks.

@@ -104,10 +104,16 @@ fn dropping_a_half_read_batch_returns_only_the_frags_reached() {
             }
         }
         assert_eq!(rx.next_seq(), 1);
-        assert_eq!(rx.consumed(), (1, 64));
+        assert_eq!(
+            (rx.counters().consumed_frags, rx.counters().consumed_bytes),
+            (1, 64)
+        );
         // The next read starts at the frag the dropped batch did not reach.
         drain_committed(&mut rx, 1);
-        assert_eq!(rx.consumed(), (FRAGS, FRAGS * 64));
+        assert_eq!(
+            (rx.counters().consumed_frags, rx.counters().consumed_bytes),
+            (FRAGS, FRAGS * 64)
+        );
         producer.join().unwrap();
     });
 }

@@ -48,13 +48,13 @@ fn seqlock_read_racing_a_lapping_producer_is_never_torn() {
         let writer = {
             let slots = slots.clone();
             thread::spawn(move || {
-                let mc = MCache::new(&slots[..]);
+                let mc = MCache::new(&slots[..], &[]);
                 for seq in 0..=LAST {
                     mc.publish(&meta(seq));
                 }
             })
         };
-        let mc = MCache::new(&slots[..]);
+        let mc = MCache::new(&slots[..], &[]);
         for seq in [0, 1, 2] {
             match mc.read(seq) {
                 Read::Ready(got) => assert_eq!(got, meta(seq), "torn read of seq {seq}"),
