@@ -62,7 +62,7 @@ impl LinkConfig {
     fn chunks(&self) -> Result<usize, LinkError> {
         let chunks = match self.data_bytes {
             Some(bytes) => bytes / CHUNK_SZ,
-            None => data_chunks(self.depth.min(1 << 40), self.mtu.min(1 << 20)),
+            None => data_chunks(self.depth, self.mtu),
         };
         check_geometry(self.depth, self.mtu, chunks)?;
         Ok(chunks)
