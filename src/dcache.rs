@@ -12,7 +12,7 @@
 
 use core::cell::UnsafeCell;
 
-use crate::sync::{AtomicU64, Ordering::Relaxed, Track};
+use crate::sync::{AtomicU64, Ordering::Relaxed, Ref, Track};
 
 /// Bytes in one chunk: the unit of payload addressing.
 pub const CHUNK_SZ: usize = 64;
@@ -64,8 +64,8 @@ unsafe impl Sync for Chunk {}
 /// A borrowed view of a payload store.
 #[derive(Clone, Copy)]
 pub(crate) struct DCache<'a> {
-    chunks: &'a [Chunk],
-    track: &'a Track,
+    chunks: Ref<'a, [Chunk]>,
+    track: Ref<'a, Track>,
     mtu: usize,
 }
 
@@ -74,7 +74,11 @@ impl<'a> DCache<'a> {
     /// that the store is large enough ([`data_chunks`]).
     pub(crate) fn new(chunks: &'a [Chunk], track: &'a Track, mtu: usize) -> Self {
         assert!(chunks.len() >= data_chunks(2, mtu) && chunks.len() <= u32::MAX as usize);
-        DCache { chunks, track, mtu }
+        DCache {
+            chunks: Ref::new(chunks),
+            track: Ref::new(track),
+            mtu,
+        }
     }
 
     /// The largest payload, in bytes.

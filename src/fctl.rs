@@ -12,6 +12,7 @@
 use crate::error::LinkError;
 use crate::fseq::Fseq;
 use crate::seq;
+use crate::sync::Ref;
 
 /// Flow-control settings of a link.
 ///
@@ -114,10 +115,10 @@ pub(crate) struct AllDetached;
 
 /// The producer's credit state over the fseqs of its reliable consumers.
 pub(crate) struct Fctl<'a> {
-    fseqs: &'a [Fseq],
+    fseqs: Ref<'a, [Fseq]>,
     /// The lossy consumers' fseqs: they never gate, but while one is attached the
     /// producer is not disconnected.
-    lossy: &'a [Fseq],
+    lossy: Ref<'a, [Fseq]>,
     flow: Flow,
     /// In backpressure: waiting for `cr_resume` credits.
     blocked: bool,
@@ -126,7 +127,7 @@ pub(crate) struct Fctl<'a> {
 }
 
 impl<'a> Fctl<'a> {
-    pub(crate) fn new(fseqs: &'a [Fseq], lossy: &'a [Fseq], flow: Flow) -> Self {
+    pub(crate) fn new(fseqs: Ref<'a, [Fseq]>, lossy: Ref<'a, [Fseq]>, flow: Flow) -> Self {
         Fctl {
             fseqs,
             lossy,
@@ -241,7 +242,7 @@ mod tests {
     fn credits_follow_the_slowest_consumer_with_hysteresis() {
         let fseqs = [Fseq::new(100), Fseq::new(100)];
         let flow = FlowConfig::new().cr_max(8).cr_resume(4).resolve(8).unwrap();
-        let mut fctl = Fctl::new(&fseqs, &[], flow);
+        let mut fctl = Fctl::new(Ref::new(&fseqs), Ref::new(&[]), flow);
         assert_eq!(fctl.refresh(100, 0), Ok(8));
         fseqs[0].publish(105);
         fseqs[1].publish(103);
@@ -267,13 +268,13 @@ mod tests {
         let reliable = [Fseq::new(0)];
         let lossy = [Fseq::new(0)];
         let flow = FlowConfig::new().resolve(8).unwrap();
-        let mut fctl = Fctl::new(&reliable, &lossy, flow);
+        let mut fctl = Fctl::new(Ref::new(&reliable), Ref::new(&lossy), flow);
         assert_eq!(fctl.refresh(8, 0), Ok(0)); // the reliable one gates
         reliable[0].detach();
         assert_eq!(fctl.refresh(8, 0), Ok(8)); // the lossy one does not
         lossy[0].detach();
         assert_eq!(fctl.refresh(8, 0), Err(AllDetached));
-        let mut free = Fctl::new(&[], &lossy, flow);
+        let mut free = Fctl::new(Ref::new(&[]), Ref::new(&lossy), flow);
         assert_eq!(
             free.refresh(1 << 40, 0),
             Ok(8),
@@ -284,7 +285,11 @@ mod tests {
     #[test]
     fn credits_are_computed_across_the_seq_wrap() {
         let fseqs = [Fseq::new(u64::MAX - 1)];
-        let mut fctl = Fctl::new(&fseqs, &[], FlowConfig::new().resolve(4).unwrap());
+        let mut fctl = Fctl::new(
+            Ref::new(&fseqs),
+            Ref::new(&[]),
+            FlowConfig::new().resolve(4).unwrap(),
+        );
         assert_eq!(fctl.refresh(1, 0), Ok(1)); // 3 ahead of u64::MAX - 1
     }
 }

@@ -17,7 +17,7 @@
 use crate::frag::{Ctl, FragMeta};
 use crate::seq;
 use crate::sync::{fence, AtomicU64, Ordering::Relaxed, SEQLOCK_ACQUIRE, SEQLOCK_RELEASE};
-use crate::sync::{SLOT_ACQUIRE, SLOT_PUBLISH};
+use crate::sync::{Ref, SLOT_ACQUIRE, SLOT_PUBLISH};
 
 /// One metadata slot: the atomic image of a [`FragMeta`], 32 bytes, two per cache line.
 #[repr(C, align(32))]
@@ -80,8 +80,8 @@ pub enum Read {
 /// A lossy reader that was overrun learns from it exactly how many bytes it lost.
 #[derive(Clone, Copy)]
 pub struct MCache<'a> {
-    slots: &'a [Slot],
-    ledger: &'a [AtomicU64],
+    slots: Ref<'a, [Slot]>,
+    ledger: Ref<'a, [AtomicU64]>,
     mask: u64,
 }
 
@@ -93,8 +93,8 @@ impl<'a> MCache<'a> {
         assert!(slots.len() >= 2 && slots.len().is_power_of_two());
         assert!(ledger.is_empty() || ledger.len() == slots.len());
         MCache {
-            slots,
-            ledger,
+            slots: Ref::new(slots),
+            ledger: Ref::new(ledger),
             mask: slots.len() as u64 - 1,
         }
     }
@@ -107,14 +107,14 @@ impl<'a> MCache<'a> {
 
     #[inline(always)]
     fn ledger_cell(&self, seq: u64) -> &'a AtomicU64 {
-        &self.ledger[(seq & self.mask) as usize]
+        &self.ledger.get()[(seq & self.mask) as usize]
     }
 
     #[inline(always)]
     fn slot(&self, seq: u64) -> &'a Slot {
         let idx = (seq & self.mask) as usize;
         // SAFETY: `mask == slots.len() - 1` (checked in `new`), so `idx < slots.len()`.
-        unsafe { self.slots.get_unchecked(idx) }
+        unsafe { self.slots.get().get_unchecked(idx) }
     }
 
     /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3). Only the single

@@ -11,7 +11,7 @@ use core::fmt;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
 use crate::fseq::{ConsumerCounters, Fseq};
 use crate::seq;
-use crate::sync::Keep;
+use crate::sync::{Keep, Ref};
 
 /// The most consumers a snapshot holds: [`MAX_CONSUMERS`](crate::spsc::MAX_CONSUMERS).
 const MAX: usize = 32;
@@ -21,9 +21,9 @@ const MAX: usize = 32;
 /// ([`Producer::metrics`](crate::spsc::Producer::metrics), ...).
 #[derive(Clone)]
 pub struct Metrics<'a> {
-    cnc: &'a Cnc,
-    fseqs: &'a [Fseq],
-    lossy: &'a [Fseq],
+    cnc: Ref<'a, Cnc>,
+    fseqs: Ref<'a, [Fseq]>,
+    lossy: Ref<'a, [Fseq]>,
     seq0: u64,
     _keep: Keep,
 }
@@ -75,9 +75,9 @@ pub struct Snapshot {
 
 impl<'a> Metrics<'a> {
     pub(crate) fn new(
-        cnc: &'a Cnc,
-        fseqs: &'a [Fseq],
-        lossy: &'a [Fseq],
+        cnc: Ref<'a, Cnc>,
+        fseqs: Ref<'a, [Fseq]>,
+        lossy: Ref<'a, [Fseq]>,
         seq0: u64,
         keep: Keep,
     ) -> Self {

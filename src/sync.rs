@@ -33,6 +33,69 @@ pub(crate) fn fence(order: Ordering) {
 
 use Ordering::{Acquire, Relaxed, Release};
 
+/// A shared reference into a link's storage, kept as a pointer.
+///
+/// The handles of a heap link own its storage through an `Arc` and point into it. Were
+/// those pointers `&'a T` fields, passing the last handle by value to a function that drops
+/// it (`drop(tx)`, `tx.halt()`) would free memory that the call's own argument still
+/// refers to through a protected reference, which is undefined behaviour (Miri reports it).
+/// A `Ref` is a plain pointer with the lifetime of the reference it came from; it makes a
+/// reference only when used, for as long as it is used.
+pub(crate) struct Ref<'a, T: ?Sized> {
+    ptr: core::ptr::NonNull<T>,
+    life: core::marker::PhantomData<&'a T>,
+}
+
+impl<'a, T: ?Sized> Ref<'a, T> {
+    /// A pointer with the lifetime of `r`.
+    #[inline(always)]
+    pub(crate) fn new(r: &'a T) -> Self {
+        Ref {
+            ptr: core::ptr::NonNull::from(r),
+            life: core::marker::PhantomData,
+        }
+    }
+
+    /// The reference, for a use that ends before the storage can be freed.
+    #[inline(always)]
+    pub(crate) fn get(self) -> &'a T {
+        // SAFETY: the pointer came from a `&'a T`, and the storage it points into outlives
+        // every handle that holds it (inline storage borrowed for `'a`, or heap storage kept
+        // alive by the handle's `Keep`); the reference is only used while such a handle is.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<'a, T> Ref<'a, [T]> {
+    /// A pointer to element `i`.
+    #[inline(always)]
+    pub(crate) fn at(self, i: usize) -> Ref<'a, T> {
+        Ref::new(&self.get()[i])
+    }
+}
+
+impl<T: ?Sized> Clone for Ref<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Ref<'_, T> {}
+
+impl<T: ?Sized> core::ops::Deref for Ref<'_, T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        self.get()
+    }
+}
+
+// SAFETY: a `Ref` is a shared reference in all but its retagging; it is `Send` and `Sync`
+// exactly when `&T` is.
+unsafe impl<T: ?Sized + Sync> Send for Ref<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Sync> Sync for Ref<'_, T> {}
+
 /// Keeps a link's heap storage alive for as long as a handle into it exists (nothing to
 /// keep for inline storage).
 #[cfg(feature = "alloc")]

@@ -11,6 +11,7 @@ use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::{Batch, Frag, Keep, Parts, SigFilter};
+use crate::sync::Ref;
 use crate::wait::Wait;
 
 /// A reliable consuming end of a link: `Send`; there is one per reliable consumer.
@@ -36,13 +37,18 @@ pub struct Consumer<'a> {
     release_every: u64,
     filter: Option<SigFilter>,
     counters: ConsumerCounters,
-    fseq: &'a Fseq,
+    fseq: Ref<'a, Fseq>,
     parts: Parts<'a>,
     keep: Keep,
 }
 
 impl<'a> Consumer<'a> {
-    pub(crate) fn new(parts: Parts<'a>, fseq: &'a Fseq, release_every: u64, keep: Keep) -> Self {
+    pub(crate) fn new(
+        parts: Parts<'a>,
+        fseq: Ref<'a, Fseq>,
+        release_every: u64,
+        keep: Keep,
+    ) -> Self {
         Consumer {
             mcache: parts.mcache,
             dcache: parts.dcache,
@@ -75,6 +81,12 @@ impl<'a> Consumer<'a> {
         self.filter = filter;
     }
 
+    /// Frags and payload bytes this consumer has been lent and released so far (the
+    /// `consumed_*` pair of [`counters`](Self::counters)).
+    pub fn consumed(&self) -> (u64, u64) {
+        (self.counters.consumed_frags, self.counters.consumed_bytes)
+    }
+
     /// This consumer's counters as it knows them now (published to the link's metrics at
     /// housekeeping).
     pub fn counters(&self) -> ConsumerCounters {
@@ -100,7 +112,7 @@ impl<'a> Consumer<'a> {
 
     /// The link's command-and-control block.
     pub fn cnc(&self) -> &Cnc {
-        self.parts.cnc
+        self.parts.cnc.get()
     }
 
     /// Lends the next frag, if it is published.
@@ -183,14 +195,7 @@ impl<'a> Consumer<'a> {
         max_frags: usize,
         max_bytes: usize,
     ) -> Result<Batch<'_, 'a>, RecvError> {
-        let mtu = self.dcache.mtu();
-        if max_frags == 0 || max_bytes < mtu {
-            return Err(RecvError::BadBudget {
-                max_frags,
-                max_bytes,
-                mtu,
-            });
-        }
+        self.check_budget(max_frags, max_bytes)?;
         let start = self.rx_seq;
         // `raw` frags scanned, `len` of them (with `bytes`) delivered, the rest filtered.
         let (mut raw, mut len, mut bytes) = (0usize, 0usize, 0usize);
@@ -245,8 +250,21 @@ impl<'a> Consumer<'a> {
         max_bytes: usize,
         wait: W,
     ) -> Result<Batch<'_, 'a>, RecvError> {
+        self.check_budget(max_frags, max_bytes)?;
         self.wait_ready(wait)?;
         self.batch(max_frags, max_bytes)
+    }
+
+    fn check_budget(&self, max_frags: usize, max_bytes: usize) -> Result<(), RecvError> {
+        let mtu = self.dcache.mtu();
+        if max_frags == 0 || max_bytes < mtu {
+            return Err(RecvError::BadBudget {
+                max_frags,
+                max_bytes,
+                mtu,
+            });
+        }
+        Ok(())
     }
 
     /// Reports this consumer's progress and counters now (they are otherwise reported

@@ -12,7 +12,7 @@ use crate::fseq::Fseq;
 use crate::mcache::{MCache, Slot};
 use crate::spsc::{check_consumers, check_geometry, MAX_CONSUMERS};
 use crate::spsc::{Consumer, Exclusive, LossyConsumer, Parts, Producer, Shared, WriteMode};
-use crate::sync::{AtomicU64, Keep, Track};
+use crate::sync::{AtomicU64, Keep, Ref, Track};
 
 /// The geometry of a heap-backed link.
 ///
@@ -223,9 +223,9 @@ fn build<W: WriteMode>(
         Parts {
             mcache: MCache::new(&*(*s).slots, &*(*s).ledger),
             dcache: DCache::new(&*(*s).chunks, &(*s).track, (*s).mtu),
-            fseqs: &*(*s).fseqs,
-            lossy: &*(*s).lossy,
-            cnc: &(*s).cnc,
+            fseqs: Ref::new(&*(*s).fseqs),
+            lossy: Ref::new(&*(*s).lossy),
+            cnc: Ref::new(&(*s).cnc),
             seq0: (*s).seq0,
         }
     };

@@ -10,7 +10,7 @@ use crate::mcache::{MCache, Slot};
 use crate::metrics::Metrics;
 use crate::spsc::{check_consumers, check_geometry, Consumer, LossyConsumer, Parts, Producer};
 use crate::spsc::{Exclusive, Shared, WriteMode};
-use crate::sync::{AtomicBool, AtomicU64, Ordering::AcqRel, Track};
+use crate::sync::{AtomicBool, AtomicU64, Ordering::AcqRel, Ref, Track};
 
 /// A link whose storage is this value: `DEPTH` metadata slots, payloads of at most `MTU`
 /// bytes, a payload store of `CHUNKS` 64-byte chunks (at least
@@ -154,9 +154,9 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, 
         Parts {
             mcache: MCache::new(&self.slots, ledger),
             dcache: DCache::new(&self.chunks, &self.track, MTU),
-            fseqs: &self.fseqs,
-            lossy: &self.lossy,
-            cnc: &self.cnc,
+            fseqs: Ref::new(&self.fseqs),
+            lossy: Ref::new(&self.lossy),
+            cnc: Ref::new(&self.cnc),
             seq0: self.seq0,
         }
     }

@@ -12,6 +12,7 @@ use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::{Keep, Parts, SigFilter};
+use crate::sync::Ref;
 use crate::wait::Wait;
 
 /// A consumer that never gates the producer (`Send`).
@@ -54,13 +55,18 @@ pub struct LossyConsumer<'a> {
     release_every: u64,
     filter: Option<SigFilter>,
     counters: ConsumerCounters,
-    fseq: &'a Fseq,
+    fseq: Ref<'a, Fseq>,
     parts: Parts<'a>,
     keep: Keep,
 }
 
 impl<'a> LossyConsumer<'a> {
-    pub(crate) fn new(parts: Parts<'a>, fseq: &'a Fseq, release_every: u64, keep: Keep) -> Self {
+    pub(crate) fn new(
+        parts: Parts<'a>,
+        fseq: Ref<'a, Fseq>,
+        release_every: u64,
+        keep: Keep,
+    ) -> Self {
         LossyConsumer {
             mcache: parts.mcache,
             dcache: parts.dcache,
@@ -90,7 +96,7 @@ impl<'a> LossyConsumer<'a> {
 
     /// The link's command-and-control block.
     pub fn cnc(&self) -> &Cnc {
-        self.parts.cnc
+        self.parts.cnc.get()
     }
 
     /// From now on, deliver only frags whose `sig` `filter` accepts; the others are

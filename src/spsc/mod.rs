@@ -54,6 +54,7 @@ use crate::mcache::MCache;
 use crate::metrics::Metrics;
 
 pub(crate) use crate::sync::Keep;
+use crate::sync::Ref;
 
 /// The largest mtu: a frag's size field is 16 bits.
 pub const MTU_MAX: usize = u16::MAX as usize;
@@ -109,10 +110,10 @@ pub(crate) struct Parts<'a> {
     pub(crate) mcache: MCache<'a>,
     pub(crate) dcache: DCache<'a>,
     /// Reliable consumers' fseqs.
-    pub(crate) fseqs: &'a [Fseq],
+    pub(crate) fseqs: Ref<'a, [Fseq]>,
     /// Lossy consumers' fseqs (progress and counters; never read for credits).
-    pub(crate) lossy: &'a [Fseq],
-    pub(crate) cnc: &'a Cnc,
+    pub(crate) lossy: Ref<'a, [Fseq]>,
+    pub(crate) cnc: Ref<'a, Cnc>,
     pub(crate) seq0: u64,
 }
 
@@ -127,12 +128,12 @@ impl<'a> Parts<'a> {
 
     /// The reliable consumer `i`.
     pub(crate) fn consumer(&self, i: usize, flow: Flow, keep: Keep) -> Consumer<'a> {
-        Consumer::new(*self, &self.fseqs[i], flow.release_every, keep)
+        Consumer::new(*self, self.fseqs.at(i), flow.release_every, keep)
     }
 
     /// The lossy consumer `i`.
     pub(crate) fn lossy_consumer(&self, i: usize, flow: Flow, keep: Keep) -> LossyConsumer<'a> {
-        LossyConsumer::new(*self, &self.lossy[i], flow.release_every, keep)
+        LossyConsumer::new(*self, self.lossy.at(i), flow.release_every, keep)
     }
 
     /// A metrics handle.

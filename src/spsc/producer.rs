@@ -110,7 +110,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
 
     /// The link's command-and-control block.
     pub fn cnc(&self) -> &Cnc {
-        self.parts.cnc
+        self.parts.cnc.get()
     }
 
     /// A handle for taking metrics snapshots of the whole link from any thread.
