@@ -134,15 +134,17 @@ mod tests {
             dups += dup as usize;
             assert_eq!(tc.insert(tag), dup, "tag {tag}");
             assert_eq!(tc.len(), model.q.len());
-            assert!(model.q.iter().all(|&t| tc.contains(t)));
+            if !cfg!(miri) || tag % 16 == 0 {
+                assert!(model.q.iter().all(|&t| tc.contains(t)));
+            }
         }
         dups
     }
 
     #[test]
     fn matches_the_model() {
-        let steps = if cfg!(miri) { 300 } else { 20_000 };
-        for seed in 1..6 {
+        let (steps, seeds) = if cfg!(miri) { (120, 2) } else { (20_000, 6) };
+        for seed in 1..seeds {
             for dups in [
                 check::<2>(seed, steps, 5),
                 check::<8>(seed, steps, 20),
