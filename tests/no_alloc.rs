@@ -1,0 +1,220 @@
+//! No allocation after construction: a counting global allocator (this test binary's own)
+//! sees none while a million frags go through a link on one thread, with every way of
+//! publishing and reading, the error paths and housekeeping included.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use milonga::spsc::{heap, InlineLink, LinkConfig};
+use milonga::wait::{BusySpin, SpinThenYield};
+use milonga::{data_chunks, FlowConfig, Header, PublishError, RecvError};
+
+/// Counts allocations (alloc, alloc_zeroed, realloc) made by a thread while its
+/// `COUNTING` flag is set, so that other threads (the test harness) are not counted.
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if COUNTING.with(Cell::get) {
+        ALLOCS.fetch_add(1, Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; counting has no effect on it.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// One measurement at a time: the tests of this file run on parallel threads and share
+/// the counter.
+static MEASURING: Mutex<()> = Mutex::new(());
+
+/// Runs `f` with allocations counted; returns how many it made.
+fn count_allocs(f: impl FnOnce()) -> usize {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let before = ALLOCS.load(Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Relaxed) - before
+}
+
+const PAIRS: u64 = if cfg!(miri) { 2_000 } else { 1_000_000 };
+const DEPTH: usize = 64;
+const MTU: usize = 256;
+
+#[test]
+fn the_counter_sees_allocations() {
+    let n = count_allocs(|| {
+        let v: Vec<u8> = Vec::with_capacity(std::hint::black_box(10));
+        std::hint::black_box(&v);
+        let b = Box::new(std::hint::black_box(5u64));
+        std::hint::black_box(&b);
+    });
+    assert_eq!(n, 2);
+}
+
+/// The measured loop: `PAIRS` publish/consume pairs, each kind in turn. Returns the
+/// frags and bytes read, to check the loop did what it says.
+fn exercise(
+    tx: &mut milonga::spsc::Producer<'_>,
+    rx: &mut milonga::spsc::Consumer<'_>,
+    payload: &[u8; MTU],
+) -> (u64, u64, u64) {
+    let (mut frags, mut bytes, mut sum) = (0u64, 0u64, 0u64);
+    let mut i = 0u64;
+    while i < PAIRS {
+        let len = (i as usize * 7) % (MTU + 1);
+        match i % 8 {
+            // try_publish + poll
+            0 | 1 => {
+                tx.try_publish(Header::new(i), &payload[..len]).unwrap();
+                let frag = rx.poll().unwrap();
+                sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
+                bytes += frag.payload().len() as u64;
+                frags += 1;
+                i += 1;
+            }
+            // try_claim + commit (shorter than claimed) + recv
+            2 | 3 => {
+                let mut claim = tx.try_claim(MTU).unwrap();
+                claim[..len].copy_from_slice(&payload[..len]);
+                claim.commit_with(Header::new(i), len).unwrap();
+                let frag = rx.recv(SpinThenYield::default()).unwrap();
+                sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
+                bytes += frag.payload().len() as u64;
+                frags += 1;
+                i += 1;
+            }
+            // A burst of blocking publishes and blocking claims, then one batch.
+            4 => {
+                let burst = (PAIRS - i).min(16);
+                for k in 0..burst {
+                    let len = ((i + k) as usize * 13) % (MTU + 1);
+                    if k % 2 == 0 {
+                        tx.publish(Header::new(i + k), &payload[..len], BusySpin)
+                            .unwrap();
+                    } else {
+                        let claim = tx.claim(len, BusySpin).unwrap();
+                        claim.commit_with(Header::new(i + k), len).unwrap();
+                    }
+                }
+                let batch = rx.batch(64, 64 * MTU).unwrap();
+                assert_eq!(batch.len() as u64, burst);
+                for frag in &batch {
+                    sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
+                }
+                bytes += batch.bytes() as u64;
+                frags += batch.len() as u64;
+                batch.commit();
+                i += burst;
+            }
+            // Error paths: nothing to read, abandoned claim, too large, partial batch.
+            5 => {
+                assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+                assert!(matches!(rx.batch(0, MTU), Err(RecvError::BadBudget { .. })));
+                let _abandoned = tx.try_claim(len).unwrap();
+                let too_big = [0u8; MTU + 1];
+                assert!(matches!(
+                    tx.try_publish(Header::new(0), &too_big),
+                    Err(PublishError::TooLarge { .. })
+                ));
+                tx.try_publish(Header::new(i), &payload[..len]).unwrap();
+                tx.try_publish(Header::new(i + 1), &payload[..len]).unwrap();
+                let batch = rx.recv_batch(8, 8 * MTU, SpinThenYield::default()).unwrap();
+                let first = batch.iter().next().unwrap();
+                sum = sum.wrapping_add(first.sig() + first.payload().len() as u64);
+                drop(batch); // releases the first only
+                let frag = rx.poll().unwrap();
+                sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
+                drop(frag);
+                bytes += 2 * len as u64;
+                frags += 2;
+                i += 2;
+            }
+            // Housekeeping on both ends, counters, cnc reads.
+            _ => {
+                tx.housekeeping();
+                rx.housekeeping();
+                sum = sum.wrapping_add(tx.counters().published_frags);
+                sum = sum.wrapping_add(rx.cnc().heartbeat());
+                sum = sum.wrapping_sub(tx.counters().published_frags);
+                sum = sum.wrapping_sub(rx.cnc().heartbeat());
+                tx.try_publish(Header::new(i), &payload[..len]).unwrap();
+                let frag = rx.poll().unwrap();
+                sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
+                bytes += frag.payload().len() as u64;
+                frags += 1;
+                i += 1;
+            }
+        }
+    }
+    (frags, bytes, sum)
+}
+
+/// What `exercise` must have read: frag `i` has sig `i`, so the sum is known.
+fn expected_sum(bytes: u64) -> u64 {
+    (0..PAIRS).sum::<u64>().wrapping_add(bytes)
+}
+
+#[test]
+fn heap_link_allocates_nothing_after_construction() {
+    let (mut tx, mut rx) = heap(LinkConfig::new(DEPTH, MTU), FlowConfig::new()).unwrap();
+    let payload: [u8; MTU] = core::array::from_fn(|i| i as u8);
+    let mut result = (0, 0, 0);
+    let n = count_allocs(|| result = exercise(&mut tx, &mut rx, &payload));
+    let (frags, bytes, sum) = result;
+    println!("heap link: {frags} frags, {bytes} bytes, {n} allocations");
+    assert_eq!(n, 0, "allocations after construction");
+    assert_eq!(frags, PAIRS);
+    assert_eq!(rx.consumed(), (frags, bytes));
+    assert_eq!(tx.counters().published_frags, PAIRS);
+    assert_eq!(sum, expected_sum(bytes));
+}
+
+static LINK: InlineLink<DEPTH, MTU, { data_chunks(DEPTH, MTU) }> = InlineLink::new();
+
+#[test]
+fn static_link_allocates_nothing_even_to_split() {
+    let payload: [u8; MTU] = core::array::from_fn(|i| (i * 3) as u8);
+    let mut result = (0, 0, 0);
+    let n = count_allocs(|| {
+        let (mut tx, mut rx) = LINK.split().unwrap();
+        result = exercise(&mut tx, &mut rx, &payload);
+    });
+    let (frags, bytes, sum) = result;
+    assert_eq!(n, 0, "allocations by a static link");
+    assert_eq!(frags, PAIRS);
+    assert_eq!(sum, expected_sum(bytes));
+}
