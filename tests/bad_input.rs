@@ -386,8 +386,8 @@ fn blocking_batch_with_a_bad_budget_is_named_when_frags_are_ready() {
     assert_eq!(rx.next_seq(), 0);
 }
 
-/// Known bug: `recv_batch` waits for a frag before it checks the budget, so on an empty
-/// link a bad budget blocks (here: times out) instead of failing at once.
+/// `recv_batch` checks the budget before it waits, so on an empty link a bad budget fails
+/// at once instead of blocking (here: timing out).
 #[test]
 fn blocking_batch_with_a_bad_budget_is_named_on_an_empty_link() {
     let (_tx, mut rx) = link();

@@ -163,7 +163,7 @@ pub fn consume_checked(
     loop {
         let n = stats.frags;
         if stall_every > 0 && n >= next_stall && n + (window as u64) < frags {
-            next_stall = n + stall_every;
+            next_stall += stall_every;
             stall(rx, window, &mut stats);
         }
         let expect = first.wrapping_add(n);
