@@ -67,7 +67,10 @@ pub enum Read {
     NotYet,
     /// The slot holds a later frag (or one being written): the reader was lapped. `found`
     /// is the seq the slot held.
-    Overrun { found: u64 },
+    Overrun {
+        /// The seq the slot held.
+        found: u64,
+    },
 }
 
 /// A borrowed view of a metadata ring.

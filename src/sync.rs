@@ -141,23 +141,31 @@ unsafe impl Sync for Track {}
 #[cfg(milonga_loom)]
 impl Track {
     pub(crate) fn new(chunks: usize) -> Self {
-        Track(
-            (0..chunks)
+        Track {
+            cells: (0..chunks)
                 .map(|_| loom::cell::UnsafeCell::new(()))
                 .collect(),
-        )
+            words: (0..chunks * (crate::dcache::CHUNK_SZ / 8))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
     }
 
     pub(crate) fn read(&self, first: usize, cnt: usize) {
-        for cell in &self.0[first..first + cnt] {
+        for cell in &self.cells[first..first + cnt] {
             cell.with(|_| ());
         }
     }
 
     pub(crate) fn write(&self, first: usize, cnt: usize) {
-        for cell in &self.0[first..first + cnt] {
+        for cell in &self.cells[first..first + cnt] {
             cell.with_mut(|_| ());
         }
+    }
+
+    /// The shadow atomic of payload word `i` (8-byte words from the start of the store).
+    pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
+        &self.words[i]
     }
 }
 
