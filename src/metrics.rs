@@ -11,7 +11,7 @@ use core::fmt;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
 use crate::fseq::{ConsumerCounters, Fseq};
 use crate::seq;
-use crate::sync::Keep;
+use crate::sync::{AtomicU64, Keep, Ordering::Relaxed};
 
 /// The most consumers a snapshot holds: [`MAX_CONSUMERS`](crate::spsc::MAX_CONSUMERS).
 const MAX: usize = 32;
@@ -25,6 +25,9 @@ pub struct Metrics<'a> {
     fseqs: &'a [Fseq],
     lossy: &'a [Fseq],
     seq0: u64,
+    /// On a shared multi-producer ring: the claim cursor, which stands for the producer's
+    /// seq (every claimed frag is published, committed or marked ERR).
+    cursor: Option<&'a AtomicU64>,
     _keep: Keep,
 }
 
@@ -86,14 +89,28 @@ impl<'a> Metrics<'a> {
             fseqs,
             lossy,
             seq0,
+            cursor: None,
             _keep: keep,
         }
     }
 
+    /// These metrics for a shared multi-producer ring whose claim cursor is `cursor`.
+    pub(crate) fn with_cursor(mut self, cursor: &'a AtomicU64) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+
     /// Reads every published counter of the link.
     pub fn snapshot(&self) -> Snapshot {
-        let producer = self.cnc.producer_counters();
-        let tx_seq = seq::inc(self.seq0, producer.published_frags);
+        let mut producer = self.cnc.producer_counters();
+        let tx_seq = match self.cursor {
+            Some(cursor) => {
+                let tx_seq = cursor.load(Relaxed);
+                producer.published_frags = seq::diff(tx_seq, self.seq0) as u64;
+                tx_seq
+            }
+            None => seq::inc(self.seq0, producer.published_frags),
+        };
         let mut consumers = heapless::Vec::new();
         let kinds = [
             (ConsumerKind::Reliable, self.fseqs),
