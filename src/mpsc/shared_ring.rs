@@ -105,6 +105,7 @@ impl RingState {
     }
 
     /// The claim cursor: the seq the next claim takes.
+    #[cfg_attr(milonga_loom, allow(dead_code))]
     pub(crate) fn cursor(&self) -> &AtomicU64 {
         &self.claim.cursor
     }
@@ -589,6 +590,7 @@ impl RingSnapshot {
 
 impl<'a> RingMetrics<'a> {
     /// Metrics of a ring from its link metrics (with the claim cursor) and its state.
+    #[cfg_attr(milonga_loom, allow(dead_code))]
     pub(crate) fn new(link: Metrics<'a>, state: &'a RingState) -> Self {
         RingMetrics { link, state }
     }
