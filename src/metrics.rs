@@ -66,9 +66,13 @@ pub struct Snapshot {
     pub signal: Signal,
     /// The producer's heartbeat.
     pub heartbeat: u64,
-    /// The producer's counters.
+    /// The producer's counters. On a shared multi-producer ring
+    /// ([`mpsc`](crate::mpsc)), `published_frags` counts the frags claimed so far (each is
+    /// published, committed or as an ERR frag) and the byte and backpressure counts are
+    /// kept in the ring's [`RingSnapshot`](crate::mpsc::RingSnapshot).
     pub producer: ProducerCounters,
-    /// The seq of the next frag the producer will publish (as of its last housekeeping).
+    /// The seq of the next frag the producer will publish (as of its last housekeeping; on
+    /// a shared ring, the claim cursor now).
     pub tx_seq: u64,
     /// The stream is closed.
     pub closed: bool,
