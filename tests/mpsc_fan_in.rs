@@ -78,7 +78,7 @@ where
     let mut calls = 0u64;
     loop {
         calls += 1;
-        let got = if calls % 3 == 0 {
+        let got = if calls.is_multiple_of(3) {
             match rx.poll() {
                 Ok((link, frag)) => {
                     check(link, frag.sig(), frag.payload());
@@ -102,7 +102,7 @@ where
         match got {
             Ok(k) => {
                 total += k;
-                if calls % 2048 == 0 {
+                if calls.is_multiple_of(2048) {
                     std::thread::sleep(std::time::Duration::from_micros(100));
                 }
             }

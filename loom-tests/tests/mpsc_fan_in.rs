@@ -63,7 +63,7 @@ fn fan_in_over_two_links_is_exact_and_takes_turns() {
             .collect();
         let mut next = [0u8; 2];
         let mut last = None;
-        let mut check = |link: usize, sig: u64, payload: &[u8], next: &mut [u8; 2]| {
+        let check = |link: usize, sig: u64, payload: &[u8], next: &mut [u8; 2]| {
             assert_eq!(sig, link as u64);
             assert_eq!(payload, &[link as u8 * 10 + next[link]]);
             next[link] += 1;
