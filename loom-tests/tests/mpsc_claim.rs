@@ -105,7 +105,11 @@ fn two_producers_claim_and_publish_racing_one_consumer() {
         for p in 1..=2 {
             assert!(next[p] <= committed[p - 1]);
             if closed {
-                assert_eq!(next[p], committed[p - 1], "producer {p}: a committed frag lost");
+                assert_eq!(
+                    next[p],
+                    committed[p - 1],
+                    "producer {p}: a committed frag lost"
+                );
             }
         }
     });
