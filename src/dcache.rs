@@ -81,6 +81,27 @@ impl<'a> DCache<'a> {
         }
     }
 
+    /// A view of a store laid out with one fixed region of `chunks_for(mtu)` chunks per
+    /// metadata slot of a ring of `depth` slots (the shared multi-producer ring: the region
+    /// of seq `s` starts at chunk `(s % depth) * chunks_for(mtu)`). The ring constructors
+    /// check that the store holds [`ring_chunks(depth, mtu)`](crate::mpsc::ring_chunks).
+    pub(crate) fn per_slot(
+        chunks: &'a [Chunk],
+        track: &'a Track,
+        mtu: usize,
+        depth: usize,
+    ) -> Self {
+        assert!(
+            chunks.len() >= chunks_for(mtu).saturating_mul(depth)
+                && chunks.len() <= u32::MAX as usize
+        );
+        DCache {
+            chunks: Ref::new(chunks),
+            track: Ref::new(track),
+            mtu,
+        }
+    }
+
     /// The largest payload, in bytes.
     #[inline(always)]
     pub(crate) fn mtu(&self) -> usize {

@@ -7,6 +7,8 @@
 //!
 //! - [`spsc`]: the single-producer single-consumer link, with inline storage (a `static`,
 //!   no allocator) or heap storage (`alloc`).
+//! - [`mpsc`]: several producers, one consumer: a shared ring (claim and publish) or
+//!   fan-in over per-producer links.
 //! - [`wait`]: what blocking calls do while they wait.
 //! - [`seq`]: wrap-safe sequence arithmetic.
 //!
@@ -67,6 +69,7 @@ mod frag;
 mod fseq;
 mod mcache;
 pub mod metrics;
+pub mod mpsc;
 pub mod reasm;
 pub mod seq;
 pub mod spsc;

@@ -117,8 +117,9 @@ impl<'a> MCache<'a> {
         unsafe { self.slots.get().get_unchecked(idx) }
     }
 
-    /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3). Only the single
-    /// producer of the ring may call this.
+    /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3). Only the slot's
+    /// single writer may call this: the producer of the ring, or on a shared multi-producer
+    /// ring the claimer of `meta.seq` (see [`mpsc`](crate::mpsc)).
     #[inline(always)]
     pub fn publish(&self, meta: &FragMeta) {
         self.publish_inner::<false>(meta, 0)

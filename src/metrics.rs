@@ -11,7 +11,7 @@ use core::fmt;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
 use crate::fseq::{ConsumerCounters, Fseq};
 use crate::seq;
-use crate::sync::{Keep, Ref};
+use crate::sync::{AtomicU64, Keep, Ordering::Relaxed, Ref};
 
 /// The most consumers a snapshot holds: [`MAX_CONSUMERS`](crate::spsc::MAX_CONSUMERS).
 const MAX: usize = 32;
@@ -25,6 +25,9 @@ pub struct Metrics<'a> {
     fseqs: Ref<'a, [Fseq]>,
     lossy: Ref<'a, [Fseq]>,
     seq0: u64,
+    /// On a shared multi-producer ring: the claim cursor, which stands for the producer's
+    /// seq (every claimed frag is published, committed or marked ERR).
+    cursor: Option<Ref<'a, AtomicU64>>,
     _keep: Keep,
 }
 
@@ -63,9 +66,13 @@ pub struct Snapshot {
     pub signal: Signal,
     /// The producer's heartbeat.
     pub heartbeat: u64,
-    /// The producer's counters.
+    /// The producer's counters. On a shared multi-producer ring
+    /// ([`mpsc`](crate::mpsc)), `published_frags` counts the frags claimed so far (each is
+    /// published, committed or as an ERR frag) and the byte and backpressure counts are
+    /// kept in the ring's [`RingSnapshot`](crate::mpsc::RingSnapshot).
     pub producer: ProducerCounters,
-    /// The seq of the next frag the producer will publish (as of its last housekeeping).
+    /// The seq of the next frag the producer will publish (as of its last housekeeping; on
+    /// a shared ring, the claim cursor now).
     pub tx_seq: u64,
     /// The stream is closed.
     pub closed: bool,
@@ -86,14 +93,28 @@ impl<'a> Metrics<'a> {
             fseqs,
             lossy,
             seq0,
+            cursor: None,
             _keep: keep,
         }
     }
 
+    /// These metrics for a shared multi-producer ring whose claim cursor is `cursor`.
+    pub(crate) fn with_cursor(mut self, cursor: &'a AtomicU64) -> Self {
+        self.cursor = Some(Ref::new(cursor));
+        self
+    }
+
     /// Reads every published counter of the link.
     pub fn snapshot(&self) -> Snapshot {
-        let producer = self.cnc.producer_counters();
-        let tx_seq = seq::inc(self.seq0, producer.published_frags);
+        let mut producer = self.cnc.producer_counters();
+        let tx_seq = match self.cursor {
+            Some(cursor) => {
+                let tx_seq = cursor.load(Relaxed);
+                producer.published_frags = seq::diff(tx_seq, self.seq0) as u64;
+                tx_seq
+            }
+            None => seq::inc(self.seq0, producer.published_frags),
+        };
         let mut consumers = heapless::Vec::new();
         let kinds = [
             (ConsumerKind::Reliable, self.fseqs),

@@ -31,7 +31,7 @@ pub(crate) fn fence(order: Ordering) {
     }
 }
 
-use Ordering::{Acquire, Relaxed, Release};
+use Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// A shared reference into a link's storage, kept as a pointer.
 ///
@@ -100,9 +100,11 @@ unsafe impl<T: ?Sized + Sync> Sync for Ref<'_, T> {}
 /// keep for inline storage).
 #[cfg(feature = "alloc")]
 pub(crate) type Keep = Option<alloc::sync::Arc<dyn Send + Sync>>;
-/// See the `alloc` variant.
+/// See the `alloc` variant (a unit struct rather than `()`, so handles can clone it and
+/// pass it on without tripping clippy's unit lints).
 #[cfg(not(feature = "alloc"))]
-pub(crate) type Keep = ();
+#[derive(Clone, Default)]
+pub(crate) struct Keep;
 
 /// Publish step 3: the store of a slot's `seq` that makes its body visible.
 pub(crate) const SLOT_PUBLISH: Ordering = if cfg!(milonga_weaken = "slot_publish") {
@@ -161,6 +163,36 @@ pub(crate) const CNC_ACQUIRE: Ordering = if cfg!(milonga_weaken = "cnc_acquire")
     Relaxed
 } else {
     Acquire
+};
+
+/// Shared ring, credit refresh: a producer that read the consumer's progress (with
+/// [`FSEQ_ACQUIRE`]) stores it into the ring's shared credit mark with this ordering, so a
+/// producer that claims on the strength of that mark also sees the consumer's reads of the
+/// payload regions the mark frees.
+pub(crate) const CREDIT_SHARE: Ordering = if cfg!(milonga_weaken = "credit_share") {
+    Relaxed
+} else {
+    Release
+};
+
+/// Shared ring, claim: a producer's load of the shared credit mark, which decides whether
+/// its compare-exchange on the claim cursor may be tried. The claim's payload writes are
+/// ordered after the consumer's last reads of the region through this load; the
+/// compare-exchange itself orders nothing (it only hands out distinct seqs), so it is
+/// `Relaxed` and has no constant here.
+pub(crate) const CREDIT_TAKE: Ordering = if cfg!(milonga_weaken = "credit_take") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// Shared ring, a producer handle going away: the decrement of the live-handle count. The
+/// last handle's decrement acquires every other handle's claims and publishes, so the
+/// end-of-stream seq it then reads from the claim cursor covers all of them.
+pub(crate) const PRODUCER_LEAVE: Ordering = if cfg!(milonga_weaken = "producer_leave") {
+    Relaxed
+} else {
+    AcqRel
 };
 
 /// A hint for one iteration of a busy-wait loop (a yield under loom, so models terminate).

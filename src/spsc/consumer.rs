@@ -2,11 +2,12 @@
 
 use core::fmt;
 
+use crate::clock::Clock;
 use crate::cnc::Cnc;
 use crate::dcache::DCache;
 use crate::error::RecvError;
 use crate::frag::{Ctl, FragMeta};
-use crate::fseq::{ConsumerCounters, Fseq};
+use crate::fseq::{Claims, ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
@@ -39,6 +40,9 @@ pub struct Consumer<'a> {
     counters: ConsumerCounters,
     fseq: Ref<'a, Fseq>,
     parts: Parts<'a>,
+    /// On a shared multi-producer ring: its claim cursor and stall watch.
+    claims: Option<Claims<'a>>,
+    clock: Option<&'a (dyn Clock + Sync)>,
     keep: Keep,
 }
 
@@ -59,8 +63,23 @@ impl<'a> Consumer<'a> {
             counters: ConsumerCounters::default(),
             fseq,
             parts,
+            claims: None,
+            clock: None,
             keep,
         }
+    }
+
+    /// Makes this the consumer of a shared multi-producer ring (see
+    /// [`mpsc`](crate::mpsc)): it watches for claimed but unpublished frags when idle.
+    pub(crate) fn set_claims(&mut self, claims: Claims<'a>) {
+        self.claims = Some(claims);
+    }
+
+    /// Gives the consumer a clock. On a shared multi-producer ring, a claim found stalled
+    /// is then reported with the tick at which it was first seen
+    /// ([`StalledClaim::since`](crate::mpsc::StalledClaim::since)).
+    pub fn set_clock(&mut self, clock: &'a (dyn Clock + Sync)) {
+        self.clock = Some(clock);
     }
 
     /// From now on, deliver only frags whose `sig` `filter` accepts; the others are
@@ -95,7 +114,11 @@ impl<'a> Consumer<'a> {
 
     /// A handle for taking metrics snapshots of the whole link from any thread.
     pub fn metrics(&self) -> Metrics<'a> {
-        self.parts.metrics(self.keep.clone())
+        let metrics = self.parts.metrics(self.keep.clone());
+        match self.claims {
+            Some(claims) => metrics.with_cursor(claims.cursor.get()),
+            None => metrics,
+        }
     }
 
     /// The seq of the next frag this consumer will read.
@@ -149,6 +172,29 @@ impl<'a> Consumer<'a> {
                 Read::NotYet => return Err(self.idle()),
                 Read::Overrun { .. } => return Err(RecvError::Corrupt { seq }),
             }
+        }
+    }
+
+    /// Whether [`poll`](Self::poll) would lend a frag now: releases the frags the filter
+    /// rejects at the head of the stream, then reports `Ok` if the next frag is published,
+    /// or the error `poll` would return. Borrows nothing (for the fan-in scan).
+    #[inline]
+    pub(crate) fn ready(&mut self) -> Result<(), RecvError> {
+        loop {
+            let seq = self.rx_seq;
+            match self.mcache.poll(seq) {
+                0 => {}
+                d if d < 0 => return Err(self.idle()),
+                _ => return Err(RecvError::Corrupt { seq }),
+            }
+            if self.filter.is_none() {
+                return Ok(());
+            }
+            let meta = self.mcache.body_gated(seq);
+            if !self.rejects(meta.sig) {
+                return Ok(());
+            }
+            self.release(0, 0, 1, meta.sz as u64);
         }
     }
 
@@ -325,6 +371,9 @@ impl<'a> Consumer<'a> {
             self.fseq.publish(self.rx_seq);
             self.fseq.publish_counters(&self.counters);
             self.published = self.rx_seq;
+            if let Some(claims) = self.claims {
+                claims.watch.progressed(self.rx_seq);
+            }
         }
     }
 
@@ -332,6 +381,11 @@ impl<'a> Consumer<'a> {
     #[cold]
     fn idle(&mut self) -> RecvError {
         self.publish_progress();
+        if let Some(claims) = self.claims {
+            claims
+                .watch
+                .idle(self.rx_seq, claims.cursor.get(), self.clock);
+        }
         match self.parts.cnc.end_seq() {
             Some(end) if seq::ge(self.rx_seq, end) => RecvError::Closed,
             _ => RecvError::Empty,

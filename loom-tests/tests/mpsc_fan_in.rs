@@ -1,0 +1,105 @@
+#![cfg(milonga_loom)]
+//! Fan-in over two SPSC links: two producers publish while the fan-in consumer polls.
+//!
+//! The consumer takes frags while the producers run, then, once both are done, drains the
+//! rest. Every frag must arrive with its payload, in its link's order; and the turns must
+//! be fair: whenever both links still have frags, the consumer serves the link it did not
+//! serve last (round robin; the order is not reshuffled within these few frags).
+//!
+//! Every wait is bounded (see `mpsc_claim`).
+//!
+//! Weakenings that make this model fail (each tried):
+//! - `slot_publish` (the producer's release of a slot's seq): the consumer reads a frag
+//!   whose payload is not ordered after its write;
+//! - `slot_acquire` (the consumer's acquire of a slot's seq): the same race.
+
+use loom::thread;
+use milonga::mpsc::heap_fan_in;
+use milonga::spsc::LinkConfig;
+use milonga::wait::Wait;
+use milonga::{FlowConfig, Header, RecvError};
+
+/// Frags per link.
+const FRAGS: u8 = 3;
+
+/// Yield up to `left` times, then give up.
+struct Bounded(u32);
+
+impl Wait for Bounded {
+    fn reset(&mut self) {}
+    fn wait(&mut self) -> bool {
+        if self.0 == 0 {
+            return false;
+        }
+        self.0 -= 1;
+        thread::yield_now();
+        true
+    }
+}
+
+fn builder() -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
+        b.preemption_bound = Some(2);
+    }
+    b
+}
+
+#[test]
+fn fan_in_over_two_links_is_exact_and_takes_turns() {
+    builder().check(|| {
+        let (txs, mut rx) = heap_fan_in(2, LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+        let handles: Vec<_> = txs
+            .into_iter()
+            .enumerate()
+            .map(|(p, mut tx)| {
+                thread::spawn(move || {
+                    for i in 0..FRAGS {
+                        tx.try_publish(Header::new(p as u64), &[p as u8 * 10 + i])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut next = [0u8; 2];
+        let mut last = None;
+        let check = |link: usize, sig: u64, payload: &[u8], next: &mut [u8; 2]| {
+            assert_eq!(sig, link as u64);
+            assert_eq!(payload, &[link as u8 * 10 + next[link]]);
+            next[link] += 1;
+        };
+        // While the producers run: take what comes, up to two frags.
+        let mut idle = Bounded(3);
+        while next[0] + next[1] < 2 {
+            match rx.poll() {
+                Ok((link, frag)) => {
+                    check(link, frag.sig(), frag.payload(), &mut next);
+                    last = Some(link);
+                }
+                Err(RecvError::Empty) => {
+                    if !idle.wait() {
+                        break;
+                    }
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        // Both done: drain, taking turns while both links have frags left.
+        while next[0] + next[1] < 2 * FRAGS {
+            let (link, frag) = rx.poll().unwrap();
+            if let Some(prev) = last {
+                let other = 1 - prev;
+                if next[prev] < FRAGS && next[other] < FRAGS {
+                    assert_eq!(link, other, "link {prev} served twice while {other} waited");
+                }
+            }
+            check(link, frag.sig(), frag.payload(), &mut next);
+            last = Some(link);
+        }
+        // The producers were dropped: both links are closed and drained.
+        assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+    });
+}

@@ -1,0 +1,651 @@
+//! The shared ring: producers claim seqs with one compare-exchange, write in place, and
+//! publish each slot with the seqlock publish; the consumer is the SPSC consumer.
+//!
+//! Claim (producer `p`, for the next seq `s` of the claim cursor):
+//! 1. load the credit mark `m` (the consumer's progress as some producer last read it),
+//!    acquire ([`CREDIT_TAKE`]); if `s - m >= cr_max`, read the consumer's fseq (acquire)
+//!    and, if it grants at least `cr_resume` credits, store it as the new mark, release
+//!    ([`CREDIT_SHARE`]); otherwise there are no credits;
+//! 2. compare-exchange the cursor from `s` to `s + 1` (relaxed); on failure retry from 1
+//!    with the cursor's new value.
+//!
+//! The claimer of `s` is then the only writer of slot `s % depth` and of its payload
+//! region until it publishes: `s - m < cr_max <= depth` means the consumer released
+//! `s - depth`, the region's and slot's previous frag, and every later claim of the same
+//! slot needs a credit that only the consumer's release of `s` gives. The consumer's reads
+//! of the region happen before its fseq store (release), which happens before the mark's
+//! store by whichever producer read it, which happens before the claimer's load of the mark
+//! and so before its writes. The compare-exchange hands out distinct seqs and orders
+//! nothing.
+//!
+//! Publish (the claimer): the payload with plain writes into its region, then the slot
+//! with [`MCache::publish`](crate::mcache::MCache::publish) (in progress, body, release
+//! the seq). A claim dropped without a commit publishes an empty frag with
+//! [`Ctl::ERR`](crate::Ctl::ERR) instead.
+//!
+//! Close: each handle counts itself in; the last one to go ([`PRODUCER_LEAVE`], acquire
+//! and release) reads the cursor, which then covers every claim of every handle (each
+//! published before its handle went), and closes the stream there.
+
+use core::fmt;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+
+use crate::cnc::{Cnc, ProducerCounters, Signal};
+use crate::dcache::{chunks_for, DCache};
+use crate::error::PublishError;
+use crate::fctl::Flow;
+use crate::frag::{Ctl, FragMeta, Header};
+use crate::fseq::{Claims, Fseq, StallWatch};
+use crate::mcache::MCache;
+use crate::metrics::{Metrics, Snapshot};
+use crate::seq;
+use crate::spsc::{Consumer, Keep, Parts};
+use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::Relaxed, Ref};
+use crate::sync::{CREDIT_SHARE, CREDIT_TAKE, PRODUCER_LEAVE};
+use crate::wait::Wait;
+
+/// The line every claim reads and writes: the claim cursor and the credit mark.
+struct ClaimLine {
+    /// The seq the next claim takes.
+    cursor: AtomicU64,
+    /// The consumer's progress (next seq it needs) as last read by some producer: seqs
+    /// before `credit + cr_max` may be claimed.
+    credit: AtomicU64,
+}
+
+/// Producer-side bookkeeping, off the claim path.
+struct RingDiag {
+    /// Live producer handles.
+    producers: AtomicU64,
+    /// Claims dropped without a commit (published as ERR frags).
+    abandoned: AtomicU64,
+    /// Claim calls that found no credits (a blocking call counts once).
+    refused: AtomicU64,
+    /// A handle was dropped while its thread was panicking.
+    failed: AtomicBool,
+}
+
+/// The shared state of a ring besides its mcache, dcache, fseq and cnc.
+pub(crate) struct RingState {
+    claim: CachePadded<ClaimLine>,
+    diag: CachePadded<RingDiag>,
+    watch: CachePadded<StallWatch>,
+}
+
+macro_rules! ring_state_new {
+    ($seq0:expr) => {
+        RingState {
+            claim: CachePadded::new(ClaimLine {
+                cursor: AtomicU64::new($seq0),
+                credit: AtomicU64::new($seq0),
+            }),
+            diag: CachePadded::new(RingDiag {
+                producers: AtomicU64::new(0),
+                abandoned: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+                failed: AtomicBool::new(false),
+            }),
+            watch: CachePadded::new(StallWatch::new($seq0)),
+        }
+    };
+}
+
+impl RingState {
+    /// The state of a fresh ring whose first frag is `seq0`.
+    #[cfg(not(milonga_loom))]
+    pub(crate) const fn new(seq0: u64) -> RingState {
+        ring_state_new!(seq0)
+    }
+
+    /// See the non-loom variant.
+    #[cfg(milonga_loom)]
+    pub(crate) fn new(seq0: u64) -> RingState {
+        ring_state_new!(seq0)
+    }
+
+    /// The claim cursor: the seq the next claim takes.
+    #[cfg_attr(milonga_loom, allow(dead_code))]
+    pub(crate) fn cursor(&self) -> &AtomicU64 {
+        &self.claim.cursor
+    }
+}
+
+/// Splits a freshly built ring (slots empty at `parts.seq0`, one fseq, cnc in `Boot`,
+/// `parts.dcache` with one region per slot) into its first producer handle and its
+/// consumer; sets the cnc to `Run`.
+pub(crate) fn split<'a>(
+    parts: Parts<'a>,
+    state: Ref<'a, RingState>,
+    flow: Flow,
+    keep: impl Fn() -> Keep,
+) -> (RingProducer<'a>, Consumer<'a>) {
+    parts.cnc.set_signal(Signal::Run);
+    state.diag.producers.store(1, Relaxed);
+    let core = RingCore {
+        mcache: parts.mcache,
+        dcache: parts.dcache,
+        fseq: parts.fseqs.at(0),
+        cnc: parts.cnc,
+        state,
+        flow,
+        region: chunks_for(parts.dcache.mtu()) as u64,
+        mask: parts.mcache.depth() - 1,
+        seq0: parts.seq0,
+    };
+    let mut rx = parts.consumer(0, flow, keep());
+    rx.set_claims(Claims {
+        cursor: Ref::new(&state.get().claim.cursor),
+        watch: Ref::new(&state.get().watch),
+    });
+    let metrics = parts.metrics(keep()).with_cursor(&state.get().claim.cursor);
+    let tx = RingProducer {
+        core,
+        metrics,
+        keep: keep(),
+    };
+    (tx, rx)
+}
+
+/// The views a producer handle works through.
+#[derive(Clone, Copy)]
+struct RingCore<'a> {
+    mcache: MCache<'a>,
+    dcache: DCache<'a>,
+    fseq: Ref<'a, Fseq>,
+    cnc: Ref<'a, Cnc>,
+    state: Ref<'a, RingState>,
+    flow: Flow,
+    /// Chunks per payload region.
+    region: u64,
+    mask: u64,
+    seq0: u64,
+}
+
+/// A producer handle of a shared ring: `Clone + Send + Sync`; every method takes `&self`,
+/// so one handle may also be shared by several threads (or interrupt handlers, through a
+/// `static`).
+///
+/// Each claim takes the next seq of the ring with one compare-exchange, only if a credit
+/// is available ([`try_claim`](Self::try_claim), [`claim`](Self::claim)); the payload is
+/// written in place and published by [`RingClaim::commit`].
+/// [`try_publish`](Self::try_publish) and [`publish`](Self::publish) do all three with a
+/// copy.
+///
+/// The stream closes when the last handle is dropped (with [`Signal::Fail`] if any handle
+/// was dropped by a panic): the consumer then drains every claimed frag and sees
+/// [`RecvError::Closed`](crate::RecvError::Closed).
+pub struct RingProducer<'a> {
+    core: RingCore<'a>,
+    metrics: Metrics<'a>,
+    keep: Keep,
+}
+
+impl<'a> RingProducer<'a> {
+    /// The largest payload of one frag, in bytes.
+    #[inline]
+    pub fn mtu(&self) -> usize {
+        self.core.dcache.mtu()
+    }
+
+    /// The seq the next claim (by any handle) will take, as of now.
+    #[inline]
+    pub fn next_seq(&self) -> u64 {
+        self.core.state.claim.cursor.load(Relaxed)
+    }
+
+    /// The ring's command-and-control block.
+    pub fn cnc(&self) -> &Cnc {
+        self.core.cnc.get()
+    }
+
+    /// Someone asked the producers to halt ([`Cnc::request_halt`]); acknowledge it by
+    /// dropping every handle.
+    pub fn halt_requested(&self) -> bool {
+        self.core.cnc.signal() == Signal::Halt
+    }
+
+    /// A handle for taking metrics snapshots of the ring from any thread.
+    pub fn metrics(&self) -> RingMetrics<'a> {
+        RingMetrics {
+            link: self.metrics.clone(),
+            state: self.core.state,
+        }
+    }
+
+    /// Claims the next seq and payload space for up to `len` bytes, if a credit is
+    /// available. Write the payload through the claim, then [`RingClaim::commit`]; a claim
+    /// dropped without a commit publishes an empty ERR frag.
+    ///
+    /// # Errors
+    /// [`PublishError::TooLarge`] if `len` is over the mtu, [`PublishError::NoCredits`] if
+    /// the consumer is `cr_max` frags behind the claim cursor (or, after that, until it is
+    /// no more than `cr_max - cr_resume` behind), [`PublishError::Disconnected`] if the
+    /// consumer is gone. Nothing is claimed then.
+    ///
+    /// ```
+    /// # use milonga::mpsc::{heap_ring, RingConfig};
+    /// # use milonga::{FlowConfig, Header, PublishError};
+    /// let (tx, mut rx) = heap_ring(RingConfig::new(2, 64), FlowConfig::new()).unwrap();
+    /// let mut a = tx.try_claim(5).unwrap();
+    /// let b = tx.clone().try_claim(3).unwrap().commit(0).unwrap(); // seq 1, published first
+    /// assert_eq!(tx.try_claim(1).err(), Some(PublishError::NoCredits));
+    /// a.copy_from_slice(b"hello");
+    /// assert_eq!(a.commit(5), Ok(0));
+    /// assert_eq!(b, 1);
+    /// assert_eq!(rx.poll().unwrap().payload(), b"hello");
+    /// ```
+    #[inline]
+    pub fn try_claim(&self, len: usize) -> Result<RingClaim<'_, 'a>, PublishError> {
+        self.check_len(len)?;
+        match self.claim_seq() {
+            Ok(seq) => Ok(self.claim_region(seq, len)),
+            Err(e) => {
+                if e == PublishError::NoCredits {
+                    self.core.state.diag.refused.fetch_add(1, Relaxed);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// [`try_claim`](Self::try_claim), waiting with `wait` for a credit if there is none.
+    ///
+    /// # Errors
+    /// As [`try_claim`](Self::try_claim), except that a lack of credits is waited out;
+    /// [`PublishError::Timeout`] if the wait strategy gives up.
+    pub fn claim<W: Wait>(
+        &self,
+        len: usize,
+        mut wait: W,
+    ) -> Result<RingClaim<'_, 'a>, PublishError> {
+        self.check_len(len)?;
+        wait.reset();
+        let mut counted = false;
+        loop {
+            match self.claim_seq() {
+                Ok(seq) => return Ok(self.claim_region(seq, len)),
+                Err(PublishError::NoCredits) => {
+                    if !counted {
+                        counted = true;
+                        self.core.state.diag.refused.fetch_add(1, Relaxed);
+                    }
+                    if !wait.wait() {
+                        return Err(PublishError::Timeout);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Publishes a copy of `payload` with `hdr`, if a credit is available. Returns the
+    /// frag's seq.
+    ///
+    /// # Errors
+    /// As [`try_claim`](Self::try_claim).
+    #[inline]
+    pub fn try_publish(&self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError> {
+        let mut claim = self.try_claim(payload.len())?;
+        claim.copy_from_slice(payload);
+        claim.commit_with(hdr, payload.len())
+    }
+
+    /// Publishes a copy of `payload`, waiting with `wait` for a credit if there is none.
+    ///
+    /// # Errors
+    /// As [`claim`](Self::claim).
+    pub fn publish<W: Wait>(
+        &self,
+        hdr: Header,
+        payload: &[u8],
+        wait: W,
+    ) -> Result<u64, PublishError> {
+        let mut claim = self.claim(payload.len(), wait)?;
+        claim.copy_from_slice(payload);
+        claim.commit_with(hdr, payload.len())
+    }
+
+    /// Drops this handle. The stream closes when the last handle is gone; this also
+    /// acknowledges a halt request once every handle has been dropped.
+    pub fn halt(self) {}
+
+    #[inline(always)]
+    fn check_len(&self, len: usize) -> Result<(), PublishError> {
+        let max = self.core.dcache.mtu();
+        if len > max {
+            return Err(PublishError::TooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    /// Claim steps 1 and 2: the seq this caller now owns.
+    #[inline]
+    fn claim_seq(&self) -> Result<u64, PublishError> {
+        let line = &self.core.state.claim;
+        let cr_max = self.core.flow.cr_max as i64;
+        let mut s = line.cursor.load(Relaxed);
+        let mut mark = line.credit.load(CREDIT_TAKE);
+        loop {
+            if seq::diff(s, mark) >= cr_max {
+                mark = line.credit.load(CREDIT_TAKE);
+                if seq::diff(s, mark) >= cr_max {
+                    mark = self.refresh(s, mark)?;
+                }
+            }
+            // Relaxed: the seq is what is claimed; the region's and slot's ordering comes
+            // from the credit mark (see the module docs).
+            match line
+                .cursor
+                .compare_exchange_weak(s, seq::inc(s, 1), Relaxed, Relaxed)
+            {
+                Ok(_) => return Ok(s),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The credit mark does not allow claiming `s`: read the consumer's progress. Returns
+    /// the new mark if it grants at least `cr_resume` credits for `s` (hysteresis: after
+    /// running out, producers wait for a sizeable window rather than claim frag by frag).
+    #[cold]
+    #[inline(never)]
+    fn refresh(&self, s: u64, mark: u64) -> Result<u64, PublishError> {
+        let core = &self.core;
+        if core.fseq.is_detached() {
+            return Err(PublishError::Disconnected);
+        }
+        let rx = core.fseq.query();
+        core.cnc.beat(s);
+        let lag = seq::diff(s, rx).max(0) as u64;
+        if core.flow.cr_max.saturating_sub(lag) < core.flow.cr_resume {
+            return Err(PublishError::NoCredits);
+        }
+        if seq::gt(rx, mark) {
+            core.state.claim.credit.store(rx, CREDIT_SHARE);
+        }
+        Ok(rx)
+    }
+
+    #[inline(always)]
+    fn claim_region(&self, seq: u64, len: usize) -> RingClaim<'_, 'a> {
+        // The region of slot `seq % depth`; `depth * region` chunks fit a u32 (checked
+        // when the ring was built).
+        let chunk = ((seq & self.core.mask) * self.core.region) as u32;
+        // SAFETY: claim: the region lies inside the store (`ring_chunks` checked at build,
+        // `len <= mtu`), and this caller is its only writer and nobody reads it: the claim
+        // of `seq` was granted by a credit mark showing the consumer released
+        // `seq - depth`, the region's previous frag (its reads happen before the mark's
+        // acquire load), no other claim can take `seq`, and the claim of `seq + depth`
+        // needs the consumer to release `seq`, which it cannot before this claim
+        // publishes it. The slice lives in the claim, which ends with that publish.
+        let buf = unsafe { self.core.dcache.payload_mut(chunk, len) };
+        RingClaim {
+            core: &self.core,
+            seq,
+            chunk,
+            buf,
+            hdr: Header::default(),
+        }
+    }
+}
+
+impl Clone for RingProducer<'_> {
+    /// Another handle to the same ring: one more producer.
+    fn clone(&self) -> Self {
+        // Relaxed, as for `Arc`: the caller holds a handle, so the count is not 0.
+        self.core.state.diag.producers.fetch_add(1, Relaxed);
+        RingProducer {
+            core: self.core,
+            metrics: self.metrics.clone(),
+            keep: self.keep.clone(),
+        }
+    }
+}
+
+impl Drop for RingProducer<'_> {
+    fn drop(&mut self) {
+        let diag = &self.core.state.diag;
+        #[cfg(feature = "std")]
+        if std::thread::panicking() {
+            diag.failed.store(true, Relaxed);
+        }
+        if diag.producers.fetch_sub(1, PRODUCER_LEAVE) != 1 {
+            return;
+        }
+        // Close: the last handle. Every claim of every handle was published before its
+        // handle's decrement, which this one acquired, so the cursor covers them all.
+        let end = self.core.state.claim.cursor.load(Relaxed);
+        let signal = if diag.failed.load(Relaxed) {
+            Signal::Fail
+        } else {
+            Signal::Boot
+        };
+        let counters = ProducerCounters {
+            published_frags: seq::diff(end, self.core.seq0) as u64,
+            published_bytes: 0,
+            backpressure: diag.refused.load(Relaxed),
+            backpressure_ticks: 0,
+        };
+        self.core.cnc.publish_counters(&counters);
+        self.core.cnc.close(end, signal);
+    }
+}
+
+impl fmt::Debug for RingProducer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingProducer")
+            .field("next_seq", &self.next_seq())
+            .field("mtu", &self.mtu())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A claimed seq and its payload space, from [`RingProducer::try_claim`]: write the
+/// payload through `DerefMut`, then [`commit`](Self::commit).
+///
+/// Until it is committed (or dropped) the consumer cannot read past its seq. Dropped
+/// without a commit (including by a panic unwinding through it), it publishes an empty frag
+/// with [`Ctl::ERR`] added to its header, so the ring goes on.
+pub struct RingClaim<'p, 'a> {
+    core: &'p RingCore<'a>,
+    seq: u64,
+    chunk: u32,
+    buf: &'p mut [u8],
+    hdr: Header,
+}
+
+impl RingClaim<'_, '_> {
+    /// The claimed seq.
+    #[inline]
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Sets the header the frag will be published with (default: sig 0, `SOM | EOM`).
+    /// It is also the header of the ERR frag published if the claim is abandoned.
+    pub fn set_header(&mut self, hdr: Header) {
+        self.hdr = hdr;
+    }
+
+    /// Publishes the first `len` bytes of the claim. Returns the frag's seq.
+    ///
+    /// # Errors
+    /// [`PublishError::TooLarge`] if `len` is longer than the claim; the claim is then
+    /// abandoned: an empty ERR frag is published in its place.
+    #[inline]
+    pub fn commit(self, len: usize) -> Result<u64, PublishError> {
+        let max = self.buf.len();
+        if len > max {
+            return Err(PublishError::TooLarge { len, max });
+        }
+        let this = ManuallyDrop::new(self);
+        this.publish(this.hdr, len);
+        Ok(this.seq)
+    }
+
+    /// [`set_header`](Self::set_header) then [`commit`](Self::commit).
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    #[inline]
+    pub fn commit_with(mut self, hdr: Header, len: usize) -> Result<u64, PublishError> {
+        self.hdr = hdr;
+        self.commit(len)
+    }
+
+    /// Publish steps 1 to 3 for the claimed seq: the claimer is the only writer of its
+    /// slot (see the module docs).
+    #[inline(always)]
+    fn publish(&self, hdr: Header, len: usize) {
+        self.core.dcache.written(self.chunk, self.buf.len());
+        self.core.mcache.publish(&FragMeta {
+            seq: self.seq,
+            sig: hdr.sig,
+            chunk: self.chunk,
+            sz: len as u16,
+            ctl: hdr.ctl,
+            tsorig: hdr.tsorig,
+            tspub: hdr.tspub,
+        });
+    }
+}
+
+impl Drop for RingClaim<'_, '_> {
+    /// The claim was abandoned: publish an empty ERR frag in its place.
+    fn drop(&mut self) {
+        self.publish(self.hdr.ctl(self.hdr.ctl | Ctl::ERR), 0);
+        self.core.state.diag.abandoned.fetch_add(1, Relaxed);
+    }
+}
+
+impl Deref for RingClaim<'_, '_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf
+    }
+}
+
+impl DerefMut for RingClaim<'_, '_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.buf
+    }
+}
+
+impl fmt::Debug for RingClaim<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingClaim")
+            .field("seq", &self.seq)
+            .field("len", &self.buf.len())
+            .finish()
+    }
+}
+
+/// A handle for taking [`RingSnapshot`]s of a shared ring: `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct RingMetrics<'a> {
+    link: Metrics<'a>,
+    state: Ref<'a, RingState>,
+}
+
+/// The oldest claimed but unpublished frag, as the consumer reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StalledClaim {
+    /// Its seq: the consumer's next seq, claimed by a producer (the claim cursor is past
+    /// it) and not published. Every frag before it was consumed.
+    pub seq: u64,
+    /// Consecutive idle polls the consumer has spent waiting at this seq (counted from its
+    /// first idle poll there, so this may include a while before the seq was claimed).
+    pub idle_polls: u64,
+    /// The consumer's clock when it first saw the seq claimed and unpublished, if it was
+    /// given a clock ([`Consumer::set_clock`]).
+    pub since: Option<u64>,
+}
+
+/// What a shared ring has done: the link's snapshot plus the producers' side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingSnapshot {
+    /// The consumer's counters and progress; `tx_seq` is the claim cursor, and the
+    /// producer counters count claimed frags (each is published, committed or as an ERR
+    /// frag). Payload bytes are counted by the consumer only: counting them on the producer
+    /// side would take a read-modify-write per frag on a line all producers share.
+    pub link: Snapshot,
+    /// Live producer handles.
+    pub producers: u64,
+    /// Claims dropped without a commit (each published as an empty ERR frag).
+    pub abandoned: u64,
+    /// Claim calls that found no credits (a blocking call that waited counts once).
+    pub refused: u64,
+    /// The oldest claim not published yet, once the consumer has waited
+    /// [`STALL_POLLS`](Self::STALL_POLLS) idle polls for it; `None` while the ring flows.
+    /// A claim stays unpublished only while its producer is stalled between claim and
+    /// commit (preempted, blocked, looping); every later frag waits behind it.
+    pub oldest_unpublished: Option<StalledClaim>,
+}
+
+impl RingSnapshot {
+    /// Idle polls after which the consumer checks for (and reports) a stalled claim.
+    pub const STALL_POLLS: u64 = crate::fseq::STALL_POLLS;
+}
+
+impl<'a> RingMetrics<'a> {
+    /// Metrics of a ring from its link metrics (with the claim cursor) and its state.
+    #[cfg_attr(milonga_loom, allow(dead_code))]
+    pub(crate) fn new(link: Metrics<'a>, state: &'a RingState) -> Self {
+        RingMetrics {
+            link,
+            state: Ref::new(state),
+        }
+    }
+
+    /// Reads every published counter of the ring.
+    pub fn snapshot(&self) -> RingSnapshot {
+        let diag = &self.state.diag;
+        let mut link = self.link.snapshot();
+        link.producer.backpressure = diag.refused.load(Relaxed);
+        RingSnapshot {
+            link,
+            producers: diag.producers.load(Relaxed),
+            abandoned: diag.abandoned.load(Relaxed),
+            refused: diag.refused.load(Relaxed),
+            oldest_unpublished: self.state.watch.report().map(|(seq, idle_polls, since)| {
+                StalledClaim {
+                    seq,
+                    idle_polls,
+                    since,
+                }
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for RingMetrics<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingMetrics").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for RingSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.link)?;
+        write!(
+            f,
+            "producers {} abandoned {} refused {}",
+            self.producers, self.abandoned, self.refused
+        )?;
+        match self.oldest_unpublished {
+            Some(s) => {
+                write!(
+                    f,
+                    ", stalled claim at seq {} ({} idle polls",
+                    s.seq, s.idle_polls
+                )?;
+                match s.since {
+                    Some(t) => writeln!(f, ", since tick {t})"),
+                    None => writeln!(f, ")"),
+                }
+            }
+            None => writeln!(f),
+        }
+    }
+}
