@@ -37,15 +37,18 @@ logs=target/loom-logs
 mkdir -p "$logs"
 
 # Weakening -> the models (test targets in loom-tests/tests/) that must fail under it.
-order=(slot_publish slot_acquire seqlock_fence fseq_publish fseq_acquire cnc_release cnc_acquire)
+order=(slot_publish slot_acquire seqlock_fence fseq_publish fseq_acquire cnc_release cnc_acquire credit_take credit_share producer_leave)
 declare -A must_fail=(
-    [slot_publish]='publish_read lapped_read credit_refill batch_commit halt_drain lossy_read broadcast_credits'
-    [slot_acquire]='publish_read lapped_read credit_refill batch_commit halt_drain lossy_read broadcast_credits'
+    [slot_publish]='publish_read lapped_read credit_refill batch_commit halt_drain lossy_read broadcast_credits mpsc_claim mpsc_abandon mpsc_fan_in'
+    [slot_acquire]='publish_read lapped_read credit_refill batch_commit halt_drain lossy_read broadcast_credits mpsc_fan_in'
     [seqlock_fence]='lapped_read lossy_read'
     [fseq_publish]='credit_refill batch_commit broadcast_credits'
     [fseq_acquire]='credit_refill batch_commit broadcast_credits'
     [cnc_release]='halt_drain publish_read'
     [cnc_acquire]='halt_drain publish_read'
+    [credit_take]='mpsc_claim'
+    [credit_share]='mpsc_claim'
+    [producer_leave]='mpsc_abandon'
 )
 
 if [ $# -gt 0 ]; then
