@@ -118,7 +118,7 @@ where
 
 fn stress(producers: usize) {
     let frags = if cfg!(miri) {
-        240 / producers as u64
+        120 / producers as u64
     } else {
         2_000_000 / producers as u64
     };

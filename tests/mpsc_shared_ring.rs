@@ -175,7 +175,7 @@ fn stress(tx: RingProducer<'_>, rx: &mut Consumer<'_>, producers: usize, frags: 
 /// Frags per producer, for `producers` producers: two million in all (fewer under Miri).
 fn per_producer(producers: usize) -> u64 {
     if cfg!(miri) {
-        240 / producers as u64
+        120 / producers as u64
     } else {
         2_000_000 / producers as u64
     }
