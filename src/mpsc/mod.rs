@@ -109,7 +109,6 @@ pub use shared_ring::{RingClaim, RingMetrics, RingProducer, RingSnapshot, Stalle
 
 use crate::dcache::chunks_for;
 use crate::error::LinkError;
-use crate::spsc::MTU_MAX;
 
 /// The payload store, in chunks, of a shared ring of this depth and mtu: one region of
 /// `ceil(mtu / 64)` chunks per slot.
@@ -129,27 +128,13 @@ pub(crate) const fn check_ring_geometry(
     mtu: usize,
     chunks: usize,
 ) -> Result<(), LinkError> {
-    if depth < 2 || !depth.is_power_of_two() {
-        return Err(LinkError::BadDepth { depth });
-    }
-    if mtu > MTU_MAX {
-        return Err(LinkError::MtuTooLarge { mtu, max: MTU_MAX });
-    }
-    let needed = ring_chunks(depth, mtu);
-    let max = u32::MAX as usize;
-    if chunks < needed || chunks > max {
-        return Err(LinkError::BadDataSize {
-            chunks,
-            needed,
-            max,
-        });
-    }
-    Ok(())
+    crate::spsc::check_store(depth, mtu, chunks, ring_chunks(depth, mtu))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spsc::MTU_MAX;
 
     #[test]
     fn ring_geometry_errors_are_named() {

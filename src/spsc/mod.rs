@@ -73,13 +73,22 @@ pub(crate) const fn check_geometry(
     mtu: usize,
     chunks: usize,
 ) -> Result<(), LinkError> {
+    check_store(depth, mtu, chunks, data_chunks(depth, mtu))
+}
+
+/// [`check_geometry`] for a store that needs `needed` chunks (the layout decides how many).
+pub(crate) const fn check_store(
+    depth: usize,
+    mtu: usize,
+    chunks: usize,
+    needed: usize,
+) -> Result<(), LinkError> {
     if depth < 2 || !depth.is_power_of_two() {
         return Err(LinkError::BadDepth { depth });
     }
     if mtu > MTU_MAX {
         return Err(LinkError::MtuTooLarge { mtu, max: MTU_MAX });
     }
-    let needed = data_chunks(depth, mtu);
     let max = u32::MAX as usize;
     if chunks < needed || chunks > max {
         return Err(LinkError::BadDataSize {
