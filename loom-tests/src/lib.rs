@@ -23,6 +23,22 @@ mod helpers {
         builder.check(f);
     }
 
+    /// A wait strategy that yields up to `n` times, then gives up: loom spends its branch
+    /// budget on unbounded spin loops, so models bound their waits with it.
+    pub struct Bounded(pub u32);
+
+    impl milonga::wait::Wait for Bounded {
+        fn reset(&mut self) {}
+        fn wait(&mut self) -> bool {
+            if self.0 == 0 {
+                return false;
+            }
+            self.0 -= 1;
+            loom::thread::yield_now();
+            true
+        }
+    }
+
     /// The payload of frag `seq` in the models: `len` copies of a byte derived from `seq`
     /// (never 0, so a zeroed store never passes for a payload).
     pub fn payload(seq: u64, len: usize) -> Vec<u8> {

@@ -20,33 +20,11 @@ use loom::thread;
 use milonga::mpsc::{heap_ring, RingConfig};
 use milonga::wait::Wait;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
-
-/// Yield up to `left` times, then give up.
-struct Bounded(u32);
-
-impl Wait for Bounded {
-    fn reset(&mut self) {}
-    fn wait(&mut self) -> bool {
-        if self.0 == 0 {
-            return false;
-        }
-        self.0 -= 1;
-        thread::yield_now();
-        true
-    }
-}
-
-fn builder() -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
-        b.preemption_bound = Some(2);
-    }
-    b
-}
+use milonga_loom_tests::{model, Bounded};
 
 #[test]
 fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() {
-    builder().check(|| {
+    model(Some(2), || {
         let (tx, mut rx) = heap_ring(RingConfig::new(2, 8), FlowConfig::new()).unwrap();
         let quitter = tx.clone();
         let q = thread::spawn(move || match quitter.claim(8, Bounded(2)) {

@@ -25,36 +25,14 @@ use loom::thread;
 use milonga::mpsc::{heap_ring, RingConfig};
 use milonga::wait::Wait;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga_loom_tests::{model, Bounded};
 
 /// Frags each producer tries to publish.
 const FRAGS: u8 = 2;
 
-/// Yield up to `left` times, then give up.
-pub struct Bounded(pub u32);
-
-impl Wait for Bounded {
-    fn reset(&mut self) {}
-    fn wait(&mut self) -> bool {
-        if self.0 == 0 {
-            return false;
-        }
-        self.0 -= 1;
-        thread::yield_now();
-        true
-    }
-}
-
-fn builder() -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
-        b.preemption_bound = Some(2);
-    }
-    b
-}
-
 #[test]
 fn two_producers_claim_and_publish_racing_one_consumer() {
-    builder().check(|| {
+    model(Some(2), || {
         let flow = FlowConfig::new().release_every(1);
         let (tx, mut rx) = heap_ring(RingConfig::new(2, 8), flow).unwrap();
         let handles: Vec<_> = (1..=2u8)

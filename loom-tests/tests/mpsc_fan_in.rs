@@ -18,36 +18,14 @@ use milonga::mpsc::heap_fan_in;
 use milonga::spsc::LinkConfig;
 use milonga::wait::Wait;
 use milonga::{FlowConfig, Header, RecvError};
+use milonga_loom_tests::{model, Bounded};
 
 /// Frags per link.
 const FRAGS: u8 = 3;
 
-/// Yield up to `left` times, then give up.
-struct Bounded(u32);
-
-impl Wait for Bounded {
-    fn reset(&mut self) {}
-    fn wait(&mut self) -> bool {
-        if self.0 == 0 {
-            return false;
-        }
-        self.0 -= 1;
-        thread::yield_now();
-        true
-    }
-}
-
-fn builder() -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
-        b.preemption_bound = Some(2);
-    }
-    b
-}
-
 #[test]
 fn fan_in_over_two_links_is_exact_and_takes_turns() {
-    builder().check(|| {
+    model(Some(2), || {
         let (txs, mut rx) = heap_fan_in(2, LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
         let handles: Vec<_> = txs
             .into_iter()
