@@ -10,7 +10,9 @@
 //!
 //! Scenarios: (a) 8 B, (b) 64 B, (c) 1 KiB, (d) 10 KiB messages, msg/s and GiB/s;
 //! (e) ping-pong round-trip latency; (f) two producers and one consumer; (g) the physical
-//! reference (memcpy, and one cache line's round trip between the two cores).
+//! reference (memcpy, and one cache line's round trip between the two cores). Scenario (f)
+//! has two milonga rows, one per multi-producer design (shared ring and fan-in); its ratios
+//! are to the faster of the two.
 //!
 //! A peer whose delivery fails verification in any run (a value out of order, a torn or
 //! corrupt payload, an error, a panic, a stall) is reported as FAILED with the first thing
@@ -466,7 +468,19 @@ fn ping_pong(opts: &Opts, refs: &Reference) {
 fn multi_producer(opts: &Opts) {
     eprintln!("running (f) 2 producers ...");
     let msgs: u64 = if opts.quick { 200_000 } else { 2_000_000 };
+    // milonga's designs first: the first `MILONGA_ROWS` rows, the faster one the base.
+    const MILONGA_ROWS: usize = 2;
     let peers: Vec<Peer<mpsc::MpscFn>> = vec![
+        Peer {
+            name: "milonga shared ring",
+            run: mpsc::milonga_ring,
+            note: "one ring, CAS claim per value, batch reads",
+        },
+        Peer {
+            name: "milonga fan-in",
+            run: mpsc::milonga_fan_in,
+            note: "SPSC link per producer, round-robin batch reads",
+        },
         Peer {
             name: "crossbeam ArrayQueue",
             run: mpsc::array_queue,
@@ -488,27 +502,31 @@ fn multi_producer(opts: &Opts) {
             note: "multi producer, EventPoller",
         },
     ];
-    let milonga = mpsc::MILONGA.map(|run| Peer {
-        name: "milonga mpsc",
-        run,
-        note: "",
-    });
-    let all: Vec<Peer<mpsc::MpscFn>> = milonga.into_iter().chain(peers).collect();
-    let outcomes = measure_all(&all, opts.runs, |f| f(msgs));
+    let outcomes = measure_all(&peers, opts.runs, |f| f(msgs));
     let total = msgs * mpsc::PRODUCERS as u64;
     let rate = |secs: &[f64]| {
         let mut s = secs.to_vec();
         total as f64 / median(&mut s)
     };
-    let base = match (&mpsc::MILONGA, outcomes.first()) {
-        (Some(_), Some(Outcome::Ok(secs))) => Some(rate(secs)),
-        _ => None,
-    };
+    // The base: the faster milonga design that passed verification.
+    let base = peers
+        .iter()
+        .zip(&outcomes)
+        .take(MILONGA_ROWS)
+        .filter_map(|(p, o)| match o {
+            Outcome::Ok(secs) => Some((p.name, rate(secs))),
+            Outcome::Failed { .. } => None,
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1));
     let cpus = mpsc::producer_cpus();
     println!(
-        "(f) {} producers -> 1 consumer: 8-byte values, {msgs} per producer, ring of 1024 slots, median of {} run(s)",
+        "(f) {} producers -> 1 consumer: 8-byte values, {msgs} per producer, rings of {} slots (fan-in: one per producer), median of {} run(s); vs milonga = vs {}",
         mpsc::PRODUCERS,
-        opts.runs
+        mpsc::DEPTH,
+        opts.runs,
+        base.map_or("nothing (both milonga designs failed)".to_string(), |(name, _)| {
+            format!("{name}, the faster milonga design")
+        })
     );
     println!(
         "    producers on cpus {cpus:?}, consumer on cpu {CONSUMER_CPU}{}",
@@ -522,13 +540,7 @@ fn multi_producer(opts: &Opts) {
         "    {:<22} {:>9} {:>7} {:>11}  notes",
         "peer", "Mmsg/s", "spread", "vs milonga"
     );
-    if mpsc::MILONGA.is_none() {
-        println!(
-            "    {:<22} {:>9} {:>7} {:>11}  not built yet (slot: mpsc::MILONGA)",
-            "milonga mpsc", "-", "-", "-"
-        );
-    }
-    for (p, o) in all.iter().zip(&outcomes) {
+    for (p, o) in peers.iter().zip(&outcomes) {
         match o {
             Outcome::Ok(secs) => {
                 let r = rate(secs);
@@ -536,7 +548,7 @@ fn multi_producer(opts: &Opts) {
                 let max = secs.iter().cloned().fold(0.0, f64::max);
                 let mut s = secs.clone();
                 let spread = (max - min) / median(&mut s) * 100.0;
-                let ratio = base.map_or("-".to_string(), |b| format!("{:.2}x", r / b));
+                let ratio = base.map_or("-".to_string(), |(_, b)| format!("{:.2}x", r / b));
                 println!(
                     "    {:<22} {:>9.2} {:>6.0}% {:>11}  {}",
                     p.name,

@@ -2,26 +2,30 @@
 //! `producer id << 56 | per-producer seq`; the consumer checks that every producer's values
 //! arrive in order, with none lost or repeated, and that the totals add up.
 //!
-//! milonga's multi-producer link (`mpsc`) is not built yet: see [`MILONGA`].
+//! milonga runs in both of its multi-producer designs: the shared ring ([`milonga_ring`]:
+//! one ring, producers claim seqs with a compare-exchange) and fan-in ([`milonga_fan_in`]:
+//! one SPSC link per producer, the consumer polls them round robin). Each carries the value
+//! in its 8-byte payload, as the typed peers carry a `u64`, and reads in batches.
 
 use std::time::{Duration, Instant};
 
+use milonga::spsc::Batch;
+use milonga::{FlowConfig, Header, PublishError, RecvError};
+
 use crate::common::{join_all, spawn, Ctx, CONSUMER_CPU, PRODUCER_CPU};
+use crate::tput::batch_of;
 
 /// One run of one peer: messages per producer in, the transfer's seconds out.
 pub type MpscFn = fn(u64) -> Result<f64, String>;
 
 /// Producers.
 pub const PRODUCERS: usize = 2;
-/// Ring depth.
-const DEPTH: usize = 1024;
+/// Ring depth (for fan-in: of each producer's link).
+pub const DEPTH: usize = 1024;
+/// Bytes of one value (milonga's payload and mtu).
+const VALUE: usize = 8;
 const STALL: Duration = Duration::from_secs(10);
 const SEQ_MASK: u64 = (1 << 56) - 1;
-
-/// The slot for milonga's multi-producer link. When `milonga::mpsc` exists, write a
-/// `milonga(msgs_per_producer) -> Result<f64, String>` below (same shape as the peers') and
-/// put it here; the table then prints its numbers and the ratios to it.
-pub const MILONGA: Option<MpscFn> = None;
 
 /// The cores of the producers: 0 and 2 when there are three cores or more, otherwise both
 /// on core 0 (they then share it, time-sliced by the OS).
@@ -58,17 +62,19 @@ impl Checker {
     }
 }
 
-/// The core: `send(pid)` makes producer `pid`'s sender; `recv` drains what it can into the
-/// checker and returns how many values it took (0: empty).
-fn core<S, Mk, R>(msgs: u64, make_sender: Mk, mut recv: R) -> Result<f64, String>
+/// The core: `make_sender(pid)` makes producer `pid`'s sender (called for pid 0, 1, ... in
+/// turn), which returns `Ok(false)` when the queue is full (the value is tried again) and an
+/// error to fail the run; `recv` drains what it can into the checker and returns how many
+/// values it took (0: empty).
+fn core<S, Mk, R>(msgs: u64, mut make_sender: Mk, mut recv: R) -> Result<f64, String>
 where
-    S: FnMut(u64) -> bool + Send,
-    Mk: Fn(usize) -> S,
+    S: FnMut(u64) -> Result<bool, String> + Send,
+    Mk: FnMut(usize) -> S,
     R: FnMut(&mut Checker) -> Result<usize, String> + Send,
 {
     let ctx = Ctx::new(PRODUCERS + 1, STALL);
     let cpus = producer_cpus();
-    let senders: Vec<S> = (0..PRODUCERS).map(&make_sender).collect();
+    let senders: Vec<S> = (0..PRODUCERS).map(&mut make_sender).collect();
     std::thread::scope(|s| {
         let ctx = &ctx;
         let mut producers = Vec::new();
@@ -83,7 +89,7 @@ where
                     ctx.start()?;
                     let mut spin = ctx.spinner();
                     for seq in 0..msgs {
-                        while !send(tag | seq) {
+                        while !send(tag | seq)? {
                             spin.spin()?;
                         }
                         spin.reset();
@@ -128,7 +134,7 @@ pub fn array_queue(msgs: u64) -> Result<f64, String> {
     let q = &q;
     core(
         msgs,
-        |_| move |v| q.push(v).is_ok(),
+        |_| move |v| Ok(q.push(v).is_ok()),
         move |c: &mut Checker| match q.pop() {
             Some(v) => c.check(v).map(|()| 1),
             None => Ok(0),
@@ -143,7 +149,7 @@ pub fn channel(msgs: u64) -> Result<f64, String> {
         msgs,
         |_| {
             let tx = tx.clone();
-            move |v| tx.try_send(v).is_ok()
+            move |v| Ok(tx.try_send(v).is_ok())
         },
         move |c: &mut Checker| match rx.try_recv() {
             Ok(v) => c.check(v).map(|()| 1),
@@ -159,7 +165,7 @@ pub fn std_sync_channel(msgs: u64) -> Result<f64, String> {
         msgs,
         |_| {
             let tx = tx.clone();
-            move |v| tx.try_send(v).is_ok()
+            move |v| Ok(tx.try_send(v).is_ok())
         },
         move |c: &mut Checker| match rx.try_recv() {
             Ok(v) => c.check(v).map(|()| 1),
@@ -174,12 +180,12 @@ pub fn disruptor(msgs: u64) -> Result<f64, String> {
     use disruptor::{build_multi_producer, BusySpin, Polling, Producer as _};
     let (mut poller, builder) = build_multi_producer(DEPTH, || 0u64, BusySpin).new_event_poller();
     let producer = builder.build();
-    let max = crate::tput::batch_of(DEPTH) as u64;
+    let max = batch_of(DEPTH) as u64;
     let r = core(
         msgs,
         |_| {
             let mut p = producer.clone();
-            move |v| p.try_publish(|e| *e = v).is_ok()
+            move |v| Ok(p.try_publish(|e| *e = v).is_ok())
         },
         move |c: &mut Checker| match poller.take(max) {
             Ok(mut events) => {
@@ -196,4 +202,106 @@ pub fn disruptor(msgs: u64) -> Result<f64, String> {
     );
     drop(producer);
     r
+}
+
+/// milonga shared ring (`mpsc::heap_ring`, depth 1024, mtu 8): one `RingProducer` clone per
+/// producer, each value a `try_publish` (claim a seq with a compare-exchange, copy the 8
+/// bytes in, publish); the consumer is the SPSC consumer, reading zero-copy batches of up
+/// to `DEPTH / 8` frags across producers.
+pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
+    use milonga::mpsc::{heap_ring, RingConfig};
+    let (tx, mut rx) = heap_ring(RingConfig::new(DEPTH, VALUE), FlowConfig::new())
+        .map_err(|e| format!("build: {e}"))?;
+    let max = batch_of(DEPTH);
+    core(
+        msgs,
+        |pid| {
+            let tx = tx.clone();
+            let hdr = Header::new(pid as u64);
+            move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
+        },
+        move |c: &mut Checker| match rx.batch(max, max * VALUE) {
+            Ok(batch) => check_batch(c, batch, None),
+            Err(e) => idle(c, e),
+        },
+    )
+}
+
+/// milonga fan-in (`mpsc::heap_fan_in`): one SPSC link of depth 1024, mtu 8 per producer,
+/// each value a `try_publish` on the producer's own link; the `FanIn` consumer takes a
+/// zero-copy batch of up to `DEPTH / 8` frags from one link per call, round robin.
+pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
+    use milonga::mpsc::heap_fan_in;
+    use milonga::spsc::LinkConfig;
+    let (txs, mut rx) = heap_fan_in(PRODUCERS, LinkConfig::new(DEPTH, VALUE), FlowConfig::new())
+        .map_err(|e| format!("build: {e}"))?;
+    let mut txs = txs.into_iter();
+    let max = batch_of(DEPTH);
+    core(
+        msgs,
+        move |pid| {
+            // Producer `pid` takes link `pid`; the consumer checks that they match.
+            let mut tx = txs.next().expect("one link per producer");
+            let hdr = Header::new(pid as u64);
+            move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
+        },
+        move |c: &mut Checker| match rx.batch(max, max * VALUE) {
+            Ok((link, batch)) => check_batch(c, batch, Some(link)),
+            Err(e) => idle(c, e),
+        },
+    )
+}
+
+/// A milonga `try_publish` as a sender's result: `Ok(false)` on `NoCredits` (try again),
+/// any other error fails the run.
+#[inline(always)]
+fn sent(r: Result<u64, PublishError>) -> Result<bool, String> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(PublishError::NoCredits) => Ok(false),
+        Err(e) => Err(format!("publish: {e}")),
+    }
+}
+
+/// Checks every frag of a milonga batch and commits it; returns its length. Each frag must
+/// be a whole 8-byte value, not an ERR frag (an abandoned shared-ring claim), whose `sig`
+/// (and, for fan-in, whose `link`) is the producer the value names; the value then goes to
+/// the checker.
+#[inline(always)]
+fn check_batch(
+    c: &mut Checker,
+    batch: Batch<'_, '_>,
+    link: Option<usize>,
+) -> Result<usize, String> {
+    for frag in &batch {
+        let Ok(bytes) = <[u8; VALUE]>::try_from(frag.payload()) else {
+            return Err(format!(
+                "frag {}: payload of {} bytes, expected {VALUE}",
+                frag.seq(),
+                frag.payload().len()
+            ));
+        };
+        let v = u64::from_le_bytes(bytes);
+        let pid = v >> 56;
+        if frag.ctl().err() || frag.sig() != pid || link.is_some_and(|l| l as u64 != pid) {
+            return Err(format!(
+                "frag {}: value {v:#x} with sig {}, link {link:?}, ctl {:?}",
+                frag.seq(),
+                frag.sig(),
+                frag.ctl()
+            ));
+        }
+        c.check(v)?;
+    }
+    let n = batch.len();
+    batch.commit();
+    Ok(n)
+}
+
+/// A milonga read that returned no batch: `Empty` is 0 values, any other error fails the run.
+fn idle(c: &Checker, e: RecvError) -> Result<usize, String> {
+    match e {
+        RecvError::Empty => Ok(0),
+        e => Err(format!("recv after {} values: {e}", c.total)),
+    }
 }
