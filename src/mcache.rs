@@ -7,6 +7,14 @@
 //! 2. release fence, then the body fields with relaxed stores;
 //! 3. store `seq` with release ordering.
 //!
+//! Steps 1 and 2's fence exist for readers the producer does not wait for (lossy readers),
+//! which may be reading the slot's old frag while it is rewritten. A ring whose readers are
+//! all gated by credits ([`MCache::publish_gated`]) skips them: no such reader holds the old
+//! frag (its credit came back before the producer could reuse the slot), and none reads a
+//! body before it acquired the new seq, so the body stores and the release of step 3 are
+//! enough. That saves a store and, when a reader is polling the slot, a cache-line
+//! transfer per frag.
+//!
 //! Read (consumer): load seq (acquire) and compare it wrap-safely with the expected seq;
 //! then the body with relaxed loads; then, for a reader the producer does not wait for,
 //! an acquire fence and a second load of seq, which must not have changed.
@@ -117,28 +125,43 @@ impl<'a> MCache<'a> {
         unsafe { self.slots.get().get_unchecked(idx) }
     }
 
-    /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3). Only the slot's
-    /// single writer may call this: the producer of the ring, or on a shared multi-producer
-    /// ring the claimer of `meta.seq` (see [`mpsc`](crate::mpsc)).
+    /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3), for any reader.
+    /// Only the slot's single writer may call this: the producer of the ring, or on a
+    /// shared multi-producer ring the claimer of `meta.seq` (see [`mpsc`](crate::mpsc)).
+    #[cfg_attr(not(any(test, milonga_loom)), allow(dead_code))]
     #[inline(always)]
     pub fn publish(&self, meta: &FragMeta) {
-        self.publish_inner::<false>(meta, 0)
+        self.publish_inner::<true, false>(meta, 0)
+    }
+
+    /// [`publish`](Self::publish) on a ring that only gated readers read (every reader
+    /// returns credits the producer waits for): the body and step 3, without step 1 and
+    /// its fence (see the module docs).
+    #[inline(always)]
+    pub fn publish_gated(&self, meta: &FragMeta) {
+        self.publish_inner::<false, false>(meta, 0)
     }
 
     /// [`publish`](Self::publish) on a ring with a ledger: `bytes_before` is the payload
     /// bytes published before this frag.
     #[inline(always)]
     pub fn publish_with_ledger(&self, meta: &FragMeta, bytes_before: u64) {
-        self.publish_inner::<true>(meta, bytes_before)
+        self.publish_inner::<true, true>(meta, bytes_before)
     }
 
     #[inline(always)]
-    fn publish_inner<const LEDGER: bool>(&self, meta: &FragMeta, bytes_before: u64) {
+    fn publish_inner<const SEQLOCK: bool, const LEDGER: bool>(
+        &self,
+        meta: &FragMeta,
+        bytes_before: u64,
+    ) {
         let slot = self.slot(meta.seq);
-        // Step 1: mark the slot in progress; the frag it held is gone from now on.
-        slot.seq.store(seq::dec(meta.seq, 1), Relaxed);
-        // Step 2: order the marker before the body for seqlock readers.
-        fence(SEQLOCK_RELEASE);
+        if SEQLOCK {
+            // Step 1: mark the slot in progress; the frag it held is gone from now on.
+            slot.seq.store(seq::dec(meta.seq, 1), Relaxed);
+            // Step 2: order the marker before the body for seqlock readers.
+            fence(SEQLOCK_RELEASE);
+        }
         slot.sig.store(meta.sig, Relaxed);
         let loc = meta.chunk as u64 | (meta.sz as u64) << 32 | (meta.ctl.bits() as u64) << 48;
         slot.loc.store(loc, Relaxed);
@@ -195,6 +218,21 @@ impl<'a> MCache<'a> {
     #[inline(always)]
     pub fn body_gated(&self, seq: u64) -> FragMeta {
         Self::body(self.slot(seq), seq)
+    }
+
+    /// The payload location (`chunk`, `sz`) of `seq`, under the same conditions as
+    /// [`MCache::body_gated`]: one load instead of the whole body, for a batch's scan.
+    #[inline(always)]
+    pub fn loc_gated(&self, seq: u64) -> (u32, usize) {
+        let loc = self.slot(seq).loc.load(Relaxed);
+        (loc as u32, (loc >> 32) as u16 as usize)
+    }
+
+    /// The application bits of `seq`, under the same conditions as
+    /// [`MCache::body_gated`].
+    #[inline(always)]
+    pub fn sig_gated(&self, seq: u64) -> u64 {
+        self.slot(seq).sig.load(Relaxed)
     }
 
     /// Reads the frag `seq` for a reader the producer does not wait for: the full seqlock

@@ -32,7 +32,7 @@ use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::{chunks_for, DCache};
+use crate::dcache::{chunks_for, copy_payload, DCache};
 use crate::error::PublishError;
 use crate::fctl::Flow;
 use crate::frag::{Ctl, FragMeta, Header};
@@ -287,7 +287,7 @@ impl<'a> RingProducer<'a> {
     #[inline]
     pub fn try_publish(&self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError> {
         let mut claim = self.try_claim(payload.len())?;
-        claim.copy_from_slice(payload);
+        copy_payload(&mut claim, payload);
         claim.commit_with(hdr, payload.len())
     }
 
@@ -302,7 +302,7 @@ impl<'a> RingProducer<'a> {
         wait: W,
     ) -> Result<u64, PublishError> {
         let mut claim = self.claim(payload.len(), wait)?;
-        claim.copy_from_slice(payload);
+        copy_payload(&mut claim, payload);
         claim.commit_with(hdr, payload.len())
     }
 
@@ -494,12 +494,13 @@ impl RingClaim<'_, '_> {
         self.commit(len)
     }
 
-    /// Publish steps 1 to 3 for the claimed seq: the claimer is the only writer of its
-    /// slot (see the module docs).
+    /// Publishes the claimed seq: the claimer is the only writer of its slot (see the
+    /// module docs), and the ring's one consumer is gated by credits, so the gated publish
+    /// (body, then the release of the seq) is enough.
     #[inline(always)]
     fn publish(&self, hdr: Header, len: usize) {
         self.core.dcache.written(self.chunk, self.buf.len());
-        self.core.mcache.publish(&FragMeta {
+        self.core.mcache.publish_gated(&FragMeta {
             seq: self.seq,
             sig: hdr.sig,
             chunk: self.chunk,

@@ -72,17 +72,10 @@ pub struct Batch<'c, 'a> {
     raw: usize,
     len: usize,
     bytes: usize,
-    reached: Cell<Reached>,
-}
-
-/// How far, from the start of the run, an iterator has gone.
-#[derive(Clone, Copy, Default)]
-struct Reached {
-    raw: usize,
-    frags: u64,
-    bytes: u64,
-    filtered: u64,
-    filtered_bytes: u64,
+    /// How many frags of the run, from its start, some iterator has gone past (filtered
+    /// ones included). Only this is kept per frag; what they add up to is counted when the
+    /// batch ends.
+    reached: Cell<usize>,
 }
 
 impl<'c, 'a> Batch<'c, 'a> {
@@ -99,7 +92,7 @@ impl<'c, 'a> Batch<'c, 'a> {
             raw,
             len,
             bytes,
-            reached: Cell::new(Reached::default()),
+            reached: Cell::new(0),
         }
     }
 
@@ -145,29 +138,42 @@ impl<'c, 'a> Batch<'c, 'a> {
 
     /// Ends the batch, returning the credits of all its frags.
     pub fn commit(self) {
-        if self.consumer.filter().is_none() {
-            self.reached.set(Reached {
-                raw: self.raw,
-                frags: self.len as u64,
-                bytes: self.bytes as u64,
-                filtered: 0,
-                filtered_bytes: 0,
-            });
-        } else {
-            // Walk the rest of the run so the filtered frags in it are counted.
-            let mut rest = self.iter();
-            rest.next = self.reached.get().raw;
-            rest.for_each(drop);
+        self.reached.set(self.raw);
+    }
+
+    /// Counts the first `n` frags of the run: (delivered, their bytes, filtered, their
+    /// bytes). They are still held, so their slots still hold them.
+    #[cold]
+    fn count(&self, n: usize) -> (u64, u64, u64, u64) {
+        let (mcache, _) = self.consumer.views();
+        let filter = self.consumer.filter();
+        let mut c = (0, 0, 0, 0);
+        for i in 0..n {
+            let meta = mcache.body_gated(seq::inc(self.start, i as u64));
+            if filter.is_some_and(|f| !f(meta.sig)) {
+                c.2 += 1;
+                c.3 += meta.sz as u64;
+            } else {
+                c.0 += 1;
+                c.1 += meta.sz as u64;
+            }
         }
+        c
     }
 }
 
 impl Drop for Batch<'_, '_> {
     fn drop(&mut self) {
-        let r = self.reached.get();
-        debug_assert!(r.raw <= self.raw);
+        let n = self.reached.get();
+        debug_assert!(n <= self.raw);
+        let (frags, bytes, filtered, filtered_bytes) = if n == self.raw && self.len == self.raw {
+            // The whole run, and the filter skipped none of it: the scan's totals.
+            (self.len as u64, self.bytes as u64, 0, 0)
+        } else {
+            self.count(n)
+        };
         self.consumer
-            .release(r.frags, r.bytes, r.filtered, r.filtered_bytes);
+            .release(frags, bytes, filtered, filtered_bytes);
     }
 }
 
@@ -198,7 +204,7 @@ pub struct BatchIter<'b> {
     raw: usize,
     next: usize,
     left: usize,
-    reached: &'b Cell<Reached>,
+    reached: &'b Cell<usize>,
 }
 
 impl<'b> Iterator for BatchIter<'b> {
@@ -212,20 +218,8 @@ impl<'b> Iterator for BatchIter<'b> {
             // Seen ready by the batch's scan, and not released before the batch ends.
             let meta = self.mcache.body_gated(seq::inc(self.start, i as u64));
             let sz = meta.sz as usize;
-            let filtered = self.filter.is_some_and(|f| !f(meta.sig));
-            let mut r = self.reached.get();
-            if i == r.raw {
-                r.raw += 1;
-                if filtered {
-                    r.filtered += 1;
-                    r.filtered_bytes += sz as u64;
-                } else {
-                    r.frags += 1;
-                    r.bytes += sz as u64;
-                }
-                self.reached.set(r);
-            }
-            if filtered {
+            self.reached.set(self.reached.get().max(i + 1));
+            if self.filter.is_some_and(|f| !f(meta.sig)) {
                 continue;
             }
             self.left -= 1;

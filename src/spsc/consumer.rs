@@ -253,12 +253,11 @@ impl<'a> Consumer<'a> {
                 d if d < 0 => break,
                 _ => return Err(RecvError::Corrupt { seq }),
             }
-            let meta = self.mcache.body_gated(seq);
-            let sz = meta.sz as usize;
-            if !self.dcache.in_bounds(meta.chunk, sz) {
+            let (chunk, sz) = self.mcache.loc_gated(seq);
+            if !self.dcache.in_bounds(chunk, sz) {
                 return Err(RecvError::Corrupt { seq });
             }
-            if self.rejects(meta.sig) {
+            if self.filter.is_some() && self.rejects(self.mcache.sig_gated(seq)) {
                 if len == 0 {
                     // Filtered frags ahead of the batch are released at once.
                     skipped += 1;

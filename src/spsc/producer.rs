@@ -6,7 +6,7 @@ use core::ops::{Deref, DerefMut};
 
 use crate::clock::Clock;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::chunks_for;
+use crate::dcache::{chunks_for, copy_payload};
 use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
 use crate::frag::{Ctl, FragMeta, Header};
@@ -324,7 +324,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         } else {
             // SAFETY: as above; with no lossy readers, nobody else touches the region while
             // this single producer writes it.
-            unsafe { dcache.payload_mut(chunk, len) }.copy_from_slice(payload);
+            copy_payload(unsafe { dcache.payload_mut(chunk, len) }, payload);
             dcache.written(chunk, len);
         }
         self.publish_region(hdr, chunk, len)
@@ -367,7 +367,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
                 .mcache
                 .publish_with_ledger(&meta, self.counters.published_bytes);
         } else {
-            self.parts.mcache.publish(&meta);
+            self.parts.mcache.publish_gated(&meta);
         }
         self.tx_seq = seq::inc(seq, 1);
         self.cr_avail -= 1;
