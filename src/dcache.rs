@@ -169,6 +169,28 @@ impl<'a> DCache<'a> {
         unsafe { core::slice::from_raw_parts(self.base(chunk), sz) }
     }
 
+    /// Hints the CPU to start loading the first line of the region at `chunk` (a guess:
+    /// it may be out of bounds, or not yet written). A prefetch reads nothing into the
+    /// program and cannot fault; it only lets a payload's cache miss overlap another one.
+    /// A no-op off x86-64, and under Miri and loom.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, chunk: u32) {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(milonga_loom)))]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = self.base(chunk) as *const i8;
+            // SAFETY: a prefetch does not access memory in the abstract machine and never
+            // faults, whatever the address; `base` formed it with `wrapping_add`. (Older
+            // compilers declare the intrinsic `unsafe`, newer ones safe.)
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p)
+            };
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri), not(milonga_loom))))]
+        let _ = chunk;
+    }
+
     /// Notes (for loom) that the reader's access to a region ends here.
     #[cfg(milonga_loom)]
     pub(crate) fn release(&self, chunk: u32, sz: usize) {

@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::clock::Clock;
 use crate::cnc::Cnc;
-use crate::dcache::DCache;
+use crate::dcache::{chunks_for, DCache};
 use crate::error::RecvError;
 use crate::frag::{Ctl, FragMeta};
 use crate::fseq::{Claims, ConsumerCounters, Fseq};
@@ -35,6 +35,10 @@ pub struct Consumer<'a> {
     rx_seq: u64,
     /// The progress last published in the fseq.
     published: u64,
+    /// Where the producer will most likely place the next payload: just after the last
+    /// one this consumer was lent (prefetched by [`poll`](Self::poll) while it checks
+    /// the slot, so the two cache misses of a frag overlap).
+    next_chunk: u32,
     release_every: u64,
     filter: Option<SigFilter>,
     counters: ConsumerCounters,
@@ -58,6 +62,7 @@ impl<'a> Consumer<'a> {
             dcache: parts.dcache,
             rx_seq: parts.seq0,
             published: parts.seq0,
+            next_chunk: 0,
             release_every,
             filter: None,
             counters: ConsumerCounters::default(),
@@ -156,6 +161,7 @@ impl<'a> Consumer<'a> {
     pub fn poll(&mut self) -> Result<ReadGuard<'_, 'a>, RecvError> {
         loop {
             let seq = self.rx_seq;
+            self.dcache.prefetch(self.next_chunk);
             match self.mcache.read_gated(seq) {
                 Read::Ready(meta) => {
                     if self.rejects(meta.sig) {
@@ -163,6 +169,7 @@ impl<'a> Consumer<'a> {
                         continue;
                     }
                     let payload = self.payload(&meta)?;
+                    self.next_chunk = meta.chunk.wrapping_add(chunks_for(meta.sz as usize) as u32);
                     return Ok(ReadGuard {
                         consumer: self,
                         meta,
