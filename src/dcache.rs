@@ -1,21 +1,43 @@
-//! The payload store: a region of 64-byte chunks, allocated compactly by the producer.
+//! The payload store: 64-byte chunks (one cache line each), filled compactly by the
+//! producer and addressed in 8-byte words.
 //!
-//! A payload of `sz` bytes occupies `ceil(sz / 64)` contiguous chunks. The producer keeps
-//! a cursor; a payload that would cross the end of the store starts again at chunk 0
-//! instead, so a payload is never split. A zero-size payload occupies no chunk.
+//! Placement: the producer keeps a cursor (a word offset). A payload of `sz` bytes takes
+//! `ceil(sz / 8)` contiguous words:
+//! - one of at most 64 bytes goes at the cursor if it fits in the rest of the cursor's
+//!   chunk, and otherwise at the start of the next chunk: it never straddles a cache line,
+//!   and small payloads share lines (eight 8-byte payloads per line, not one);
+//! - a longer one starts on a chunk boundary (the next one at or after the cursor), so a
+//!   large payload is line-aligned for copying;
+//! - a payload that would cross the end of the store starts at word 0 instead, so a
+//!   payload is never split. A zero-size payload occupies nothing.
 //!
-//! Reuse: the store holds at least `depth + 2` payloads of `mtu` bytes (see
-//! [`data_chunks`]), so the chunks of frag `s` are reused no earlier than by frag
-//! `s + depth + 1`, after the producer has published `s + depth`, the frag that overwrites
-//! the metadata slot of `s`. The credit protocol keeps the producer less than `depth`
-//! frags ahead of a reliable consumer, so nothing it still holds is rewritten.
+//! Reuse: every payload either continues the chunk the cursor is in or starts a fresh
+//! chunk, and then takes at most `ceil(mtu / 64)` fresh chunks. The store holds at least
+//! `depth + 2` such runs (see [`data_chunks`]), so a chunk that holds part of frag `s` is
+//! entered afresh (and the bytes of `s` rewritten) no earlier than by frag `s + depth + 1`:
+//! after the wrap, fewer than `ceil(mtu / 64)` chunks go unused at the end, and frag `s`
+//! itself spans at most `ceil(mtu / 64)`. Frag `s + depth + 1` comes after the producer
+//! published `s + depth`, the frag that overwrites the metadata slot of `s`; the credit
+//! protocol keeps the producer less than `depth` frags ahead of a reliable consumer, so
+//! nothing it still holds is rewritten. Frags that share a chunk occupy disjoint words.
 
 use core::cell::UnsafeCell;
 
 use crate::sync::{AtomicU64, Ordering::Relaxed, Ref, Track};
 
-/// Bytes in one chunk: the unit of payload addressing.
+/// Bytes in one chunk: the unit of payload storage (a cache line). Payloads are addressed
+/// in 8-byte words within it ([`FragMeta::offset`](crate::FragMeta::offset)).
 pub const CHUNK_SZ: usize = 64;
+
+/// Bytes in one word: the unit of payload addressing.
+pub(crate) const WORD_SZ: usize = 8;
+
+/// Words in one chunk.
+const WORDS_PER_CHUNK: u32 = (CHUNK_SZ / WORD_SZ) as u32;
+
+/// The most chunks a payload store may have (just under 32 GiB): a payload's offset, in
+/// 8-byte words, is a `u32`.
+pub const MAX_CHUNKS: usize = u32::MAX as usize / (CHUNK_SZ / WORD_SZ);
 
 /// Payloads in flight that are not yet published (one claim at a time per producer).
 const BURST: usize = 1;
@@ -24,6 +46,12 @@ const BURST: usize = 1;
 #[inline(always)]
 pub(crate) const fn chunks_for(sz: usize) -> usize {
     sz.div_ceil(CHUNK_SZ)
+}
+
+/// Words needed for a payload of `sz` bytes.
+#[inline(always)]
+pub(crate) const fn words_for(sz: usize) -> usize {
+    sz.div_ceil(WORD_SZ)
 }
 
 /// The smallest payload store, in chunks, for a link of this depth and mtu:
@@ -88,23 +116,27 @@ pub(crate) struct DCache<'a> {
     chunks: Ref<'a, [Chunk]>,
     track: Ref<'a, Track>,
     mtu: usize,
+    /// The store's length in words.
+    words: usize,
 }
 
 impl<'a> DCache<'a> {
     /// A view of `chunks` for payloads of at most `mtu` bytes. The link constructors check
     /// that the store is large enough ([`data_chunks`]).
     pub(crate) fn new(chunks: &'a [Chunk], track: &'a Track, mtu: usize) -> Self {
-        assert!(chunks.len() >= data_chunks(2, mtu) && chunks.len() <= u32::MAX as usize);
+        assert!(chunks.len() >= data_chunks(2, mtu) && chunks.len() <= MAX_CHUNKS);
         DCache {
             chunks: Ref::new(chunks),
             track: Ref::new(track),
             mtu,
+            words: chunks.len() * (CHUNK_SZ / WORD_SZ),
         }
     }
 
     /// A view of a store laid out with one fixed region of `chunks_for(mtu)` chunks per
     /// metadata slot of a ring of `depth` slots (the shared multi-producer ring: the region
-    /// of seq `s` starts at chunk `(s % depth) * chunks_for(mtu)`). The ring constructors
+    /// of seq `s` starts at chunk `(s % depth) * chunks_for(mtu)`, word
+    /// [`region_start`](Self::region_start)). The ring constructors
     /// check that the store holds [`ring_chunks(depth, mtu)`](crate::mpsc::ring_chunks).
     pub(crate) fn per_slot(
         chunks: &'a [Chunk],
@@ -113,14 +145,21 @@ impl<'a> DCache<'a> {
         depth: usize,
     ) -> Self {
         assert!(
-            chunks.len() >= chunks_for(mtu).saturating_mul(depth)
-                && chunks.len() <= u32::MAX as usize
+            chunks.len() >= chunks_for(mtu).saturating_mul(depth) && chunks.len() <= MAX_CHUNKS
         );
         DCache {
             chunks: Ref::new(chunks),
             track: Ref::new(track),
             mtu,
+            words: chunks.len() * (CHUNK_SZ / WORD_SZ),
         }
+    }
+
+    /// The first word of the fixed region `index` of a [`per_slot`](Self::per_slot) store
+    /// (`index < depth`, so it fits a `u32`: the store's words do).
+    #[inline(always)]
+    pub(crate) fn region_start(&self, index: u64) -> u32 {
+        (index * (chunks_for(self.mtu) as u64 * WORDS_PER_CHUNK as u64)) as u32
     }
 
     /// The largest payload, in bytes.
@@ -129,30 +168,47 @@ impl<'a> DCache<'a> {
         self.mtu
     }
 
-    /// Where a payload of `sz <= mtu` bytes goes if the producer's cursor is at `cursor`:
-    /// at the cursor, or at chunk 0 if it would cross the end.
+    /// Where (a word offset) a payload of `sz <= mtu` bytes goes if the producer's cursor
+    /// is at word `cursor` (see the module docs): at the cursor, or at the next chunk
+    /// boundary if it is longer than a chunk or would straddle one, or at word 0 if it
+    /// would cross the end.
     #[inline(always)]
     pub(crate) fn place(&self, cursor: u32, sz: usize) -> u32 {
-        if cursor as usize + chunks_for(sz) > self.chunks.len() {
-            0
+        const M: u32 = WORDS_PER_CHUNK - 1;
+        let words = words_for(sz) as u32;
+        // `(cursor | M) + 1` is the first chunk boundary after the cursor; `(cursor + M) & !M`
+        // the first at or after it.
+        let at = if sz > CHUNK_SZ || cursor + words > (cursor | M) + 1 {
+            (cursor + M) & !M
         } else {
             cursor
+        };
+        if at as usize + words as usize > self.words {
+            0
+        } else {
+            at
         }
+    }
+
+    /// The cursor after a payload of `sz` bytes placed at word `at`.
+    #[inline(always)]
+    pub(crate) fn after(at: u32, sz: usize) -> u32 {
+        at + words_for(sz) as u32
     }
 
     /// Metadata names a region inside the store and within the mtu. Untrusted metadata
     /// must pass this before any address is formed from it.
     #[inline(always)]
-    pub(crate) fn in_bounds(&self, chunk: u32, sz: usize) -> bool {
-        sz <= self.mtu && chunk as usize + chunks_for(sz) <= self.chunks.len()
+    pub(crate) fn in_bounds(&self, at: u32, sz: usize) -> bool {
+        sz <= self.mtu && at as usize + words_for(sz) <= self.words
     }
 
     #[inline(always)]
-    fn base(&self, chunk: u32) -> *mut u8 {
+    fn base(&self, at: u32) -> *mut u8 {
         // `UnsafeCell<[u8; 64]>` is `repr(transparent)` and `Chunk` is `repr(C)`, so the
         // slice is one contiguous run of bytes; the pointer's provenance covers all of it.
         // `wrapping_add` keeps this safe; callers check bounds before dereferencing.
-        (self.chunks.as_ptr() as *mut u8).wrapping_add(chunk as usize * CHUNK_SZ)
+        (self.chunks.as_ptr() as *mut u8).wrapping_add(at as usize * WORD_SZ)
     }
 
     /// The payload bytes of a published frag, for reading.
@@ -162,11 +218,11 @@ impl<'a> DCache<'a> {
     /// is published and its credit not yet returned, so the producer does not write it
     /// while the returned slice lives.
     #[inline(always)]
-    pub(crate) unsafe fn payload<'r>(&self, chunk: u32, sz: usize) -> &'r [u8] {
-        debug_assert!(self.in_bounds(chunk, sz));
-        self.track.read(chunk as usize, chunks_for(sz));
+    pub(crate) unsafe fn payload<'r>(&self, at: u32, sz: usize) -> &'r [u8] {
+        debug_assert!(self.in_bounds(at, sz));
+        self.track.read(at as usize, words_for(sz));
         // SAFETY: in bounds and not written while the slice lives (caller's contract).
-        unsafe { core::slice::from_raw_parts(self.base(chunk), sz) }
+        unsafe { core::slice::from_raw_parts(self.base(at), sz) }
     }
 
     /// Hints the CPU to start loading the first line of the region at `chunk` (a guess:
@@ -174,11 +230,11 @@ impl<'a> DCache<'a> {
     /// program and cannot fault; it only lets a payload's cache miss overlap another one.
     /// A no-op off x86-64, and under Miri and loom.
     #[inline(always)]
-    pub(crate) fn prefetch(&self, chunk: u32) {
+    pub(crate) fn prefetch(&self, at: u32) {
         #[cfg(all(target_arch = "x86_64", not(miri), not(milonga_loom)))]
         {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = self.base(chunk) as *const i8;
+            let p = self.base(at) as *const i8;
             // SAFETY: a prefetch does not access memory in the abstract machine and never
             // faults, whatever the address; `base` formed it with `wrapping_add`. (Older
             // compilers declare the intrinsic `unsafe`, newer ones safe.)
@@ -188,13 +244,13 @@ impl<'a> DCache<'a> {
             };
         }
         #[cfg(not(all(target_arch = "x86_64", not(miri), not(milonga_loom))))]
-        let _ = chunk;
+        let _ = at;
     }
 
     /// Notes (for loom) that the reader's access to a region ends here.
     #[cfg(milonga_loom)]
-    pub(crate) fn release(&self, chunk: u32, sz: usize) {
-        self.track.read(chunk as usize, chunks_for(sz));
+    pub(crate) fn release(&self, at: u32, sz: usize) {
+        self.track.read(at as usize, words_for(sz));
     }
 
     /// The payload bytes of a region the producer is about to publish, for writing.
@@ -205,33 +261,33 @@ impl<'a> DCache<'a> {
     /// own it, and the region was placed by [`DCache::place`] in a store of at least
     /// [`data_chunks`] chunks.
     #[inline(always)]
-    pub(crate) unsafe fn payload_mut<'r>(&self, chunk: u32, sz: usize) -> &'r mut [u8] {
-        debug_assert!(self.in_bounds(chunk, sz));
-        self.track.write(chunk as usize, chunks_for(sz));
+    pub(crate) unsafe fn payload_mut<'r>(&self, at: u32, sz: usize) -> &'r mut [u8] {
+        debug_assert!(self.in_bounds(at, sz));
+        self.track.write(at as usize, words_for(sz));
         // SAFETY: in bounds, and no other reference to the region exists while the slice
         // lives (caller's contract).
-        unsafe { core::slice::from_raw_parts_mut(self.base(chunk), sz) }
+        unsafe { core::slice::from_raw_parts_mut(self.base(at), sz) }
     }
 
-    /// The atomic word `i` of the region at `chunk`.
+    /// The atomic word `i` of the region at word `at`.
     ///
     /// # Safety
     /// The word lies inside the store (the region is in bounds).
     #[inline(always)]
-    unsafe fn word(&self, chunk: u32, i: usize) -> &AtomicU64 {
+    unsafe fn word(&self, at: u32, i: usize) -> &AtomicU64 {
         #[cfg(not(milonga_loom))]
         // SAFETY: in bounds (caller's contract) and 8-aligned (chunks are 64-aligned); the
         // memory is inside `UnsafeCell`s, and every access that may race with this one is
         // atomic too (shared-mode stores and lossy loads); plain reads by reliable readers
         // never overlap a store (credit protocol).
         unsafe {
-            AtomicU64::from_ptr((self.base(chunk) as *mut u64).add(i))
+            AtomicU64::from_ptr((self.base(at) as *mut u64).add(i))
         }
         #[cfg(milonga_loom)]
-        self.track.word(chunk as usize * (CHUNK_SZ / 8) + i)
+        self.track.word(at as usize + i)
     }
 
-    /// Copies `src` into the region at `chunk` with relaxed atomic word stores: the
+    /// Copies `src` into the region at word `at` with relaxed atomic word stores: the
     /// producer's write on a link that lossy readers may be reading.
     ///
     /// No fence is needed here: the region was last used by a frag `s` at least `depth + 1`
@@ -245,54 +301,54 @@ impl<'a> DCache<'a> {
     /// As [`payload_mut`](Self::payload_mut), except that lossy readers may read the region
     /// concurrently (with atomic loads, and they discard what they read).
     #[inline(always)]
-    pub(crate) unsafe fn write_shared(&self, chunk: u32, src: &[u8]) {
-        debug_assert!(self.in_bounds(chunk, src.len()));
-        self.track.write(chunk as usize, chunks_for(src.len()));
+    pub(crate) unsafe fn write_shared(&self, at: u32, src: &[u8]) {
+        debug_assert!(self.in_bounds(at, src.len()));
+        self.track.write(at as usize, words_for(src.len()));
         #[cfg(milonga_loom)]
         // SAFETY: as `payload_mut` (caller's contract); under loom the plain bytes serve the
         // reliable readers and the shadow words the lossy ones.
         unsafe {
-            self.payload_mut(chunk, src.len()).copy_from_slice(src);
+            self.payload_mut(at, src.len()).copy_from_slice(src);
         }
         let mut words = src.chunks_exact(8);
         let mut i = 0;
         for w in &mut words {
             let v = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
             // SAFETY: word `i` is inside the region, which is in bounds.
-            unsafe { self.word(chunk, i) }.store(v, Relaxed);
+            unsafe { self.word(at, i) }.store(v, Relaxed);
             i += 1;
         }
         let tail = words.remainder();
         if !tail.is_empty() {
             let mut w = [0u8; 8];
             w[..tail.len()].copy_from_slice(tail);
-            // SAFETY: the region holds `ceil(len / 64)` chunks, so the padded last word is
+            // SAFETY: the region holds `ceil(len / 8)` words, so the padded last word is
             // inside it.
-            unsafe { self.word(chunk, i) }.store(u64::from_ne_bytes(w), Relaxed);
+            unsafe { self.word(at, i) }.store(u64::from_ne_bytes(w), Relaxed);
         }
     }
 
-    /// Copies the region at `chunk` into `dst` with relaxed atomic word loads: a lossy
+    /// Copies the region at word `at` into `dst` with relaxed atomic word loads: a lossy
     /// reader's copy, valid only if the slot's seq is unchanged afterwards
     /// ([`MCache::still`](crate::mcache::MCache::still)).
     ///
     /// # Safety
     /// `in_bounds(chunk, dst.len())` holds.
     #[inline(always)]
-    pub(crate) unsafe fn read_shared(&self, chunk: u32, dst: &mut [u8]) {
-        debug_assert!(self.in_bounds(chunk, dst.len()));
+    pub(crate) unsafe fn read_shared(&self, at: u32, dst: &mut [u8]) {
+        debug_assert!(self.in_bounds(at, dst.len()));
         let mut words = dst.chunks_exact_mut(8);
         let mut i = 0;
         for w in &mut words {
             // SAFETY: word `i` is inside the region, which is in bounds.
-            let v = unsafe { self.word(chunk, i) }.load(Relaxed);
+            let v = unsafe { self.word(at, i) }.load(Relaxed);
             w.copy_from_slice(&v.to_ne_bytes());
             i += 1;
         }
         let tail = words.into_remainder();
         if !tail.is_empty() {
             // SAFETY: the padded last word is inside the region (see `write_shared`).
-            let v = unsafe { self.word(chunk, i) }.load(Relaxed);
+            let v = unsafe { self.word(at, i) }.load(Relaxed);
             let n = tail.len();
             tail.copy_from_slice(&v.to_ne_bytes()[..n]);
         }
@@ -300,8 +356,8 @@ impl<'a> DCache<'a> {
 
     /// Notes (for loom) that the producer's write of a region ends here.
     #[inline(always)]
-    pub(crate) fn written(&self, chunk: u32, sz: usize) {
-        self.track.write(chunk as usize, chunks_for(sz));
+    pub(crate) fn written(&self, at: u32, sz: usize) {
+        self.track.write(at as usize, words_for(sz));
     }
 }
 
@@ -310,18 +366,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placement_never_crosses_the_end() {
+    fn placement_never_crosses_the_end_or_a_chunk() {
         let chunks: [Chunk; 16] = core::array::from_fn(|_| Chunk::zeroed());
         let track = Track::new(16);
         let dc = DCache::new(&chunks, &track, 200); // 4 chunks per mtu, 16 = 4 * (2 + 2)
+                                                    // Longer than a chunk: at the next chunk boundary, or at 0 past the end (128 words).
         assert_eq!(dc.place(0, 200), 0);
-        assert_eq!(dc.place(12, 200), 12);
-        assert_eq!(dc.place(13, 200), 0);
-        assert_eq!(dc.place(15, 64), 15);
-        assert_eq!(dc.place(16, 0), 16);
-        assert_eq!(dc.place(16, 1), 0);
-        assert!(dc.in_bounds(16, 0) && dc.in_bounds(12, 200) && !dc.in_bounds(13, 200));
+        assert_eq!(dc.place(1, 200), 8);
+        assert_eq!(dc.place(96, 200), 96);
+        assert_eq!(dc.place(97, 200), 0);
+        assert_eq!(dc.place(104, 200), 0);
+        assert_eq!(dc.place(100, 65), 104);
+        // At most a chunk: at the cursor if it fits in the rest of the chunk.
+        assert_eq!(dc.place(3, 8), 3);
+        assert_eq!(dc.place(3, 40), 3);
+        assert_eq!(dc.place(3, 41), 8);
+        assert_eq!(dc.place(7, 8), 7);
+        assert_eq!(dc.place(7, 9), 8);
+        assert_eq!(dc.place(8, 64), 8);
+        assert_eq!(dc.place(9, 64), 16);
+        assert_eq!(dc.place(127, 8), 127);
+        assert_eq!(dc.place(127, 9), 0);
+        assert_eq!(dc.place(128, 0), 128);
+        assert_eq!(dc.place(128, 1), 0);
+        assert_eq!(DCache::after(127, 8), 128);
+        assert_eq!(DCache::after(5, 0), 5);
+        assert_eq!(DCache::after(5, 9), 7);
+        assert!(dc.in_bounds(128, 0) && dc.in_bounds(103, 200) && !dc.in_bounds(104, 200));
+        assert!(dc.in_bounds(127, 8) && !dc.in_bounds(127, 9));
         assert!(!dc.in_bounds(0, 201) && !dc.in_bounds(u32::MAX, 1));
+    }
+
+    #[test]
+    fn placement_model_keeps_every_frag_in_one_run_of_chunks() {
+        // Every size up to the mtu from every cursor: the region is in bounds, does not
+        // start before the cursor unless it wrapped to 0, and a payload of at most a chunk
+        // stays inside one chunk while a longer one starts on a chunk.
+        let chunks: [Chunk; 16] = core::array::from_fn(|_| Chunk::zeroed());
+        let track = Track::new(16);
+        let dc = DCache::new(&chunks, &track, 200);
+        for cursor in 0..=128u32 {
+            for sz in 0..=200usize {
+                let at = dc.place(cursor, sz);
+                let end = DCache::after(at, sz);
+                assert!(dc.in_bounds(at, sz), "cursor {cursor} sz {sz} at {at}");
+                assert!(at >= cursor || at == 0, "cursor {cursor} sz {sz} at {at}");
+                if sz > CHUNK_SZ {
+                    assert_eq!(at % 8, 0, "cursor {cursor} sz {sz}");
+                } else if sz > 0 {
+                    assert_eq!(at / 8, (end - 1) / 8, "cursor {cursor} sz {sz} at {at}");
+                }
+                // Padding skipped before the region is less than a chunk (unless wrapped).
+                assert!(
+                    at == 0 || at - cursor < 8,
+                    "cursor {cursor} sz {sz} at {at}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -331,10 +432,13 @@ mod tests {
         let dc = DCache::new(&chunks, &track, 200);
         // SAFETY: single-threaded test; the write ends before the read begins.
         unsafe {
-            dc.payload_mut(1, 130).copy_from_slice(&[7; 130]);
-            assert_eq!(dc.payload(1, 130), &[7; 130][..]);
+            dc.payload_mut(8, 130).copy_from_slice(&[7; 130]);
+            assert_eq!(dc.payload(8, 130), &[7; 130][..]);
             assert_eq!(dc.payload(0, 64), &[0; 64][..]);
-            assert_eq!(dc.payload(3, 64)[..2], [7, 7]);
+            assert_eq!(dc.payload(24, 64)[..2], [7, 7]);
+            assert_eq!(dc.payload(25, 8), &[0; 8][..]);
+            dc.payload_mut(1, 3).copy_from_slice(&[1, 2, 3]);
+            assert_eq!(dc.payload(0, 16)[8..12], [1, 2, 3, 0]);
         }
     }
 
@@ -343,17 +447,19 @@ mod tests {
         let chunks: [Chunk; 16] = core::array::from_fn(|_| Chunk::zeroed());
         let track = Track::new(16);
         let dc = DCache::new(&chunks, &track, 200);
-        for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 199, 200] {
-            let src: [u8; 200] = core::array::from_fn(|i| (i * 31 + len) as u8);
-            let mut dst = [0xAAu8; 201];
-            // SAFETY: single-threaded test, in bounds.
-            unsafe {
-                dc.write_shared(5, &src[..len]);
-                dc.read_shared(5, &mut dst[..len]);
-                assert_eq!(dc.payload(5, len), &src[..len]);
+        for at in [3u32, 40] {
+            for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 199, 200] {
+                let src: [u8; 200] = core::array::from_fn(|i| (i * 31 + len) as u8);
+                let mut dst = [0xAAu8; 201];
+                // SAFETY: single-threaded test, in bounds.
+                unsafe {
+                    dc.write_shared(at, &src[..len]);
+                    dc.read_shared(at, &mut dst[..len]);
+                    assert_eq!(dc.payload(at, len), &src[..len]);
+                }
+                assert_eq!(&dst[..len], &src[..len]);
+                assert_eq!(dst[len], 0xAA, "nothing past the length is written");
             }
-            assert_eq!(&dst[..len], &src[..len]);
-            assert_eq!(dst[len], 0xAA, "nothing past the length is written");
         }
     }
 }

@@ -152,7 +152,7 @@ impl Header {
 
 /// The metadata of one published frag: 32 bytes, two per cache line.
 ///
-/// `chunk` and `sz` locate the payload in the dcache (in 64-byte chunks from its start, and
+/// `offset` and `sz` locate the payload in the dcache (in 8-byte words from its start, and
 /// in bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C, align(32))]
@@ -161,8 +161,9 @@ pub struct FragMeta {
     pub seq: u64,
     /// Application bits.
     pub sig: u64,
-    /// First payload chunk, in 64-byte units from the start of the dcache.
-    pub chunk: u32,
+    /// Where the payload starts, in 8-byte words from the start of the dcache (a payload
+    /// of at most 64 bytes never straddles a 64-byte chunk; a longer one starts on one).
+    pub offset: u32,
     /// Payload size in bytes.
     pub sz: u16,
     /// Control bits.

@@ -78,7 +78,7 @@ mod tcache;
 pub mod wait;
 
 pub use cnc::{Cnc, ProducerCounters, Signal};
-pub use dcache::{data_bytes, data_chunks, CHUNK_SZ};
+pub use dcache::{data_bytes, data_chunks, CHUNK_SZ, MAX_CHUNKS};
 pub use error::{LinkError, PublishError, RecvError};
 pub use fctl::FlowConfig;
 pub use frag::{Ctl, FragMeta, Header};

@@ -32,7 +32,7 @@ use crate::sync::{Ref, SLOT_ACQUIRE, SLOT_PUBLISH};
 pub struct Slot {
     seq: AtomicU64,
     sig: AtomicU64,
-    /// `chunk | sz << 32 | ctl << 48`
+    /// `offset | sz << 32 | ctl << 48`
     loc: AtomicU64,
     /// `tsorig | tspub << 32`
     ts: AtomicU64,
@@ -163,7 +163,7 @@ impl<'a> MCache<'a> {
             fence(SEQLOCK_RELEASE);
         }
         slot.sig.store(meta.sig, Relaxed);
-        let loc = meta.chunk as u64 | (meta.sz as u64) << 32 | (meta.ctl.bits() as u64) << 48;
+        let loc = meta.offset as u64 | (meta.sz as u64) << 32 | (meta.ctl.bits() as u64) << 48;
         slot.loc.store(loc, Relaxed);
         slot.ts
             .store(meta.tsorig as u64 | (meta.tspub as u64) << 32, Relaxed);
@@ -182,7 +182,7 @@ impl<'a> MCache<'a> {
         FragMeta {
             seq,
             sig: slot.sig.load(Relaxed),
-            chunk: loc as u32,
+            offset: loc as u32,
             sz: (loc >> 32) as u16,
             ctl: Ctl::from_bits((loc >> 48) as u16),
             tsorig: ts as u32,
@@ -220,7 +220,7 @@ impl<'a> MCache<'a> {
         Self::body(self.slot(seq), seq)
     }
 
-    /// The payload location (`chunk`, `sz`) of `seq`, under the same conditions as
+    /// The payload location (`offset`, `sz`) of `seq`, under the same conditions as
     /// [`MCache::body_gated`]: one load instead of the whole body, for a batch's scan.
     #[inline(always)]
     pub fn loc_gated(&self, seq: u64) -> (u32, usize) {
@@ -297,7 +297,7 @@ mod tests {
         FragMeta {
             seq,
             sig: seq ^ 0xabcd,
-            chunk: 7,
+            offset: 7,
             sz: 300,
             ctl: Ctl::SOM.with_origin(3),
             tsorig: 11,

@@ -241,7 +241,7 @@ unsafe impl Sync for Track {}
 impl Track {
     pub(crate) fn new(chunks: usize) -> Self {
         Track {
-            cells: (0..chunks)
+            cells: (0..chunks * (crate::dcache::CHUNK_SZ / 8))
                 .map(|_| loom::cell::UnsafeCell::new(()))
                 .collect(),
             words: (0..chunks * (crate::dcache::CHUNK_SZ / 8))
@@ -250,12 +250,14 @@ impl Track {
         }
     }
 
+    /// Notes a read of payload words `first .. first + cnt` (8-byte words).
     pub(crate) fn read(&self, first: usize, cnt: usize) {
         for cell in &self.cells[first..first + cnt] {
             cell.with(|_| ());
         }
     }
 
+    /// Notes a write of payload words `first .. first + cnt` (8-byte words).
     pub(crate) fn write(&self, first: usize, cnt: usize) {
         for cell in &self.cells[first..first + cnt] {
             cell.with_mut(|_| ());

@@ -6,7 +6,9 @@ use std::error::Error;
 
 use milonga::spsc::{heap, Consumer, InlineLink, LinkConfig, Producer, MTU_MAX};
 use milonga::wait::SpinThenYield;
-use milonga::{data_bytes, data_chunks, FlowConfig, Header, LinkError, PublishError, RecvError};
+use milonga::{
+    data_bytes, data_chunks, FlowConfig, Header, LinkError, PublishError, RecvError, MAX_CHUNKS,
+};
 
 const MTU: usize = 100;
 
@@ -157,7 +159,7 @@ fn payload_store_too_small_for_the_mtu_is_named() {
             Some(LinkError::BadDataSize {
                 chunks: bytes / 64,
                 needed,
-                max: u32::MAX as usize
+                max: MAX_CHUNKS
             }),
             "{bytes} bytes"
         );

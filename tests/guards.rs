@@ -25,8 +25,8 @@ fn payload(seq: u64, len: usize) -> Vec<u8> {
 #[test]
 fn write_claim_dropped_without_commit_publishes_nothing() {
     let (mut tx, mut rx) = link(4, 256, FlowConfig::new());
-    assert_eq!(tx.try_publish(Header::new(0), &[1; 100]), Ok(0)); // cursor at chunk 2
-    assert_eq!(rx.poll().unwrap().meta().chunk, 0);
+    assert_eq!(tx.try_publish(Header::new(0), &[1; 100]), Ok(0)); // cursor at word 13
+    assert_eq!(rx.poll().unwrap().meta().offset, 0);
     let credits = tx.credits();
     for _ in 0..3 {
         {
@@ -39,14 +39,15 @@ fn write_claim_dropped_without_commit_publishes_nothing() {
         assert_eq!(rx.poll().err(), Some(RecvError::Empty));
     }
     assert_eq!(tx.counters().published_frags, 1);
-    // The next claim gets the same seq and the same place.
+    // The next claim gets the same seq, and its place from the same cursor (a short one
+    // fits in the cursor's chunk; the abandoned 256 bytes would have started the next).
     let mut claim = tx.try_claim(5).unwrap();
     claim.copy_from_slice(b"again");
     assert_eq!(claim.commit(5), Ok(1));
     let frag = rx.poll().unwrap();
     assert_eq!(
-        (frag.seq(), frag.meta().chunk, frag.payload()),
-        (1, 2, &b"again"[..])
+        (frag.seq(), frag.meta().offset, frag.payload()),
+        (1, 13, &b"again"[..])
     );
     drop(frag);
     // And a publish after an abandoned claim too.
@@ -54,8 +55,8 @@ fn write_claim_dropped_without_commit_publishes_nothing() {
     assert_eq!(tx.try_publish(Header::new(2), b"pub"), Ok(2));
     let frag = rx.poll().unwrap();
     assert_eq!(
-        (frag.seq(), frag.meta().chunk, frag.payload()),
-        (2, 3, &b"pub"[..])
+        (frag.seq(), frag.meta().offset, frag.payload()),
+        (2, 14, &b"pub"[..])
     );
 }
 
@@ -68,15 +69,22 @@ fn commit_shorter_than_the_claim_publishes_exactly_that_many_bytes() {
         claim.copy_from_slice(&bytes);
         assert_eq!(claim.commit_with(Header::new(len as u64), len), Ok(seq));
     }
-    // Placed back to back by the committed sizes: 70 bytes take 2 chunks, 0 take none.
+    // Placed by the size claimed (200 bytes: on a chunk boundary, 8 words each), the
+    // cursor then moved by the size committed (70 bytes: 9 words; 0: none).
     let batch = rx.batch(8, 8 * 256).unwrap();
     let got: Vec<(u64, u32, usize)> = batch
         .iter()
-        .map(|f| (f.seq(), f.meta().chunk, f.payload().len()))
+        .map(|f| (f.seq(), f.meta().offset, f.payload().len()))
         .collect();
     assert_eq!(
         got,
-        [(0, 0, 70), (1, 2, 0), (2, 2, 200), (3, 6, 64), (4, 7, 65)]
+        [
+            (0, 0, 70),
+            (1, 16, 0),
+            (2, 16, 200),
+            (3, 48, 64),
+            (4, 56, 65)
+        ]
     );
     for f in &batch {
         assert_eq!(f.payload(), &bytes[..f.sig() as usize]);

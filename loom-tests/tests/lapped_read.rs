@@ -31,7 +31,7 @@ fn meta(seq: u64) -> FragMeta {
     FragMeta {
         seq,
         sig: seq * 7 + 1,
-        chunk: seq as u32 + 10,
+        offset: seq as u32 + 10,
         sz: seq as u16 + 20,
         ctl: Ctl::from_bits(seq as u16 + 30),
         tsorig: seq as u32 + 40,

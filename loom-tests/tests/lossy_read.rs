@@ -4,8 +4,10 @@
 //! must report an overrun, never hand out a torn frag (a payload or header of one seq
 //! under the metadata of another).
 //!
-//! Depth 2, mtu 8: the store has `data_chunks(2, 8) = 4` one-chunk regions, so frag 4 is
-//! written into the region of frag 0, after frag 2 overwrote frag 0's slot. A reader that
+//! Depth 2, mtu 64, 64-byte payloads: the store has `data_chunks(2, 64) = 4` chunks, one
+//! per payload, so frag 4 is written into the region of frag 0, after frag 2 overwrote
+//! frag 0's slot. (Payloads of 8 bytes would share chunks, and none would be reused within
+//! the model's five frags.) A reader that
 //! validated frag 0's metadata and then copies its region may see frag 4's bytes; the
 //! release fence of frag 2's publish (step 2, after it marked slot 0) and the reader's
 //! acquire fence before its re-check make it see the slot overwrite too, and discard the
@@ -27,20 +29,22 @@ use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;
+/// Payload bytes of every frag, and the mtu: one whole chunk.
+const PAYLOAD: usize = 64;
 
 fn run() {
     let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(2, 8), FlowConfig::new(), 0, 1).unwrap();
+        heap_lossy(LinkConfig::new(2, PAYLOAD), FlowConfig::new(), 0, 1).unwrap();
     let mut rx = lossy.pop().unwrap();
     let producer = thread::spawn(move || {
         for seq in 0..FRAGS {
             assert_eq!(
-                tx.try_publish(Header::new(seq + 1), &payload(seq, 8)),
+                tx.try_publish(Header::new(seq + 1), &payload(seq, PAYLOAD)),
                 Ok(seq)
             );
         }
     });
-    let mut buf = [0u8; 8];
+    let mut buf = [0u8; PAYLOAD];
     let mut last = None;
     for _ in 0..3 {
         match rx.try_recv(&mut buf) {
@@ -48,7 +52,7 @@ fn run() {
                 assert_eq!(meta.sig, meta.seq + 1, "torn header of seq {}", meta.seq);
                 assert_eq!(
                     &buf[..],
-                    &payload(meta.seq, 8)[..],
+                    &payload(meta.seq, PAYLOAD)[..],
                     "torn payload of seq {}",
                     meta.seq
                 );

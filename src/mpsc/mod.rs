@@ -135,6 +135,7 @@ pub(crate) const fn check_ring_geometry(
 mod tests {
     use super::*;
     use crate::spsc::MTU_MAX;
+    use crate::MAX_CHUNKS;
 
     #[test]
     fn ring_geometry_errors_are_named() {
@@ -154,7 +155,7 @@ mod tests {
             Err(LinkError::BadDataSize {
                 chunks: 7,
                 needed: 8,
-                max: u32::MAX as usize
+                max: MAX_CHUNKS
             })
         );
         assert_eq!(check_ring_geometry(4, 65, 8), Ok(()));

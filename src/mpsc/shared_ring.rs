@@ -32,7 +32,7 @@ use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::{chunks_for, copy_payload, DCache};
+use crate::dcache::{copy_payload, DCache};
 use crate::error::PublishError;
 use crate::fctl::Flow;
 use crate::frag::{Ctl, FragMeta, Header};
@@ -129,7 +129,6 @@ pub(crate) fn split<'a>(
         cnc: parts.cnc,
         state,
         flow,
-        region: chunks_for(parts.dcache.mtu()) as u64,
         mask: parts.mcache.depth() - 1,
         seq0: parts.seq0,
     };
@@ -156,8 +155,6 @@ struct RingCore<'a> {
     cnc: Ref<'a, Cnc>,
     state: Ref<'a, RingState>,
     flow: Flow,
-    /// Chunks per payload region.
-    region: u64,
     mask: u64,
     seq0: u64,
 }
@@ -369,9 +366,9 @@ impl<'a> RingProducer<'a> {
 
     #[inline(always)]
     fn claim_region(&self, seq: u64, len: usize) -> RingClaim<'_, 'a> {
-        // The region of slot `seq % depth`; `depth * region` chunks fit a u32 (checked
-        // when the ring was built).
-        let chunk = ((seq & self.core.mask) * self.core.region) as u32;
+        // The region of slot `seq % depth`, whose words fit a u32 (checked when the ring
+        // was built).
+        let at = self.core.dcache.region_start(seq & self.core.mask);
         // SAFETY: claim: the region lies inside the store (`ring_chunks` checked at build,
         // `len <= mtu`), and this caller is its only writer and nobody reads it: the claim
         // of `seq` was granted by a credit mark showing the consumer released
@@ -379,11 +376,11 @@ impl<'a> RingProducer<'a> {
         // acquire load), no other claim can take `seq`, and the claim of `seq + depth`
         // needs the consumer to release `seq`, which it cannot before this claim
         // publishes it. The slice lives in the claim, which ends with that publish.
-        let buf = unsafe { self.core.dcache.payload_mut(chunk, len) };
+        let buf = unsafe { self.core.dcache.payload_mut(at, len) };
         RingClaim {
             core: &self.core,
             seq,
-            chunk,
+            at,
             buf,
             hdr: Header::default(),
         }
@@ -450,7 +447,7 @@ impl fmt::Debug for RingProducer<'_> {
 pub struct RingClaim<'p, 'a> {
     core: &'p RingCore<'a>,
     seq: u64,
-    chunk: u32,
+    at: u32,
     buf: &'p mut [u8],
     hdr: Header,
 }
@@ -499,11 +496,11 @@ impl RingClaim<'_, '_> {
     /// (body, then the release of the seq) is enough.
     #[inline(always)]
     fn publish(&self, hdr: Header, len: usize) {
-        self.core.dcache.written(self.chunk, self.buf.len());
+        self.core.dcache.written(self.at, self.buf.len());
         self.core.mcache.publish_gated(&FragMeta {
             seq: self.seq,
             sig: hdr.sig,
-            chunk: self.chunk,
+            offset: self.at,
             sz: len as u16,
             ctl: hdr.ctl,
             tsorig: hdr.tsorig,

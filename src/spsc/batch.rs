@@ -226,7 +226,7 @@ impl<'b> Iterator for BatchIter<'b> {
             // SAFETY: the batch's scan checked that this frag is published and in bounds;
             // the batch holds its credit until it ends, and the batch outlives the borrow
             // `'b`, so the producer cannot rewrite the region while the slice lives.
-            let payload = unsafe { self.dcache.payload(meta.chunk, sz) };
+            let payload = unsafe { self.dcache.payload(meta.offset, sz) };
             return Some(Frag::new(meta, payload));
         }
         None

@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::clock::Clock;
 use crate::cnc::Cnc;
-use crate::dcache::{chunks_for, DCache};
+use crate::dcache::DCache;
 use crate::error::RecvError;
 use crate::frag::{Ctl, FragMeta};
 use crate::fseq::{Claims, ConsumerCounters, Fseq};
@@ -38,7 +38,7 @@ pub struct Consumer<'a> {
     /// Where the producer will most likely place the next payload: just after the last
     /// one this consumer was lent (prefetched by [`poll`](Self::poll) while it checks
     /// the slot, so the two cache misses of a frag overlap).
-    next_chunk: u32,
+    next_offset: u32,
     release_every: u64,
     filter: Option<SigFilter>,
     counters: ConsumerCounters,
@@ -62,7 +62,7 @@ impl<'a> Consumer<'a> {
             dcache: parts.dcache,
             rx_seq: parts.seq0,
             published: parts.seq0,
-            next_chunk: 0,
+            next_offset: 0,
             release_every,
             filter: None,
             counters: ConsumerCounters::default(),
@@ -161,7 +161,7 @@ impl<'a> Consumer<'a> {
     pub fn poll(&mut self) -> Result<ReadGuard<'_, 'a>, RecvError> {
         loop {
             let seq = self.rx_seq;
-            self.dcache.prefetch(self.next_chunk);
+            self.dcache.prefetch(self.next_offset);
             match self.mcache.read_gated(seq) {
                 Read::Ready(meta) => {
                     if self.rejects(meta.sig) {
@@ -169,7 +169,7 @@ impl<'a> Consumer<'a> {
                         continue;
                     }
                     let payload = self.payload(&meta)?;
-                    self.next_chunk = meta.chunk.wrapping_add(chunks_for(meta.sz as usize) as u32);
+                    self.next_offset = DCache::after(meta.offset, meta.sz as usize);
                     return Ok(ReadGuard {
                         consumer: self,
                         meta,
@@ -260,8 +260,8 @@ impl<'a> Consumer<'a> {
                 d if d < 0 => break,
                 _ => return Err(RecvError::Corrupt { seq }),
             }
-            let (chunk, sz) = self.mcache.loc_gated(seq);
-            if !self.dcache.in_bounds(chunk, sz) {
+            let (offset, sz) = self.mcache.loc_gated(seq);
+            if !self.dcache.in_bounds(offset, sz) {
                 return Err(RecvError::Corrupt { seq });
             }
             if self.filter.is_some() && self.rejects(self.mcache.sig_gated(seq)) {
@@ -335,14 +335,14 @@ impl<'a> Consumer<'a> {
     #[inline(always)]
     pub(crate) fn payload<'r>(&self, meta: &FragMeta) -> Result<&'r [u8], RecvError> {
         let sz = meta.sz as usize;
-        if !self.dcache.in_bounds(meta.chunk, sz) {
+        if !self.dcache.in_bounds(meta.offset, sz) {
             return Err(RecvError::Corrupt { seq: meta.seq });
         }
         // SAFETY: in bounds (checked above). The frag is published (its seq was acquired)
         // and not released by this consumer, so the producer cannot rewrite the region
         // until the credit goes back; callers tie the slice to the guard or batch whose end
         // returns that credit.
-        Ok(unsafe { self.dcache.payload(meta.chunk, sz) })
+        Ok(unsafe { self.dcache.payload(meta.offset, sz) })
     }
 
     /// The views a batch iterator reads through.
@@ -359,7 +359,7 @@ impl<'a> Consumer<'a> {
         #[cfg(milonga_loom)]
         for i in 0..n {
             let meta = self.mcache.body_gated(seq::inc(self.rx_seq, i));
-            self.dcache.release(meta.chunk, meta.sz as usize);
+            self.dcache.release(meta.offset, meta.sz as usize);
         }
         self.rx_seq = seq::inc(self.rx_seq, n);
         self.counters.consumed_frags += frags;

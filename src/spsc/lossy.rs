@@ -25,7 +25,7 @@ use crate::wait::Wait;
 /// [`RecvError::Overrun`] with the number of frags skipped, and counts them: overruns found
 /// while polling (the slot already held a later frag) and found while reading (the slot
 /// changed under the copy) separately, each in events and in frags, plus the bytes lost.
-/// Its metadata is untrusted: the chunk and size are checked against the store before
+/// Its metadata is untrusted: the offset and size are checked against the store before
 /// any address is formed.
 ///
 /// ```
@@ -138,7 +138,7 @@ impl<'a> LossyConsumer<'a> {
             self.counters.lost_bytes += before.wrapping_sub(self.bytes_before);
             self.bytes_before = before;
             let sz = meta.sz as usize;
-            if !self.dcache.in_bounds(meta.chunk, sz) {
+            if !self.dcache.in_bounds(meta.offset, sz) {
                 self.counters.read_lost += 1;
                 self.counters.lost_bytes += sz as u64;
                 self.advance(sz);
@@ -155,7 +155,7 @@ impl<'a> LossyConsumer<'a> {
             };
             // SAFETY: the region is in bounds (checked above); `read_shared` only performs
             // atomic loads, and the copy is kept only if the slot still holds `seq` below.
-            unsafe { self.dcache.read_shared(meta.chunk, dst) };
+            unsafe { self.dcache.read_shared(meta.offset, dst) };
             if let Err(found) = self.mcache.still(seq) {
                 return Err(self.skip(found, true));
             }

@@ -46,7 +46,7 @@ pub use lossy::LossyConsumer;
 pub use producer::{Exclusive, Producer, Shared, WriteClaim, WriteMode};
 
 use crate::cnc::{Cnc, Signal};
-use crate::dcache::{data_chunks, DCache};
+use crate::dcache::{data_chunks, DCache, MAX_CHUNKS};
 use crate::error::LinkError;
 use crate::fctl::{Fctl, Flow};
 use crate::fseq::Fseq;
@@ -67,7 +67,8 @@ pub const MAX_CONSUMERS: usize = 32;
 pub type SigFilter = fn(u64) -> bool;
 
 /// Checks a link's geometry: depth a power of two of at least 2, mtu within the frag size
-/// field, payload store of at least [`data_chunks`] chunks and addressable by a `u32`.
+/// field, payload store of at least [`data_chunks`] chunks and its words addressable by a
+/// `u32`.
 pub(crate) const fn check_geometry(
     depth: usize,
     mtu: usize,
@@ -89,7 +90,7 @@ pub(crate) const fn check_store(
     if mtu > MTU_MAX {
         return Err(LinkError::MtuTooLarge { mtu, max: MTU_MAX });
     }
-    let max = u32::MAX as usize;
+    let max = MAX_CHUNKS;
     if chunks < needed || chunks > max {
         return Err(LinkError::BadDataSize {
             chunks,
@@ -181,10 +182,19 @@ mod tests {
             Err(LinkError::BadDataSize {
                 chunks: 11,
                 needed: 12,
-                max: u32::MAX as usize
+                max: MAX_CHUNKS
             })
         );
         assert_eq!(check_geometry(4, 65, 12), Ok(()));
+        assert_eq!(check_geometry(2, 64, MAX_CHUNKS), Ok(()));
+        assert_eq!(
+            check_geometry(2, 64, MAX_CHUNKS + 1),
+            Err(LinkError::BadDataSize {
+                chunks: MAX_CHUNKS + 1,
+                needed: 4,
+                max: MAX_CHUNKS
+            })
+        );
         assert_eq!(check_geometry(2, 0, 0), Ok(()));
         assert!(check_consumers(0, 0).is_err() && check_consumers(20, 13).is_err());
         assert!(check_consumers(0, 1).is_ok() && check_consumers(32, 0).is_ok());

@@ -6,7 +6,7 @@ use core::ops::{Deref, DerefMut};
 
 use crate::clock::Clock;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::{chunks_for, copy_payload};
+use crate::dcache::{copy_payload, DCache};
 use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
 use crate::frag::{Ctl, FragMeta, Header};
@@ -314,20 +314,20 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     fn write_frag(&mut self, hdr: Header, payload: &[u8]) -> u64 {
         let dcache = self.parts.dcache;
         let len = payload.len();
-        let chunk = dcache.place(self.cursor, len);
+        let at = dcache.place(self.cursor, len);
         if W::SHARED {
             // SAFETY: `place` keeps the region inside the store and `len <= mtu`; the
             // producer holds a credit, so no reliable consumer holds a frag whose payload
             // the region can overlap (the store holds `depth + 2` mtu payloads), and lossy
             // readers only copy with atomic loads and re-check the slot after.
-            unsafe { dcache.write_shared(chunk, payload) };
+            unsafe { dcache.write_shared(at, payload) };
         } else {
             // SAFETY: as above; with no lossy readers, nobody else touches the region while
             // this single producer writes it.
-            copy_payload(unsafe { dcache.payload_mut(chunk, len) }, payload);
-            dcache.written(chunk, len);
+            copy_payload(unsafe { dcache.payload_mut(at, len) }, payload);
+            dcache.written(at, len);
         }
-        self.publish_region(hdr, chunk, len)
+        self.publish_region(hdr, at, len)
     }
 
     fn write_message(&mut self, hdr: Header, msg: &[u8], frags: usize) -> (u64, usize) {
@@ -348,15 +348,16 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         (first, frags)
     }
 
-    /// Publishes the frag whose payload was written at `chunk` (publish steps 1 to 3 in
-    /// the mcache) and spends its credit.
+    /// Publishes the frag whose payload was written at word `at` (in the mcache: the gated
+    /// publish, or the seqlock one with the ledger on a shared link) and spends its
+    /// credit.
     #[inline(always)]
-    fn publish_region(&mut self, hdr: Header, chunk: u32, len: usize) -> u64 {
+    fn publish_region(&mut self, hdr: Header, at: u32, len: usize) -> u64 {
         let seq = self.tx_seq;
         let meta = FragMeta {
             seq,
             sig: hdr.sig,
-            chunk,
+            offset: at,
             sz: len as u16,
             ctl: hdr.ctl,
             tsorig: hdr.tsorig,
@@ -371,7 +372,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         }
         self.tx_seq = seq::inc(seq, 1);
         self.cr_avail -= 1;
-        self.cursor = chunk + chunks_for(len) as u32;
+        self.cursor = DCache::after(at, len);
         self.counters.published_frags += 1;
         self.counters.published_bytes += len as u64;
         seq
@@ -432,15 +433,15 @@ impl<'a> Producer<'a, Exclusive> {
 
     #[inline(always)]
     fn claim_region(&mut self, len: usize) -> WriteClaim<'_, 'a> {
-        let chunk = self.parts.dcache.place(self.cursor, len);
+        let at = self.parts.dcache.place(self.cursor, len);
         // SAFETY: as in `write_frag` (in bounds, credit held, no lossy readers); the slice
         // lives in the claim, which borrows this producer mutably, so nothing else writes
         // the store while it lives.
-        let buf = unsafe { self.parts.dcache.payload_mut(chunk, len) };
+        let buf = unsafe { self.parts.dcache.payload_mut(at, len) };
         WriteClaim {
             producer: self,
             buf,
-            chunk,
+            at,
             hdr: Header::default(),
         }
     }
@@ -476,7 +477,7 @@ impl<W: WriteMode> fmt::Debug for Producer<'_, W> {
 pub struct WriteClaim<'p, 'a> {
     producer: &'p mut Producer<'a, Exclusive>,
     buf: &'p mut [u8],
-    chunk: u32,
+    at: u32,
     hdr: Header,
 }
 
@@ -496,8 +497,8 @@ impl WriteClaim<'_, '_> {
         if len > max {
             return Err(PublishError::TooLarge { len, max });
         }
-        self.producer.parts.dcache.written(self.chunk, len);
-        Ok(self.producer.publish_region(self.hdr, self.chunk, len))
+        self.producer.parts.dcache.written(self.at, len);
+        Ok(self.producer.publish_region(self.hdr, self.at, len))
     }
 
     /// [`set_header`](Self::set_header) then [`commit`](Self::commit).
