@@ -9,60 +9,25 @@
 //!   to the last frag), and moves at least [`MIN_WRAPS`] rings' worth of frags under
 //!   back-pressure; if criterion asks for fewer iterations, the time is scaled down.
 //!
-//! Broadcast, lossy and multi-producer benchmarks belong in this file too, as they land.
+//! Broadcast, lossy and multi-producer benchmarks are in `broadcast.rs`, `lossy.rs` and
+//! `mpsc.rs`; the helpers all of them share are in `common/mod.rs`.
+
+mod common;
 
 use std::hint::{black_box, spin_loop};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use milonga::spsc::{heap, LinkConfig};
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 
+use common::{arrive, checksum, pin, DEPTH, MIN_WRAPS};
+
 /// Payload sizes, bytes.
 const SIZES: [usize; 4] = [8, 64, 1024, 10240];
 /// Consumer batch sizes (frags).
 const BATCHES: [usize; 3] = [1, 16, 256];
-/// Ring depth of every link (four times the largest batch, so the producer always has
-/// room to write while a batch is held).
-const DEPTH: usize = 1024;
-/// Each timed transfer moves at least this many rings' worth of frags.
-const MIN_WRAPS: u64 = 16;
-
-/// Pins the calling thread to one CPU (Linux only; elsewhere a no-op).
-fn pin(cpu: usize) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `set` is a plain bit mask on the stack; sched_setaffinity only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cpu;
-}
-
-/// A start barrier that spins (no futex wake-up inside the timed region).
-fn arrive(ready: &AtomicUsize, parties: usize) {
-    ready.fetch_add(1, Ordering::AcqRel);
-    while ready.load(Ordering::Acquire) < parties {
-        spin_loop();
-    }
-}
-
-/// The wrapping sum of a payload's bytes, read as little-endian words (and a tail).
-#[inline(always)]
-fn checksum(p: &[u8]) -> u64 {
-    let mut words = p.chunks_exact(8);
-    let sum = words
-        .by_ref()
-        .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
-        .fold(0u64, u64::wrapping_add);
-    words
-        .remainder()
-        .iter()
-        .fold(sum, |a, &b| a.wrapping_add(b.into()))
-}
 
 /// The cost floor: publish one frag and read it back on the same thread.
 fn one_thread(c: &mut Criterion) {
