@@ -250,21 +250,23 @@ impl<'a> Consumer<'a> {
     ) -> Result<Batch<'_, 'a>, RecvError> {
         self.check_budget(max_frags, max_bytes)?;
         let start = self.rx_seq;
+        // Locals, so the scan keeps them in registers (the filter is an opaque call).
+        let (mcache, dcache, filter) = (self.mcache, self.dcache, self.filter);
         // `raw` frags scanned, `len` of them (with `bytes`) delivered, the rest filtered.
         let (mut raw, mut len, mut bytes) = (0usize, 0usize, 0usize);
         let (mut skipped, mut skipped_bytes) = (0u64, 0u64);
         while len < max_frags {
             let seq = seq::inc(start, raw as u64);
-            match self.mcache.poll(seq) {
+            match mcache.poll(seq) {
                 0 => {}
                 d if d < 0 => break,
                 _ => return Err(RecvError::Corrupt { seq }),
             }
-            let (offset, sz) = self.mcache.loc_gated(seq);
-            if !self.dcache.in_bounds(offset, sz) {
+            let (offset, sz) = mcache.loc_gated(seq);
+            if !dcache.in_bounds(offset, sz) {
                 return Err(RecvError::Corrupt { seq });
             }
-            if self.filter.is_some() && self.rejects(self.mcache.sig_gated(seq)) {
+            if filter.is_some_and(|f| !f(mcache.sig_gated(seq))) {
                 if len == 0 {
                     // Filtered frags ahead of the batch are released at once.
                     skipped += 1;
