@@ -6,7 +6,8 @@
 //!   atomic word stores) then `try_recv` (an atomic copy out and a recheck of the slot) on
 //!   one thread, per iteration: the cost floor of a frag read by a lossy consumer.
 //! - `lossy_pinned_<size>`: producer on cpu 0, lossy consumer on cpu 1, both busy-polling,
-//!   no reliable consumer, so nothing gates the producer. One iteration is one frag
+//!   no reliable consumer, so nothing gates the producer; `read` resumes at the oldest
+//!   intact frag after an overrun, `read_margin_half` half a ring later. One iteration is one frag
 //!   *received*: the time is the consumer's, from a spinning start barrier until it has
 //!   received at least [`MIN_WRAPS`] rings' worth of frags (then the producer is told to
 //!   stop), so criterion's throughput is the consumer's received rate (frags, or payload
@@ -111,14 +112,16 @@ impl Tally {
     }
 }
 
-/// A producer on cpu 0 publishes frags of `size` bytes until a lossy consumer on cpu 1 has
+/// A producer on cpu 0 publishes frags of `size` bytes until a lossy consumer on cpu 1 (with
+/// this [resume margin](milonga::spsc::LossyConsumer::set_resume_margin)) has
 /// received `iters` of them (at least `MIN_WRAPS` rings' worth); returns the consumer's
 /// time for `iters` frags, and adds the run to `tally`.
-fn read_while_publishing(size: usize, iters: u64, tally: &mut Tally) -> Duration {
+fn read_while_publishing(size: usize, margin: u64, iters: u64, tally: &mut Tally) -> Duration {
     let n = iters.max(MIN_WRAPS * DEPTH as u64);
     let (mut tx, _, mut lossy) =
         heap_lossy(LinkConfig::new(DEPTH, size), FlowConfig::new(), 0, 1).unwrap();
     let mut rx = lossy.pop().unwrap();
+    rx.set_resume_margin(margin);
     let ready = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (elapsed, published, counters) = std::thread::scope(|s| {
@@ -185,12 +188,19 @@ fn pinned(c: &mut Criterion) {
         let name = format!("lossy_pinned_{size}B");
         let mut g = c.benchmark_group(&name);
         g.throughput(per_frag(size));
-        let mut tally = Tally::default();
-        g.bench_function("read", |b| {
-            b.iter_custom(|iters| read_while_publishing(size, iters, &mut tally));
-        });
+        let mut tallies = [Tally::default(), Tally::default()];
+        for ((label, margin), tally) in [("read", 0), ("read_margin_half", DEPTH as u64 / 2)]
+            .into_iter()
+            .zip(&mut tallies)
+        {
+            g.bench_function(label, |b| {
+                b.iter_custom(|iters| read_while_publishing(size, margin, iters, tally));
+            });
+        }
         g.finish();
-        tally.report(&format!("{name}/read"));
+        for (label, tally) in ["read", "read_margin_half"].into_iter().zip(&tallies) {
+            tally.report(&format!("{name}/{label}"));
+        }
     }
 }
 

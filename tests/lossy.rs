@@ -46,6 +46,37 @@ fn a_lapped_reader_resumes_at_the_oldest_intact_frag_and_counts_what_it_skipped(
 }
 
 #[test]
+fn a_resume_margin_skips_past_the_oldest_intact_frag_up_to_the_newest() {
+    let (mut tx, _, mut lossy) =
+        heap_lossy(LinkConfig::new(8, 100), FlowConfig::new(), 0, 1).unwrap();
+    let mut rx = lossy.pop().unwrap();
+    rx.set_resume_margin(3);
+    let mut buf = [0u8; 100];
+    for i in 0..20u64 {
+        tx.try_publish(Header::new(i), &vec![i as u8; i as usize])
+            .unwrap();
+    }
+    // The ring holds 12..=19; the margin skips 12..=14 as well.
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 15 }));
+    assert_eq!(rx.try_recv(&mut buf).unwrap().seq, 15);
+    // Lapped again by far more than the ring: a margin past the newest stops at it.
+    rx.set_resume_margin(1000);
+    for i in 20..40u64 {
+        tx.try_publish(Header::new(i), &vec![i as u8; i as usize])
+            .unwrap();
+    }
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 23 }));
+    let meta = rx.try_recv(&mut buf).unwrap();
+    assert_eq!((meta.seq, meta.sz), (39, 39));
+    assert!(buf[..39].iter().all(|&b| b == 39));
+    let c = rx.counters();
+    assert_eq!((c.poll_overruns, c.poll_lost), (2, 38));
+    tx.halt();
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Closed));
+    assert_exact(&rx.counters(), 40, (0..40).sum());
+}
+
+#[test]
 fn a_small_buffer_consumes_nothing_and_filters_count_as_filtered() {
     static LINK: InlineLink<4, 64, { data_chunks(4, 64) }, 0, 1> = InlineLink::new();
     let (mut tx, [], [mut rx]) = LINK.split_lossy(FlowConfig::new()).unwrap();

@@ -21,7 +21,8 @@ use crate::wait::Wait;
 /// then checking that the frag's slot still holds it; if the producer lapped it meanwhile,
 /// the copy is thrown away. It never receives a plain `&[u8]` into the link's store.
 ///
-/// When it finds it was overrun, it resumes at the oldest frag still intact, returns
+/// When it finds it was overrun, it resumes at the oldest frag still intact (or, with a
+/// [resume margin](Self::set_resume_margin), that many frags later), returns
 /// [`RecvError::Overrun`] with the number of frags skipped, and counts them: overruns found
 /// while polling (the slot already held a later frag) and found while reading (the slot
 /// changed under the copy) separately, each in events and in frags, plus the bytes lost.
@@ -53,6 +54,8 @@ pub struct LossyConsumer<'a> {
     bytes_before: u64,
     since_publish: u64,
     release_every: u64,
+    /// Frags to skip past the oldest intact one when resuming after an overrun.
+    resume_margin: u64,
     filter: Option<SigFilter>,
     counters: ConsumerCounters,
     fseq: Ref<'a, Fseq>,
@@ -74,6 +77,7 @@ impl<'a> LossyConsumer<'a> {
             bytes_before: 0,
             since_publish: 0,
             release_every,
+            resume_margin: 0,
             filter: None,
             counters: ConsumerCounters::default(),
             fseq,
@@ -97,6 +101,32 @@ impl<'a> LossyConsumer<'a> {
     /// The link's command-and-control block.
     pub fn cnc(&self) -> &Cnc {
         self.parts.cnc.get()
+    }
+
+    /// After an overrun, resume `margin` frags after the oldest intact frag (at most at
+    /// the newest published one) instead of at it. The oldest intact frag is the next one
+    /// the producer overwrites, so a consumer that keeps falling behind and resumes there
+    /// is lapped again almost at once, and pays for a recovery (and often a wasted copy)
+    /// each time. A margin of, say, half the depth skips more frags per overrun but leaves
+    /// room before the next one. Default 0. Every skipped frag is counted either way.
+    ///
+    /// ```
+    /// use milonga::spsc::{heap_lossy, LinkConfig};
+    /// use milonga::{FlowConfig, Header, RecvError};
+    ///
+    /// let (mut tx, _, mut lossy) = heap_lossy(LinkConfig::new(4, 8), FlowConfig::new(), 0, 1).unwrap();
+    /// let mut rx = lossy.pop().unwrap();
+    /// rx.set_resume_margin(2);
+    /// for i in 0..10u64 {
+    ///     tx.try_publish(Header::new(i), &i.to_le_bytes()).unwrap();
+    /// }
+    /// let mut buf = [0u8; 8];
+    /// // Frags 6 to 9 are intact; the margin skips 6 and 7 too.
+    /// assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 8 }));
+    /// assert_eq!(rx.try_recv(&mut buf).unwrap().sig, 8);
+    /// ```
+    pub fn set_resume_margin(&mut self, margin: u64) {
+        self.resume_margin = margin;
     }
 
     /// From now on, deliver only frags whose `sig` `filter` accepts; the others are
@@ -204,7 +234,8 @@ impl<'a> LossyConsumer<'a> {
     }
 
     /// The slot of `rx_seq` held `found`: the producer lapped this consumer. Resume at the
-    /// oldest frag still intact and count the frags skipped.
+    /// oldest frag still intact (plus the resume margin, up to the newest) and count the
+    /// frags skipped.
     #[cold]
     fn skip(&mut self, found: u64, reading: bool) -> RecvError {
         let newest = self.newest_published(found);
@@ -215,6 +246,8 @@ impl<'a> LossyConsumer<'a> {
         if self.mcache.poll(resume) != 0 {
             resume = seq::inc(resume, 1);
         }
+        let room = seq::diff(newest, resume).max(0) as u64;
+        resume = seq::inc(resume, self.resume_margin.min(room));
         if seq::le(resume, self.rx_seq) {
             resume = seq::inc(self.rx_seq, 1);
         }
