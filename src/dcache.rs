@@ -70,27 +70,6 @@ pub const fn data_bytes(depth: usize, mtu: usize) -> usize {
     data_chunks(depth, mtu) * CHUNK_SZ
 }
 
-/// Copies `src` into `dst` (of the same length). Payloads of up to 16 bytes, the common
-/// case of small messages, are copied with at most two pairs of overlapping word moves
-/// instead of a call into `memcpy`.
-#[inline(always)]
-pub(crate) fn copy_payload(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    if (8..=16).contains(&n) {
-        let head: [u8; 8] = src[..8].try_into().unwrap_or([0; 8]);
-        let tail: [u8; 8] = src[n - 8..].try_into().unwrap_or([0; 8]);
-        dst[..8].copy_from_slice(&head);
-        dst[n - 8..].copy_from_slice(&tail);
-    } else if (4..8).contains(&n) {
-        let head: [u8; 4] = src[..4].try_into().unwrap_or([0; 4]);
-        let tail: [u8; 4] = src[n - 4..].try_into().unwrap_or([0; 4]);
-        dst[..4].copy_from_slice(&head);
-        dst[n - 4..].copy_from_slice(&tail);
-    } else {
-        dst.copy_from_slice(src);
-    }
-}
-
 /// One 64-byte, 64-aligned unit of payload memory.
 #[repr(C, align(64))]
 pub(crate) struct Chunk(UnsafeCell<[u8; CHUNK_SZ]>);

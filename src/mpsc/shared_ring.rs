@@ -32,7 +32,7 @@ use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::{copy_payload, DCache};
+use crate::dcache::DCache;
 use crate::error::PublishError;
 use crate::fctl::Flow;
 use crate::frag::{Ctl, FragMeta, Header};
@@ -284,7 +284,7 @@ impl<'a> RingProducer<'a> {
     #[inline]
     pub fn try_publish(&self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError> {
         let mut claim = self.try_claim(payload.len())?;
-        copy_payload(&mut claim, payload);
+        claim.copy_from_slice(payload);
         claim.commit_with(hdr, payload.len())
     }
 
@@ -299,7 +299,7 @@ impl<'a> RingProducer<'a> {
         wait: W,
     ) -> Result<u64, PublishError> {
         let mut claim = self.claim(payload.len(), wait)?;
-        copy_payload(&mut claim, payload);
+        claim.copy_from_slice(payload);
         claim.commit_with(hdr, payload.len())
     }
 

@@ -6,7 +6,7 @@ use core::ops::{Deref, DerefMut};
 
 use crate::clock::Clock;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::{copy_payload, DCache};
+use crate::dcache::DCache;
 use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
 use crate::frag::{Ctl, FragMeta, Header};
@@ -324,7 +324,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         } else {
             // SAFETY: as above; with no lossy readers, nobody else touches the region while
             // this single producer writes it.
-            copy_payload(unsafe { dcache.payload_mut(at, len) }, payload);
+            unsafe { dcache.payload_mut(at, len) }.copy_from_slice(payload);
             dcache.written(at, len);
         }
         self.publish_region(hdr, at, len)
