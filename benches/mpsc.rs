@@ -183,6 +183,34 @@ impl Check {
     }
 }
 
+/// Producer `p`'s thread: pins itself, waits at the start barrier, then publishes `per`
+/// stamped frags of `size` bytes through `publish`, waiting out refusals for lack of
+/// credits.
+fn produce(
+    p: usize,
+    place: Placement,
+    size: usize,
+    per: u64,
+    ready: &AtomicUsize,
+    mut publish: impl FnMut(Header, &[u8]) -> Result<u64, PublishError>,
+) {
+    pin(place.producer_cpu(p));
+    let mut payload = payload(size);
+    let mut backoff = Backoff::new();
+    arrive_sharing(ready, PRODUCERS + 1);
+    for i in 0..per {
+        stamp(&mut payload, i);
+        loop {
+            match publish(Header::new(p as u64), &payload) {
+                Ok(_) => break,
+                Err(PublishError::NoCredits) => backoff.snooze(),
+                Err(e) => panic!("publish: {e}"),
+            }
+        }
+        backoff.reset();
+    }
+}
+
 /// Moves `iters` frags (at least `MIN_WRAPS` rings' worth per producer) of `size` bytes
 /// from two producers to one consumer reading batches of `batch`, over the link `kind`,
 /// with the threads placed as `place`; returns the time of `iters`.
@@ -201,21 +229,7 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                 for p in 0..PRODUCERS {
                     let tx = tx.clone();
                     s.spawn(move || {
-                        pin(place.producer_cpu(p));
-                        let mut payload = payload(size);
-                        let mut backoff = Backoff::new();
-                        arrive_sharing(ready, parties);
-                        for i in 0..per {
-                            stamp(&mut payload, i);
-                            loop {
-                                match tx.try_publish(Header::new(p as u64), &payload) {
-                                    Ok(_) => break,
-                                    Err(PublishError::NoCredits) => backoff.snooze(),
-                                    Err(e) => panic!("publish: {e}"),
-                                }
-                            }
-                            backoff.reset();
-                        }
+                        produce(p, place, size, per, ready, |h, b| tx.try_publish(h, b));
                     });
                 }
                 drop(tx);
@@ -256,21 +270,7 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                 let ready = &ready;
                 for (p, mut tx) in txs.into_iter().enumerate() {
                     s.spawn(move || {
-                        pin(place.producer_cpu(p));
-                        let mut payload = payload(size);
-                        let mut backoff = Backoff::new();
-                        arrive_sharing(ready, parties);
-                        for i in 0..per {
-                            stamp(&mut payload, i);
-                            loop {
-                                match tx.try_publish(Header::new(p as u64), &payload) {
-                                    Ok(_) => break,
-                                    Err(PublishError::NoCredits) => backoff.snooze(),
-                                    Err(e) => panic!("publish: {e}"),
-                                }
-                            }
-                            backoff.reset();
-                        }
+                        produce(p, place, size, per, ready, |h, b| tx.try_publish(h, b));
                         tx.halt();
                     });
                 }
@@ -335,10 +335,7 @@ mod groups {
 
     criterion_group! {
         name = benches;
-        config = Criterion::default()
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(3));
+        config = common::config();
         targets = one_thread, pinned
     }
 }

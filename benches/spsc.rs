@@ -121,10 +121,7 @@ mod groups {
 
     criterion_group! {
         name = benches;
-        config = Criterion::default()
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(3));
+        config = common::config();
         targets = one_thread, pinned
     }
 }

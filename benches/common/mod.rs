@@ -8,12 +8,24 @@
 
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use criterion::Criterion;
 
 /// Ring depth of every link (four times the largest batch, so the producer always has
 /// room to write while a batch is held).
 pub const DEPTH: usize = 1024;
 /// Each timed transfer moves at least this many rings' worth of frags.
 pub const MIN_WRAPS: u64 = 16;
+
+/// The configuration of every bench group: ten samples, a short warm-up and three seconds
+/// of measurement, so that each bench target finishes in a minute or two.
+pub fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+}
 
 /// Pins the calling thread to one CPU (Linux only; elsewhere a no-op).
 pub fn pin(cpu: usize) {
