@@ -51,6 +51,12 @@ pub enum LinkError {
     },
     /// An inline link was split before; its handles are handed out once for life.
     AlreadySplit,
+    /// The allocator could not provide the memory of a heap link (its geometry is valid,
+    /// but too large for this machine). Nothing was allocated.
+    OutOfMemory {
+        /// Bytes of the allocation that failed.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for LinkError {
@@ -85,6 +91,9 @@ impl fmt::Display for LinkError {
                 "{reliable} reliable + {lossy} lossy consumers: a link needs 1 to {max}"
             ),
             LinkError::AlreadySplit => f.write_str("the link was already split"),
+            LinkError::OutOfMemory { bytes } => {
+                write!(f, "could not allocate {bytes} bytes for the link")
+            }
         }
     }
 }

@@ -67,6 +67,8 @@ mod error;
 mod fctl;
 mod frag;
 mod fseq;
+#[cfg(feature = "alloc")]
+mod heap_alloc;
 mod mcache;
 pub mod metrics;
 pub mod mpsc;

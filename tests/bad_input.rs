@@ -403,3 +403,29 @@ fn blocking_batch_with_a_bad_budget_is_named_on_an_empty_link() {
         })
     );
 }
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri stops at an allocation this large instead of refusing it"
+)]
+fn a_valid_link_too_large_to_allocate_is_a_named_error_not_an_abort() {
+    // Depth 2^40 with mtu 0 passes every geometry check (no payload store), but its
+    // metadata ring alone is 32 TiB.
+    let depth = 1usize << 40;
+    let want = LinkError::OutOfMemory { bytes: depth * 32 };
+    assert_eq!(
+        heap(LinkConfig::new(depth, 0), FlowConfig::new()).err(),
+        Some(want)
+    );
+    assert_eq!(
+        milonga::mpsc::heap_ring(milonga::mpsc::RingConfig::new(depth, 0), FlowConfig::new()).err(),
+        Some(want)
+    );
+    assert_eq!(
+        want.to_string(),
+        "could not allocate 35184372088832 bytes for the link"
+    );
+    // And the machine is still fine: a normal link builds afterwards.
+    assert!(heap(LinkConfig::new(8, 64), FlowConfig::new()).is_ok());
+}

@@ -10,6 +10,7 @@ use crate::dcache::{Chunk, DCache};
 use crate::error::LinkError;
 use crate::fctl::FlowConfig;
 use crate::fseq::Fseq;
+use crate::heap_alloc::{boxed_slice, zeroed_slice};
 use crate::mcache::{MCache, Slot};
 use crate::mpsc::shared_ring::{self, RingState};
 use crate::mpsc::{check_ring_geometry, ring_chunks, FanIn, RingProducer};
@@ -96,9 +97,9 @@ pub fn heap_ring(
     let chunk_cnt = ring_chunks(cfg.depth.min(1 << 40), cfg.mtu.min(1 << 20));
     check_ring_geometry(cfg.depth, cfg.mtu, chunk_cnt)?;
     let flow = flow.resolve(cfg.depth as u64)?;
-    let slots: Box<[Slot]> = (0..cfg.depth).map(|_| Slot::empty(cfg.seq0)).collect();
+    let slots: Box<[Slot]> = boxed_slice(cfg.depth, || Slot::empty(cfg.seq0))?;
     // SAFETY: a `Chunk` is 64 bytes in an `UnsafeCell`, for which all-zero is a valid value.
-    let chunks: Box<[Chunk]> = unsafe { Box::new_zeroed_slice(chunk_cnt).assume_init() };
+    let chunks: Box<[Chunk]> = unsafe { zeroed_slice(chunk_cnt) }?;
     let fseq: Box<[Fseq]> = Box::new([Fseq::new(cfg.seq0)]);
     let storage = Arc::new(HeapRing {
         slots: Box::into_raw(slots),

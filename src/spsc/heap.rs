@@ -9,6 +9,7 @@ use crate::dcache::{data_chunks, Chunk, DCache, CHUNK_SZ};
 use crate::error::LinkError;
 use crate::fctl::FlowConfig;
 use crate::fseq::Fseq;
+use crate::heap_alloc::{boxed_slice, zeroed_slice};
 use crate::mcache::{MCache, Slot};
 use crate::spsc::{check_consumers, check_geometry, MAX_CONSUMERS};
 use crate::spsc::{Consumer, Exclusive, LossyConsumer, Parts, Producer, Shared, WriteMode};
@@ -196,11 +197,11 @@ fn build<W: WriteMode>(
     let chunk_cnt = cfg.chunks()?;
     check_consumers(reliable, lossy)?;
     let flow = flow.resolve(cfg.depth as u64)?;
-    let slots: Box<[Slot]> = (0..cfg.depth).map(|_| Slot::empty(cfg.seq0)).collect();
+    let slots: Box<[Slot]> = boxed_slice(cfg.depth, || Slot::empty(cfg.seq0))?;
     let ledger_len = if W::SHARED { cfg.depth } else { 0 };
-    let ledger: Box<[AtomicU64]> = (0..ledger_len).map(|_| AtomicU64::new(0)).collect();
+    let ledger: Box<[AtomicU64]> = boxed_slice(ledger_len, || AtomicU64::new(0))?;
     // SAFETY: a `Chunk` is 64 bytes in an `UnsafeCell`, for which all-zero is a valid value.
-    let chunks: Box<[Chunk]> = unsafe { Box::new_zeroed_slice(chunk_cnt).assume_init() };
+    let chunks: Box<[Chunk]> = unsafe { zeroed_slice(chunk_cnt) }?;
     let fseqs: Box<[Fseq]> = (0..reliable).map(|_| Fseq::new(cfg.seq0)).collect();
     let lossy_fseqs: Box<[Fseq]> = (0..lossy).map(|_| Fseq::new(cfg.seq0)).collect();
     let storage = Arc::new(HeapStorage {
