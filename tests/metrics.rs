@@ -50,6 +50,15 @@ fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
             .enumerate()
             .map(|(n, mut rx)| {
                 s.spawn(move || {
+                    if n == 1 {
+                        // The sleepy consumer reads nothing until the producer has been held
+                        // back once, so it is named slow whatever the scheduler does (under
+                        // Miri a sleep of a few microseconds may not slow it at all).
+                        let m = rx.metrics();
+                        while m.snapshot().producer.backpressure == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
                     let mut worst = 0i64;
                     loop {
                         match rx.poll() {
