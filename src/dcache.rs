@@ -255,10 +255,12 @@ impl<'a> DCache<'a> {
     #[inline(always)]
     unsafe fn word(&self, at: u32, i: usize) -> &AtomicU64 {
         #[cfg(not(milonga_loom))]
-        // SAFETY: in bounds (caller's contract) and 8-aligned (chunks are 64-aligned); the
-        // memory is inside `UnsafeCell`s, and every access that may race with this one is
-        // atomic too (shared-mode stores and lossy loads); plain reads by reliable readers
-        // never overlap a store (credit protocol).
+        // SAFETY: in bounds (caller's contract) and 8-aligned (the store is 64-aligned and
+        // offsets count 8-byte words); the memory is inside `UnsafeCell`s, and every access
+        // that may race with this one is atomic too (shared-mode stores and lossy loads);
+        // plain reads by reliable readers never overlap a store: the credit protocol keeps
+        // the producer off the words of every frag they hold, and frags sharing a chunk
+        // use disjoint words.
         unsafe {
             AtomicU64::from_ptr((self.base(at) as *mut u64).add(i))
         }

@@ -316,10 +316,12 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         let len = payload.len();
         let at = dcache.place(self.cursor, len);
         if W::SHARED {
-            // SAFETY: `place` keeps the region inside the store and `len <= mtu`; the
-            // producer holds a credit, so no reliable consumer holds a frag whose payload
-            // the region can overlap (the store holds `depth + 2` mtu payloads), and lossy
-            // readers only copy with atomic loads and re-check the slot after.
+            // SAFETY: `place` keeps the region inside the store and `len <= mtu`. Its words
+            // were last used by a frag at least `depth + 1` back (the placement rule in
+            // `dcache`: each frag starts at most `ceil(mtu / 64)` fresh chunks of a store of
+            // `depth + 2` such runs), and the producer holds a credit, so no reliable
+            // consumer still holds that frag; frags sharing a chunk use disjoint words.
+            // Lossy readers only copy with atomic loads and re-check the slot after.
             unsafe { dcache.write_shared(at, payload) };
         } else {
             // SAFETY: as above; with no lossy readers, nobody else touches the region while
