@@ -22,6 +22,8 @@
 //! nothing it still holds is rewritten. Frags that share a chunk occupy disjoint words.
 
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use crate::sync::{AtomicU64, Ordering::Relaxed, Ref, Track};
 
@@ -69,6 +71,104 @@ pub const fn data_chunks(depth: usize, mtu: usize) -> usize {
 pub const fn data_bytes(depth: usize, mtu: usize) -> usize {
     data_chunks(depth, mtu) * CHUNK_SZ
 }
+
+/// [`DCache::place`] in a store of `store_words` words (at most `MAX_CHUNKS * 8`, so every
+/// offset fits a `u32`), for a cursor at most `store_words`.
+///
+/// The arithmetic is done in 64 bits: in a store of the largest size the cursor can stand
+/// at `0xFFFF_FFF8` (just after a payload that ends at the end of the store), where the
+/// first chunk boundary after it, or the end of a payload placed at it, is past `u32::MAX`.
+#[inline(always)]
+pub(crate) const fn place_in(store_words: usize, cursor: u32, sz: usize) -> u32 {
+    const M: u64 = WORDS_PER_CHUNK as u64 - 1;
+    let cursor = cursor as u64;
+    let words = words_for(sz) as u64;
+    // `(cursor | M) + 1` is the first chunk boundary after the cursor; `(cursor + M) & !M`
+    // the first at or after it.
+    let at = if sz > CHUNK_SZ || cursor + words > (cursor | M) + 1 {
+        (cursor + M) & !M
+    } else {
+        cursor
+    };
+    if at + words > store_words as u64 {
+        0
+    } else {
+        // `at + words <= store_words <= u32::MAX`.
+        at as u32
+    }
+}
+
+/// A payload region lent for reading, kept as a pointer.
+///
+/// A guard that lends a payload holds one of these instead of a `&[u8]`: a reference
+/// stored in a value that is passed by value (`drop(guard)`) is protected for the whole
+/// call under Stacked Borrows, and the guard's drop returns the credit that lets the
+/// producer rewrite the region during that call. The slice is formed only when asked for,
+/// for a borrow of the guard.
+#[derive(Clone, Copy)]
+pub(crate) struct RegionRef<'r> {
+    ptr: NonNull<u8>,
+    len: usize,
+    life: PhantomData<&'r [u8]>,
+}
+
+impl<'r> RegionRef<'r> {
+    /// The bytes; the caller ties the slice to a borrow of the guard that holds the region.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &'r [u8] {
+        // SAFETY: `DCache::region` made the pointer from an in-bounds region that nobody
+        // writes while the holder of this value lives (the credit protocol: its frag's
+        // credit goes back only when the holder ends).
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+// SAFETY: a `RegionRef` is a `&[u8]` kept as a pointer; `&[u8]` is `Send` and `Sync`.
+unsafe impl Send for RegionRef<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for RegionRef<'_> {}
+
+/// A payload region lent for writing (a producer's claim), kept as a pointer.
+///
+/// A claim is committed by value (`claim.commit(len)`), and the commit publishes the
+/// frag: were the claim's bytes a `&mut [u8]` field, that reference would be protected for
+/// the whole call under Stacked Borrows while the consumer, told by the publish, reads
+/// the region (undefined behaviour). The `&mut [u8]` is formed only inside
+/// [`get_mut`](Self::get_mut), for a borrow of the claim that ends before any commit.
+pub(crate) struct RegionMut<'r> {
+    ptr: NonNull<u8>,
+    len: usize,
+    life: PhantomData<&'r mut [u8]>,
+}
+
+impl RegionMut<'_> {
+    /// The region's length in bytes.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes, for reading.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &[u8] {
+        // SAFETY: `DCache::region_mut` made the pointer from an in-bounds region that only
+        // the holder of this value touches until it publishes the frag, which it does only
+        // by giving this value up.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The bytes, for writing.
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `get`; `&mut self` makes this the only reference formed from it.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+// SAFETY: a `RegionMut` is a `&mut [u8]` kept as a pointer; `&mut [u8]` is `Send` and `Sync`.
+unsafe impl Send for RegionMut<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for RegionMut<'_> {}
 
 /// One 64-byte, 64-aligned unit of payload memory.
 #[repr(C, align(64))]
@@ -153,20 +253,7 @@ impl<'a> DCache<'a> {
     /// would cross the end.
     #[inline(always)]
     pub(crate) fn place(&self, cursor: u32, sz: usize) -> u32 {
-        const M: u32 = WORDS_PER_CHUNK - 1;
-        let words = words_for(sz) as u32;
-        // `(cursor | M) + 1` is the first chunk boundary after the cursor; `(cursor + M) & !M`
-        // the first at or after it.
-        let at = if sz > CHUNK_SZ || cursor + words > (cursor | M) + 1 {
-            (cursor + M) & !M
-        } else {
-            cursor
-        };
-        if at as usize + words as usize > self.words {
-            0
-        } else {
-            at
-        }
+        place_in(self.words, cursor, sz)
     }
 
     /// The cursor after a payload of `sz` bytes placed at word `at`.
@@ -246,6 +333,39 @@ impl<'a> DCache<'a> {
         // SAFETY: in bounds, and no other reference to the region exists while the slice
         // lives (caller's contract).
         unsafe { core::slice::from_raw_parts_mut(self.base(at), sz) }
+    }
+
+    /// [`payload`](Self::payload), kept as a pointer (for guards: see [`RegionRef`]).
+    ///
+    /// # Safety
+    /// As [`payload`](Self::payload), for as long as the returned value lives.
+    #[inline(always)]
+    pub(crate) unsafe fn region<'r>(&self, at: u32, sz: usize) -> RegionRef<'r> {
+        debug_assert!(self.in_bounds(at, sz));
+        self.track.read(at as usize, words_for(sz));
+        RegionRef {
+            // SAFETY: `base` offsets the store's (non-null) pointer by an in-bounds amount.
+            ptr: unsafe { NonNull::new_unchecked(self.base(at)) },
+            len: sz,
+            life: PhantomData,
+        }
+    }
+
+    /// [`payload_mut`](Self::payload_mut), kept as a pointer (for claims: see
+    /// [`RegionMut`]).
+    ///
+    /// # Safety
+    /// As [`payload_mut`](Self::payload_mut), for as long as the returned value lives.
+    #[inline(always)]
+    pub(crate) unsafe fn region_mut<'r>(&self, at: u32, sz: usize) -> RegionMut<'r> {
+        debug_assert!(self.in_bounds(at, sz));
+        self.track.write(at as usize, words_for(sz));
+        RegionMut {
+            // SAFETY: as in `region`.
+            ptr: unsafe { NonNull::new_unchecked(self.base(at)) },
+            len: sz,
+            life: PhantomData,
+        }
     }
 
     /// The atomic word `i` of the region at word `at`.
@@ -345,6 +465,32 @@ impl<'a> DCache<'a> {
 #[cfg(all(test, not(milonga_loom)))]
 mod tests {
     use super::*;
+
+    /// A payload that ends exactly at the end of the largest store leaves the cursor at
+    /// `0xFFFF_FFF8`; placing the next one there must not overflow (it did in 32-bit
+    /// arithmetic: `(cursor | 7) + 1`).
+    #[test]
+    fn placement_at_the_end_of_the_largest_store() {
+        let words = MAX_CHUNKS * (CHUNK_SZ / WORD_SZ);
+        let end = words as u32;
+        assert_eq!(end, 0xFFFF_FFF8);
+        // The last word, then the cursor at the very end.
+        assert_eq!(place_in(words, end - 1, 8), end - 1);
+        assert_eq!(DCache::after(end - 1, 8), end);
+        // From there: an empty payload stays at the end (it occupies nothing); anything
+        // else wraps to word 0.
+        assert_eq!(place_in(words, end, 0), end);
+        for sz in [1, 8, 63, 64, 65, 4096, crate::spsc::MTU_MAX] {
+            assert_eq!(place_in(words, end, sz), 0, "size {sz}");
+        }
+        // Just before the end: what fits in the last chunk stays, the rest wraps.
+        assert_eq!(place_in(words, end - 8, 64), end - 8);
+        assert_eq!(place_in(words, end - 4, 32), end - 4);
+        assert_eq!(place_in(words, end - 4, 40), 0);
+        assert_eq!(place_in(words, end - 1, 65), 0);
+        assert_eq!(place_in(words, end - 16, 128), end - 16);
+        assert_eq!(place_in(words, end - 15, 128), 0);
+    }
 
     #[test]
     fn placement_never_crosses_the_end_or_a_chunk() {

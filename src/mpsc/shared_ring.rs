@@ -32,7 +32,7 @@ use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::DCache;
+use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
 use crate::fctl::Flow;
 use crate::frag::{Ctl, FragMeta, Header};
@@ -376,7 +376,7 @@ impl<'a> RingProducer<'a> {
         // acquire load), no other claim can take `seq`, and the claim of `seq + depth`
         // needs the consumer to release `seq`, which it cannot before this claim
         // publishes it. The slice lives in the claim, which ends with that publish.
-        let buf = unsafe { self.core.dcache.payload_mut(at, len) };
+        let buf = unsafe { self.core.dcache.region_mut(at, len) };
         RingClaim {
             core: &self.core,
             seq,
@@ -448,7 +448,8 @@ pub struct RingClaim<'p, 'a> {
     core: &'p RingCore<'a>,
     seq: u64,
     at: u32,
-    buf: &'p mut [u8],
+    /// A pointer, not a `&mut [u8]`: see [`WriteClaim`](crate::spsc::WriteClaim).
+    buf: RegionMut<'p>,
     hdr: Header,
 }
 
@@ -519,14 +520,16 @@ impl Drop for RingClaim<'_, '_> {
 
 impl Deref for RingClaim<'_, '_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
-        self.buf
+        self.buf.get()
     }
 }
 
 impl DerefMut for RingClaim<'_, '_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.buf
+        self.buf.get_mut()
     }
 }
 

@@ -7,7 +7,7 @@ use crate::dcache::DCache;
 use crate::frag::{Ctl, FragMeta};
 use crate::mcache::MCache;
 use crate::seq;
-use crate::spsc::{Consumer, SigFilter};
+use crate::spsc::Consumer;
 
 /// A frag borrowed from a [`Batch`] (or a [`ReadGuard`](crate::spsc::ReadGuard)).
 #[derive(Clone, Copy)]
@@ -58,6 +58,35 @@ impl fmt::Debug for Frag<'_> {
     }
 }
 
+/// The most frags of the stream (delivered and rejected) one batch spans when the
+/// consumer has a filter: the batch keeps the filter's answers as one bit per frag.
+pub const FILTERED_RUN_MAX: usize = 64;
+
+/// What a batch scan found: the run of frags `start .. start + raw` a batch lends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Run {
+    pub(crate) start: u64,
+    /// Frags in the run, rejected ones included.
+    pub(crate) raw: usize,
+    /// Frags delivered, and their payload bytes.
+    pub(crate) len: usize,
+    pub(crate) bytes: usize,
+    /// Bit `i` set: the filter rejected frag `start + i` (only with a filter, so then
+    /// `raw <= FILTERED_RUN_MAX`).
+    pub(crate) rejected: u64,
+    /// Payload bytes of the rejected frags.
+    pub(crate) rejected_bytes: usize,
+}
+
+impl Run {
+    /// The filter rejected frag `i` of the run.
+    #[inline(always)]
+    fn rejects(&self, i: usize) -> bool {
+        // A mask is only set with a filter, when `i < raw <= 64`.
+        self.rejected != 0 && (self.rejected >> i) & 1 != 0
+    }
+}
+
 /// Consecutive frags lent by [`Consumer::batch`].
 ///
 /// Iterate it with [`iter`](Self::iter) (as often as needed: the frags stay lent until the
@@ -65,33 +94,25 @@ impl fmt::Debug for Frag<'_> {
 /// - [`commit`](Self::commit): for every frag of the batch;
 /// - drop: only for the frags some iterator reached, counted from the start of the batch;
 ///   the others are lent again by the next read.
+///
+/// A batch that is never dropped ([`mem::forget`](core::mem::forget)) returns nothing: the
+/// next read lends the same frags again (each is counted once, when a batch or guard
+/// holding it ends). This is memory-safe: the producer still cannot rewrite frags whose
+/// credits did not go back.
 pub struct Batch<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
-    start: u64,
-    /// Frags in the run, filtered ones included.
-    raw: usize,
-    len: usize,
-    bytes: usize,
-    /// How many frags of the run, from its start, some iterator has gone past (filtered
+    run: Run,
+    /// How many frags of the run, from its start, some iterator has gone past (rejected
     /// ones included). Only this is kept per frag; what they add up to is counted when the
     /// batch ends.
     reached: Cell<usize>,
 }
 
 impl<'c, 'a> Batch<'c, 'a> {
-    pub(crate) fn new(
-        consumer: &'c mut Consumer<'a>,
-        start: u64,
-        raw: usize,
-        len: usize,
-        bytes: usize,
-    ) -> Self {
+    pub(crate) fn new(consumer: &'c mut Consumer<'a>, run: Run) -> Self {
         Batch {
             consumer,
-            start,
-            raw,
-            len,
-            bytes,
+            run,
             reached: Cell::new(0),
         }
     }
@@ -99,25 +120,25 @@ impl<'c, 'a> Batch<'c, 'a> {
     /// Frags in the batch.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.run.len
     }
 
     /// Never true: an empty read is an error, not an empty batch.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.run.len == 0
     }
 
     /// Payload bytes in the batch.
     #[inline]
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.run.bytes
     }
 
     /// The seq of the first frag.
     #[inline]
     pub fn first_seq(&self) -> u64 {
-        self.start
+        self.run.start
     }
 
     /// The frags, in order, borrowed from this batch.
@@ -127,35 +148,33 @@ impl<'c, 'a> Batch<'c, 'a> {
         BatchIter {
             mcache,
             dcache,
-            filter: self.consumer.filter(),
-            start: self.start,
-            raw: self.raw,
+            run: self.run,
             next: 0,
-            left: self.len,
+            left: self.run.len,
             reached: &self.reached,
         }
     }
 
     /// Ends the batch, returning the credits of all its frags.
     pub fn commit(self) {
-        self.reached.set(self.raw);
+        self.reached.set(self.run.raw);
     }
 
-    /// Counts the first `n` frags of the run: (delivered, their bytes, filtered, their
-    /// bytes). They are still held, so their slots still hold them.
+    /// Counts the first `n` frags of the run: (delivered, their bytes, rejected, their
+    /// bytes). They are still held, so their slots still hold them. Calls no user code
+    /// (the filter's answers are in the run), so it is safe to run while unwinding.
     #[cold]
     fn count(&self, n: usize) -> (u64, u64, u64, u64) {
         let (mcache, _) = self.consumer.views();
-        let filter = self.consumer.filter();
         let mut c = (0, 0, 0, 0);
         for i in 0..n {
-            let meta = mcache.body_gated(seq::inc(self.start, i as u64));
-            if filter.is_some_and(|f| !f(meta.sig)) {
+            let (_, sz) = mcache.loc_gated(seq::inc(self.run.start, i as u64));
+            if self.run.rejects(i) {
                 c.2 += 1;
-                c.3 += meta.sz as u64;
+                c.3 += sz as u64;
             } else {
                 c.0 += 1;
-                c.1 += meta.sz as u64;
+                c.1 += sz as u64;
             }
         }
         c
@@ -165,24 +184,29 @@ impl<'c, 'a> Batch<'c, 'a> {
 impl Drop for Batch<'_, '_> {
     fn drop(&mut self) {
         let n = self.reached.get();
-        debug_assert!(n <= self.raw);
-        let (frags, bytes, filtered, filtered_bytes) = if n == self.raw && self.len == self.raw {
-            // The whole run, and the filter skipped none of it: the scan's totals.
-            (self.len as u64, self.bytes as u64, 0, 0)
+        debug_assert!(n <= self.run.raw);
+        let (frags, bytes, rejected, rejected_bytes) = if n == self.run.raw {
+            // The whole run: the scan's totals.
+            (
+                self.run.len as u64,
+                self.run.bytes as u64,
+                (self.run.raw - self.run.len) as u64,
+                self.run.rejected_bytes as u64,
+            )
         } else {
             self.count(n)
         };
         self.consumer
-            .release(frags, bytes, filtered, filtered_bytes);
+            .release(frags, bytes, rejected, rejected_bytes);
     }
 }
 
 impl fmt::Debug for Batch<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Batch")
-            .field("first_seq", &self.start)
-            .field("len", &self.len)
-            .field("bytes", &self.bytes)
+            .field("first_seq", &self.run.start)
+            .field("len", &self.run.len)
+            .field("bytes", &self.run.bytes)
             .finish()
     }
 }
@@ -199,9 +223,7 @@ impl<'b> IntoIterator for &'b Batch<'_, '_> {
 pub struct BatchIter<'b> {
     mcache: MCache<'b>,
     dcache: DCache<'b>,
-    filter: Option<SigFilter>,
-    start: u64,
-    raw: usize,
+    run: Run,
     next: usize,
     left: usize,
     reached: &'b Cell<usize>,
@@ -212,21 +234,20 @@ impl<'b> Iterator for BatchIter<'b> {
 
     #[inline]
     fn next(&mut self) -> Option<Frag<'b>> {
-        while self.next < self.raw {
+        while self.next < self.run.raw {
             let i = self.next;
             self.next += 1;
-            // Seen ready by the batch's scan, and not released before the batch ends.
-            let meta = self.mcache.body_gated(seq::inc(self.start, i as u64));
-            let sz = meta.sz as usize;
             self.reached.set(self.reached.get().max(i + 1));
-            if self.filter.is_some_and(|f| !f(meta.sig)) {
+            if self.run.rejects(i) {
                 continue;
             }
             self.left -= 1;
+            // Seen ready by the batch's scan, and not released before the batch ends.
+            let meta = self.mcache.body_gated(seq::inc(self.run.start, i as u64));
             // SAFETY: the batch's scan checked that this frag is published and in bounds;
             // the batch holds its credit until it ends, and the batch outlives the borrow
             // `'b`, so the producer cannot rewrite the region while the slice lives.
-            let payload = unsafe { self.dcache.payload(meta.offset, sz) };
+            let payload = unsafe { self.dcache.payload(meta.offset, meta.sz as usize) };
             return Some(Frag::new(meta, payload));
         }
         None

@@ -4,13 +4,14 @@ use core::fmt;
 
 use crate::clock::Clock;
 use crate::cnc::Cnc;
-use crate::dcache::DCache;
+use crate::dcache::{DCache, RegionRef};
 use crate::error::RecvError;
 use crate::frag::{Ctl, FragMeta};
 use crate::fseq::{Claims, ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
+use crate::spsc::batch::{Run, FILTERED_RUN_MAX};
 use crate::spsc::{Batch, Frag, Keep, Parts, SigFilter};
 use crate::sync::Ref;
 use crate::wait::Wait;
@@ -159,6 +160,19 @@ impl<'a> Consumer<'a> {
     /// ```
     #[inline]
     pub fn poll(&mut self) -> Result<ReadGuard<'_, 'a>, RecvError> {
+        let (meta, payload) = self.next_frag()?;
+        Ok(ReadGuard {
+            consumer: self,
+            meta,
+            payload,
+        })
+    }
+
+    /// The next published frag the filter accepts, with its payload region (the frags the
+    /// filter rejects before it are released). Borrows nothing, so that blocking callers
+    /// can loop on it.
+    #[inline(always)]
+    fn next_frag<'r>(&mut self) -> Result<(FragMeta, RegionRef<'r>), RecvError> {
         loop {
             let seq = self.rx_seq;
             self.dcache.prefetch(self.next_offset);
@@ -170,11 +184,7 @@ impl<'a> Consumer<'a> {
                     }
                     let payload = self.payload(&meta)?;
                     self.next_offset = DCache::after(meta.offset, meta.sz as usize);
-                    return Ok(ReadGuard {
-                        consumer: self,
-                        meta,
-                        payload,
-                    });
+                    return Ok((meta, payload));
                 }
                 Read::NotYet => return Err(self.idle()),
                 Read::Overrun { .. } => return Err(RecvError::Corrupt { seq }),
@@ -211,14 +221,31 @@ impl<'a> Consumer<'a> {
         self.filter.is_some_and(|f| !f(sig))
     }
 
-    /// Lends the next frag, waiting for it with `wait`.
+    /// Lends the next frag, waiting for it with `wait`. Frags the filter rejects are
+    /// released while it waits; it returns only with a frag the filter accepts.
     ///
     /// # Errors
     /// [`RecvError::Closed`] at the end of the stream, [`RecvError::Timeout`] if the wait
     /// strategy gives up.
-    pub fn recv<W: Wait>(&mut self, wait: W) -> Result<ReadGuard<'_, 'a>, RecvError> {
-        self.wait_ready(wait)?;
-        self.poll()
+    pub fn recv<W: Wait>(&mut self, mut wait: W) -> Result<ReadGuard<'_, 'a>, RecvError> {
+        wait.reset();
+        loop {
+            match self.next_frag() {
+                Ok((meta, payload)) => {
+                    return Ok(ReadGuard {
+                        consumer: self,
+                        meta,
+                        payload,
+                    })
+                }
+                Err(RecvError::Empty) => {
+                    if !wait.wait() {
+                        return Err(RecvError::Timeout);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Lends up to `max_frags` consecutive published frags holding at most `max_bytes`
@@ -226,6 +253,11 @@ impl<'a> Consumer<'a> {
     /// Their credits go back when the batch ends: all of them on [`Batch::commit`], and on
     /// drop only those the batch's iterators reached (the rest are read again by the next
     /// call).
+    ///
+    /// With a filter set, the filter is called once per frag, by this scan (the batch
+    /// remembers its answers, so iterating never calls it), and a batch spans at most
+    /// [`FILTERED_RUN_MAX`] frags of the stream, delivered and rejected together. A frag
+    /// that would take the batch over `max_bytes` ends it before the filter sees it.
     ///
     /// # Errors
     /// [`RecvError::BadBudget`] if `max_frags` is 0 or `max_bytes` is below the mtu (the
@@ -249,52 +281,77 @@ impl<'a> Consumer<'a> {
         max_bytes: usize,
     ) -> Result<Batch<'_, 'a>, RecvError> {
         self.check_budget(max_frags, max_bytes)?;
-        let start = self.rx_seq;
+        let run = self.scan(max_frags, max_bytes)?;
+        Ok(Batch::new(self, run))
+    }
+
+    /// The batch scan: releases the frags the filter rejects at the head of the stream,
+    /// then measures the run a batch will lend. Borrows nothing, so that blocking callers
+    /// can loop on it.
+    #[inline(always)]
+    fn scan(&mut self, max_frags: usize, max_bytes: usize) -> Result<Run, RecvError> {
         // Locals, so the scan keeps them in registers (the filter is an opaque call).
         let (mcache, dcache, filter) = (self.mcache, self.dcache, self.filter);
-        // `raw` frags scanned, `len` of them (with `bytes`) delivered, the rest filtered.
-        let (mut raw, mut len, mut bytes) = (0usize, 0usize, 0usize);
-        let (mut skipped, mut skipped_bytes) = (0u64, 0u64);
-        while len < max_frags {
-            let seq = seq::inc(start, raw as u64);
+        let mut run = Run {
+            start: self.rx_seq,
+            raw: 0,
+            len: 0,
+            bytes: 0,
+            rejected: 0,
+            rejected_bytes: 0,
+        };
+        // Rejected frags ahead of the run, released at once.
+        let (mut lead, mut lead_bytes) = (0u64, 0u64);
+        let result = loop {
+            if run.len >= max_frags {
+                break Ok(());
+            }
+            let seq = seq::inc(run.start, run.raw as u64);
             match mcache.poll(seq) {
                 0 => {}
-                d if d < 0 => break,
-                _ => return Err(RecvError::Corrupt { seq }),
+                d if d < 0 => break Ok(()),
+                _ => break Err(RecvError::Corrupt { seq }),
             }
             let (offset, sz) = mcache.loc_gated(seq);
             if !dcache.in_bounds(offset, sz) {
-                return Err(RecvError::Corrupt { seq });
+                break Err(RecvError::Corrupt { seq });
             }
-            if filter.is_some_and(|f| !f(mcache.sig_gated(seq))) {
-                if len == 0 {
-                    // Filtered frags ahead of the batch are released at once.
-                    skipped += 1;
-                    skipped_bytes += sz as u64;
-                    raw += 1;
+            if run.bytes + sz > max_bytes {
+                break Ok(());
+            }
+            if let Some(f) = filter {
+                if run.raw == FILTERED_RUN_MAX {
+                    break Ok(());
+                }
+                if !f(mcache.sig_gated(seq)) {
+                    if run.len == 0 {
+                        lead += 1;
+                        lead_bytes += sz as u64;
+                        run.start = seq::inc(seq, 1);
+                    } else {
+                        run.rejected |= 1 << run.raw;
+                        run.rejected_bytes += sz;
+                        run.raw += 1;
+                    }
                     continue;
                 }
-            } else {
-                if bytes + sz > max_bytes {
-                    break;
-                }
-                bytes += sz;
-                len += 1;
             }
-            raw += 1;
+            run.bytes += sz;
+            run.len += 1;
+            run.raw += 1;
+        };
+        if lead > 0 {
+            self.release(0, 0, lead, lead_bytes);
         }
-        if skipped > 0 {
-            self.release(0, 0, skipped, skipped_bytes);
-        }
-        if len == 0 {
+        result?;
+        if run.len == 0 {
             return Err(self.idle());
         }
-        let start = self.rx_seq;
-        let raw = raw - skipped as usize;
-        Ok(Batch::new(self, start, raw, len, bytes))
+        Ok(run)
     }
 
-    /// [`batch`](Self::batch), waiting with `wait` for at least one frag.
+    /// [`batch`](Self::batch), waiting with `wait` for at least one frag the filter
+    /// accepts (the rejected ones are released while it waits).
     ///
     /// # Errors
     /// As [`batch`](Self::batch) and [`recv`](Self::recv).
@@ -302,11 +359,21 @@ impl<'a> Consumer<'a> {
         &mut self,
         max_frags: usize,
         max_bytes: usize,
-        wait: W,
+        mut wait: W,
     ) -> Result<Batch<'_, 'a>, RecvError> {
         self.check_budget(max_frags, max_bytes)?;
-        self.wait_ready(wait)?;
-        self.batch(max_frags, max_bytes)
+        wait.reset();
+        loop {
+            match self.scan(max_frags, max_bytes) {
+                Ok(run) => return Ok(Batch::new(self, run)),
+                Err(RecvError::Empty) => {
+                    if !wait.wait() {
+                        return Err(RecvError::Timeout);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn check_budget(&self, max_frags: usize, max_bytes: usize) -> Result<(), RecvError> {
@@ -327,15 +394,9 @@ impl<'a> Consumer<'a> {
         self.publish_progress();
     }
 
-    /// The filter of this consumer, for batch iterators.
-    #[inline(always)]
-    pub(crate) fn filter(&self) -> Option<SigFilter> {
-        self.filter
-    }
-
     /// The payload of a frag this consumer holds, bounds-checked.
     #[inline(always)]
-    pub(crate) fn payload<'r>(&self, meta: &FragMeta) -> Result<&'r [u8], RecvError> {
+    pub(crate) fn payload<'r>(&self, meta: &FragMeta) -> Result<RegionRef<'r>, RecvError> {
         let sz = meta.sz as usize;
         if !self.dcache.in_bounds(meta.offset, sz) {
             return Err(RecvError::Corrupt { seq: meta.seq });
@@ -344,7 +405,7 @@ impl<'a> Consumer<'a> {
         // and not released by this consumer, so the producer cannot rewrite the region
         // until the credit goes back; callers tie the slice to the guard or batch whose end
         // returns that credit.
-        Ok(unsafe { self.dcache.payload(meta.offset, sz) })
+        Ok(unsafe { self.dcache.region(meta.offset, sz) })
     }
 
     /// The views a batch iterator reads through.
@@ -399,21 +460,6 @@ impl<'a> Consumer<'a> {
             _ => RecvError::Empty,
         }
     }
-
-    fn wait_ready<W: Wait>(&mut self, mut wait: W) -> Result<(), RecvError> {
-        wait.reset();
-        while self.mcache.poll(self.rx_seq) < 0 {
-            match self.idle() {
-                RecvError::Empty => {
-                    if !wait.wait() {
-                        return Err(RecvError::Timeout);
-                    }
-                }
-                err => return Err(err),
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Drop for Consumer<'_> {
@@ -434,10 +480,17 @@ impl fmt::Debug for Consumer<'_> {
 
 /// One frag lent by [`Consumer::poll`]. Its credit goes back when the guard is dropped;
 /// the payload cannot outlive it.
+///
+/// A guard that is never dropped ([`mem::forget`](core::mem::forget)) returns nothing:
+/// the consumer stays where it was, so its next read lends the same frag again (and the
+/// frag is counted once, when a guard for it is finally dropped). This is memory-safe:
+/// the producer still cannot rewrite a frag whose credit did not go back.
 pub struct ReadGuard<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
     meta: FragMeta,
-    payload: &'c [u8],
+    /// A pointer, not a `&[u8]`: dropping the guard by value (`drop(guard)`) returns the
+    /// credit inside that call, and a reference field would be protected until it ends.
+    payload: RegionRef<'c>,
 }
 
 impl ReadGuard<'_, '_> {
@@ -468,13 +521,13 @@ impl ReadGuard<'_, '_> {
     /// The payload, borrowed from the link's store for as long as this guard.
     #[inline]
     pub fn payload(&self) -> &[u8] {
-        self.payload
+        self.payload.get()
     }
 
     /// The frag as a [`Frag`] borrowed from this guard.
     #[inline]
     pub fn frag(&self) -> Frag<'_> {
-        Frag::new(self.meta, self.payload)
+        Frag::new(self.meta, self.payload.get())
     }
 }
 

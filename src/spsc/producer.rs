@@ -6,7 +6,7 @@ use core::ops::{Deref, DerefMut};
 
 use crate::clock::Clock;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
-use crate::dcache::DCache;
+use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
 use crate::frag::{Ctl, FragMeta, Header};
@@ -439,7 +439,7 @@ impl<'a> Producer<'a, Exclusive> {
         // SAFETY: as in `write_frag` (in bounds, credit held, no lossy readers); the slice
         // lives in the claim, which borrows this producer mutably, so nothing else writes
         // the store while it lives.
-        let buf = unsafe { self.parts.dcache.payload_mut(at, len) };
+        let buf = unsafe { self.parts.dcache.region_mut(at, len) };
         WriteClaim {
             producer: self,
             buf,
@@ -476,9 +476,13 @@ impl<W: WriteMode> fmt::Debug for Producer<'_, W> {
 
 /// Payload space claimed by [`Producer::try_claim`]: write the payload through `DerefMut`,
 /// then [`commit`](Self::commit). Dropped without a commit, nothing is published.
+///
+/// The claim holds its region as a pointer and forms the `&mut [u8]` only for the
+/// duration of a `deref_mut` borrow, so committing it by value publishes no memory that a
+/// live reference still covers.
 pub struct WriteClaim<'p, 'a> {
     producer: &'p mut Producer<'a, Exclusive>,
-    buf: &'p mut [u8],
+    buf: RegionMut<'p>,
     at: u32,
     hdr: Header,
 }
@@ -515,14 +519,16 @@ impl WriteClaim<'_, '_> {
 
 impl Deref for WriteClaim<'_, '_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
-        self.buf
+        self.buf.get()
     }
 }
 
 impl DerefMut for WriteClaim<'_, '_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.buf
+        self.buf.get_mut()
     }
 }
 
