@@ -104,7 +104,10 @@ impl core::error::Error for LinkError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublishError {
-    /// No credits: the slowest reliable consumer is `cr_max` frags behind.
+    /// No credits: the slowest reliable consumer is `cr_max` frags behind (a full window:
+    /// `cr_max` is the ring's depth unless [`FlowConfig::cr_max`](crate::FlowConfig::cr_max)
+    /// sets it lower). After running out, the producer reports this until `cr_resume`
+    /// credits are available again (hysteresis, [`FlowConfig::cr_resume`](crate::FlowConfig::cr_resume)).
     NoCredits,
     /// The payload is larger than the mtu (or than the claim, for a commit).
     TooLarge {
@@ -113,7 +116,10 @@ pub enum PublishError {
         /// The largest length allowed.
         max: usize,
     },
-    /// Every consumer is gone.
+    /// Every consumer, reliable and lossy, is gone (dropped). The producer learns it when
+    /// it next reads the consumers' progress, which it does when its credits run out: on a
+    /// link with only lossy consumers that is within `cr_max` publishes of the last one
+    /// going.
     Disconnected,
     /// The wait strategy gave up before credits came back.
     Timeout,
@@ -123,7 +129,7 @@ impl fmt::Display for PublishError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             PublishError::NoCredits => {
-                f.write_str("no credits: the consumer is a full ring behind")
+                f.write_str("no credits: the slowest reliable consumer is a full window behind")
             }
             PublishError::TooLarge { len, max } => {
                 write!(f, "payload of {len} bytes is larger than {max}")

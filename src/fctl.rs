@@ -153,7 +153,8 @@ impl<'a> Fctl<'a> {
     /// Reads every attached fseq: the credits available for a producer whose next seq is
     /// `tx_seq`, and a bit mask of the reliable consumers that allow none (those holding
     /// the producer back). Without any reliable consumer attached the credits are `cr_max`
-    /// while a lossy consumer is attached (or none was ever configured).
+    /// while a lossy consumer is attached (or the link was built with no consumer at
+    /// all); once every consumer, reliable or lossy, is gone, the link is disconnected.
     fn query(&self, tx_seq: u64) -> Result<(u64, u64), AllDetached> {
         let mut best: Option<u64> = None;
         let mut stalled = 0u64;
@@ -170,7 +171,9 @@ impl<'a> Fctl<'a> {
         }
         match best {
             Some(b) => Ok((b, stalled)),
-            None if self.fseqs.is_empty() || self.lossy.iter().any(|f| !f.is_detached()) => {
+            None if self.lossy.iter().any(|f| !f.is_detached())
+                || (self.fseqs.is_empty() && self.lossy.is_empty()) =>
+            {
                 Ok((self.flow.cr_max, 0))
             }
             None => Err(AllDetached),

@@ -47,8 +47,19 @@
 //! # Features
 //! - `std` (default): thread-aware wait strategies; implies `alloc`.
 //! - `alloc`: heap-backed links sized at run time.
-//! - `critical-section`: for targets without compare-and-swap (thumbv6m), lets
-//!   portable-atomic emulate the few read-modify-write operations (none on the hot path).
+//! - `critical-section`: for targets without compare-and-swap (thumbv6m, riscv32imc),
+//!   lets portable-atomic emulate atomics with a critical section.
+//!
+//! # 32-bit targets
+//!
+//! Every shared field is a 64-bit atomic. On targets with native 64-bit atomics (x86-64,
+//! AArch64, RISC-V 64) the hot path has no read-modify-write. On 32-bit microcontrollers
+//! (thumbv7em, thumbv7m, thumbv6m, riscv32imc) portable-atomic emulates 64-bit atomics:
+//! on Armv7-M each 64-bit store takes a spinlock from a small global table (a 32-bit
+//! compare-and-swap) and each load is an optimistic sequence-checked read; without
+//! compare-and-swap (with `critical-section`) each 64-bit access runs in a critical
+//! section. That is correct, allocation-free and bounded, but it is not free: there, a
+//! publish costs a few lock round trips.
 //!
 //! Without `std` and `alloc` the crate is `#![no_std]` and allocation-free.
 

@@ -121,7 +121,9 @@ impl Park {
         }
     }
 
-    /// Gives up once `timeout` has passed since the blocking call began.
+    /// Gives up once `timeout` has passed since the blocking call began. A timeout too
+    /// long to be represented as an instant from now (such as `Duration::MAX`) means no
+    /// deadline.
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -142,7 +144,10 @@ impl Wait for Park {
         self.spin_then_yield.reset();
         self.yields = 0;
         self.sleep = std::time::Duration::from_micros(1);
-        self.deadline = self.timeout.map(|t| std::time::Instant::now() + t);
+        // `checked_add`: a timeout past what an `Instant` can hold is no deadline.
+        self.deadline = self
+            .timeout
+            .and_then(|t| std::time::Instant::now().checked_add(t));
     }
 
     fn wait(&mut self) -> bool {
@@ -159,7 +164,7 @@ impl Wait for Park {
         loom::thread::yield_now();
         #[cfg(not(milonga_loom))]
         std::thread::sleep(self.sleep);
-        self.sleep = (self.sleep * 2).min(self.max_sleep);
+        self.sleep = self.sleep.saturating_mul(2).min(self.max_sleep);
         true
     }
 }
@@ -178,5 +183,19 @@ mod tests {
         assert!(start.elapsed() >= std::time::Duration::from_millis(5));
         park.reset();
         assert!(park.wait(), "reset starts a new deadline");
+    }
+
+    /// `Instant::now() + Duration::MAX` panics; such a timeout means no deadline.
+    #[test]
+    fn park_with_the_longest_timeout_never_gives_up() {
+        let mut park =
+            Park::new(std::time::Duration::from_micros(10)).with_timeout(std::time::Duration::MAX);
+        park.reset();
+        for _ in 0..100 {
+            assert!(park.wait());
+        }
+        let mut park = Park::default().with_timeout(std::time::Duration::from_secs(u64::MAX));
+        park.reset();
+        assert!(park.wait());
     }
 }

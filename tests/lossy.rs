@@ -2,7 +2,7 @@
 //! published = consumed + filtered + lost holds exactly, in frags and in bytes.
 
 use milonga::spsc::{heap_lossy, InlineLink, LinkConfig};
-use milonga::{data_chunks, ConsumerCounters, FlowConfig, Header, RecvError};
+use milonga::{data_chunks, ConsumerCounters, FlowConfig, Header, PublishError, RecvError};
 
 fn assert_exact(c: &ConsumerCounters, frags: u64, bytes: u64) {
     assert_eq!(
@@ -192,4 +192,41 @@ fn both_kinds_of_overrun_are_provoked_and_the_accounting_is_exact() {
         );
     }
     assert!(counters.read_lost >= counters.read_overruns);
+}
+
+/// A link whose consumers are all lossy is disconnected once every one of them is gone:
+/// the producer's next credit refresh (within `cr_max` publishes) reports it, and nothing
+/// is published then. It used to publish forever.
+#[test]
+fn a_link_with_only_lossy_consumers_disconnects_when_they_are_all_gone() {
+    let depth = 8;
+    let (mut tx, reliable, lossy) =
+        heap_lossy(LinkConfig::new(depth, 8), FlowConfig::new(), 0, 2).unwrap();
+    assert!(reliable.is_empty());
+    let mut lossy = lossy.into_iter();
+    let first = lossy.next().unwrap();
+    drop(first);
+    // One lossy consumer is left: never disconnected, never out of credits.
+    for i in 0..4 * depth as u64 {
+        assert_eq!(tx.try_publish(Header::new(i), b"x"), Ok(i));
+    }
+    drop(lossy);
+    let mut published = 0;
+    let err = loop {
+        match tx.try_publish(Header::new(0), b"y") {
+            Ok(_) => published += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            published <= depth,
+            "still publishing {published} frags after"
+        );
+    };
+    assert_eq!(err, PublishError::Disconnected);
+    let next = tx.next_seq();
+    assert_eq!(
+        tx.try_publish(Header::new(0), b"z"),
+        Err(PublishError::Disconnected)
+    );
+    assert_eq!(tx.next_seq(), next, "nothing published by the refusal");
 }

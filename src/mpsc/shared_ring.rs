@@ -64,6 +64,10 @@ struct RingDiag {
     refused: AtomicU64,
     /// A handle was dropped while its thread was panicking.
     failed: AtomicBool,
+    /// In backpressure: a refresh found no credits at all, and claims wait for
+    /// `cr_resume` (hysteresis, as for a single producer). Only a hint shared by the
+    /// producers: which refresh sees which value orders nothing.
+    blocked: AtomicBool,
 }
 
 /// The shared state of a ring besides its mcache, dcache, fseq and cnc.
@@ -85,6 +89,7 @@ macro_rules! ring_state_new {
                 abandoned: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
                 failed: AtomicBool::new(false),
+                blocked: AtomicBool::new(false),
             }),
             watch: CachePadded::new(StallWatch::new($seq0)),
         }
@@ -343,8 +348,9 @@ impl<'a> RingProducer<'a> {
     }
 
     /// The credit mark does not allow claiming `s`: read the consumer's progress. Returns
-    /// the new mark if it grants at least `cr_resume` credits for `s` (hysteresis: after
-    /// running out, producers wait for a sizeable window rather than claim frag by frag).
+    /// the new mark if it grants a credit for `s`: any credit normally, and at least
+    /// `cr_resume` once a refresh found none (hysteresis: after running out, producers wait
+    /// for a sizeable window rather than claim frag by frag).
     #[cold]
     #[inline(never)]
     fn refresh(&self, s: u64, mark: u64) -> Result<u64, PublishError> {
@@ -355,7 +361,15 @@ impl<'a> RingProducer<'a> {
         let rx = core.fseq.query();
         core.cnc.beat(s);
         let lag = seq::diff(s, rx).max(0) as u64;
-        if core.flow.cr_max.saturating_sub(lag) < core.flow.cr_resume {
+        let credits = core.flow.cr_max.saturating_sub(lag);
+        let blocked = &core.state.diag.blocked;
+        if blocked.load(Relaxed) {
+            if credits < core.flow.cr_resume {
+                return Err(PublishError::NoCredits);
+            }
+            blocked.store(false, Relaxed);
+        } else if credits == 0 {
+            blocked.store(true, Relaxed);
             return Err(PublishError::NoCredits);
         }
         if seq::gt(rx, mark) {
