@@ -32,7 +32,7 @@ pub fn config(native: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(miri) { 3 } else { native });
+        .unwrap_or(if cfg!(miri) { 2 } else { native });
     ProptestConfig {
         cases,
         // No regressions file in the repository: a failure prints its minimal case, and
