@@ -39,21 +39,23 @@ const DEPTH: usize = 1024;
 /// Frags per batch read.
 const BATCH: usize = 64;
 
-/// The payloads: row `a` is `(a + 7 * i) as u8`; the payload of key `k` is row
-/// `k * 131 % 256` XOR `k >> 8` in every byte, written and checked 8 bytes at a time.
-struct Payloads(Vec<[u8; MTU]>);
+/// The payloads, fast: byte `i` of the payload of `key` is `(key * 131 + 7 * i) as u8` XOR
+/// `(key >> 8) as u8`. Row `a = key * 131 % 256` of the additive part is `(a + 7 * i) as u8`,
+/// which is `base[i + a * 183 % 256]` for `base[i] = (7 * i) as u8` (183 is 7's inverse
+/// modulo 256), so one base row of `MTU + 256` bytes serves every `key`, and the payload is
+/// written and checked 8 bytes at a time.
+struct Payloads(Vec<u8>);
 
 impl Payloads {
     fn new() -> Self {
-        Payloads(
-            (0..256u64)
-                .map(|a| std::array::from_fn(|i| (a as u8).wrapping_add((i * 7) as u8)))
-                .collect(),
-        )
+        Payloads((0..MTU + 256).map(|i| (i * 7) as u8).collect())
     }
 
+    /// Writes the payload of `key` into `buf` (its length is the payload's).
     fn fill(&self, key: u64, buf: &mut [u8]) {
-        let row = &self.0[key.wrapping_mul(131) as u8 as usize];
+        let a = key.wrapping_mul(131) as u8 as usize;
+        let j = a * 183 % 256;
+        let row = &self.0[j..j + MTU];
         let x = (key >> 8) as u8;
         let k = u64::from_ne_bytes([x; 8]);
         let whole = buf.len() / 8 * 8;

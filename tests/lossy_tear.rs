@@ -51,30 +51,32 @@ fn byte(seq: u64, i: usize) -> u8 {
     (seq.wrapping_mul(131).wrapping_add(i as u64 * 7) as u8) ^ ((seq >> 8) as u8)
 }
 
-/// The payloads, fast: `(a + 7 * i) as u8` for each `a`, so that frag `seq` is row
-/// `seq * 131 % 256` XOR `seq >> 8` in every byte (equal to [`byte`], 8 bytes at a time).
-struct Payloads(Vec<[u8; MTU]>);
+/// The payloads, fast: byte `i` of the payload of `seq` is `(seq * 131 + 7 * i) as u8` XOR
+/// `(seq >> 8) as u8`. Row `a = seq * 131 % 256` of the additive part is `(a + 7 * i) as u8`,
+/// which is `base[i + a * 183 % 256]` for `base[i] = (7 * i) as u8` (183 is 7's inverse
+/// modulo 256), so one base row of `MTU + 256` bytes serves every `seq`, and the payload is
+/// written and checked 8 bytes at a time.
+struct Payloads(Vec<u8>);
 
 impl Payloads {
     fn new() -> Self {
-        Payloads(
-            (0..256u64)
-                .map(|a| std::array::from_fn(|i| (a as u8).wrapping_add((i * 7) as u8)))
-                .collect(),
-        )
+        Payloads((0..MTU + 256).map(|i| (i * 7) as u8).collect())
     }
 
-    /// Writes the payload of frag `seq` into `buf` (its length is the payload's).
+    /// Writes the payload of `seq` into `buf` (its length is the payload's).
     fn fill(&self, seq: u64, buf: &mut [u8]) {
-        let row = &self.0[seq.wrapping_mul(131) as u8 as usize];
-        let k = u64::from_ne_bytes([(seq >> 8) as u8; 8]);
+        let a = seq.wrapping_mul(131) as u8 as usize;
+        let j = a * 183 % 256;
+        let row = &self.0[j..j + MTU];
+        let x = (seq >> 8) as u8;
+        let k = u64::from_ne_bytes([x; 8]);
         let whole = buf.len() / 8 * 8;
         let mut dst = buf.chunks_exact_mut(8);
         for (d, s) in (&mut dst).zip(row.chunks_exact(8)) {
             d.copy_from_slice(&(u64::from_ne_bytes(s.try_into().unwrap()) ^ k).to_ne_bytes());
         }
         for (d, s) in dst.into_remainder().iter_mut().zip(&row[whole..]) {
-            *d = s ^ (seq >> 8) as u8;
+            *d = s ^ x;
         }
     }
 }
