@@ -299,9 +299,9 @@ fn lossy(n: u64) -> Tally {
                         corrupt += 1;
                     }
                     last = Some(meta.seq);
-                    if reads % 4096 == 0 {
+                    if reads % 1024 == 0 {
                         // Slowed now and then, so that the producer laps it.
-                        for _ in 0..20_000 {
+                        for _ in 0..200_000 {
                             std::hint::spin_loop();
                         }
                     }
