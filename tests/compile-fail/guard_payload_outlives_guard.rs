@@ -1,0 +1,14 @@
+//! A payload borrowed from a `ReadGuard` cannot be used after the guard is dropped (its
+//! credit has gone back to the producer, which may rewrite the bytes).
+use milonga::spsc::{heap, LinkConfig};
+use milonga::{FlowConfig, Header};
+
+fn main() {
+    let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    tx.try_publish(Header::new(1), b"x").unwrap();
+    let guard = rx.poll().unwrap();
+    let payload = guard.payload();
+    #[cfg(feature = "violation")]
+    drop(guard); //~ E0505
+    assert_eq!(payload, b"x");
+}

@@ -1,0 +1,14 @@
+//! A consumer cannot be polled while a guard it lent is alive (each guard holds the
+//! consumer mutably until its credit goes back).
+use milonga::spsc::{heap, LinkConfig};
+use milonga::{FlowConfig, Header};
+
+fn main() {
+    let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    tx.try_publish(Header::new(1), b"x").unwrap();
+    tx.try_publish(Header::new(2), b"y").unwrap();
+    let guard = rx.poll().unwrap();
+    #[cfg(feature = "violation")]
+    let _next = rx.poll(); //~ E0499
+    assert_eq!(guard.payload(), b"x");
+}
