@@ -15,10 +15,8 @@
 //! - the lossy counters match, overrun by overrun, and lost bytes are never over-counted;
 //! - after the halt, for every consumer, published = consumed + filtered + lost, in frags
 //!   and in bytes, as the consumer counts it and as the link's metrics report it.
-//!
-//! `a_lossy_only_link_disconnects_*` depend on a change being merged (a link whose
-//! consumers are all lossy reports `Disconnected` once every one is gone) and are ignored
-//! until it lands: run them with `cargo test --test prop_lossy -- --ignored`.
+//! - a link whose consumers are all lossy reports `Disconnected` (at the producer's next
+//!   credit refresh) once every one of them is gone.
 
 #[path = "common/model.rs"]
 mod model;
@@ -372,7 +370,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "pending merge: a lossy-only link disconnects when its consumers are gone"]
     fn a_lossy_only_link_disconnects_like_the_model(
         g in geometry().prop_map(|g| Geometry { reliable: 0, ..g }),
         ops in ops(),
@@ -385,7 +382,7 @@ proptest! {
 /// `Disconnected` at the producer's next credit refresh, within at most `cr_max`
 /// publishes, and from then on.
 #[test]
-#[ignore = "pending merge: a lossy-only link disconnects when its consumers are gone"]
+
 fn a_lossy_only_link_disconnects_when_its_last_consumer_is_dropped() {
     for cr_max in [1, 3, 8] {
         let cfg = milonga::FlowConfig::new().cr_max(cr_max);

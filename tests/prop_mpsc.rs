@@ -127,6 +127,8 @@ fn geometry() -> impl Strategy<Value = Geometry> {
 #[derive(Debug, Default)]
 struct Claims {
     mark: u64,
+    /// In backpressure: a refresh found no credits, and claims wait for `cr_resume`.
+    blocked: bool,
     refused: u64,
     abandoned: u64,
 }
@@ -134,7 +136,8 @@ struct Claims {
 impl Claims {
     /// A claim at the cursor: allowed while the cursor is less than `cr_max` past the
     /// mark; otherwise the consumer's published progress is read, and becomes the mark if
-    /// it grants at least `cr_resume` credits.
+    /// it grants a credit: any credit normally, at least `cr_resume` once a refresh found
+    /// none (until one finds `cr_resume`).
     fn claim(&mut self, m: &mut TxModel, seen: Seen) -> Result<u64, PublishError> {
         let s = m.next();
         if m.seq(s) == 0 && m.seq0 != 0 {
@@ -146,8 +149,18 @@ impl Claims {
                 return Err(PublishError::Disconnected);
             }
             let lag = s - seen.rx;
-            if m.flow.cr_max.saturating_sub(lag) < m.flow.cr_resume {
+            let credits = m.flow.cr_max.saturating_sub(lag);
+            if self.blocked {
+                if credits < m.flow.cr_resume {
+                    note("below the resume mark");
+                    self.refused += 1;
+                    return Err(PublishError::NoCredits);
+                }
+                note("resumed");
+                self.blocked = false;
+            } else if credits == 0 {
                 note("backpressure");
+                self.blocked = true;
                 self.refused += 1;
                 return Err(PublishError::NoCredits);
             }
@@ -773,6 +786,8 @@ proptest! {
 
 const RING_WANT: &[&str] = &[
     "backpressure",
+    "below the resume mark",
+    "resumed",
     "disconnected",
     "claim abandoned",
     "claim committed too long",

@@ -551,19 +551,32 @@ impl RxModel {
     }
 
     /// The frags a batch with these limits lends now: the longest run of the next frags
-    /// the filter accepts that fits both limits.
+    /// the filter accepts that fits both limits. The scan asks the filter once per frag,
+    /// so a frag that would take the batch over `max_bytes` ends it whether the filter
+    /// accepts it or not, and with a filter the run (from the first accepted frag,
+    /// rejected ones included) spans at most `FILTERED_RUN_MAX` frags.
     pub fn expect_batch(&self, tx: &TxModel, max_frags: usize, max_bytes: usize) -> Vec<u64> {
-        let (mut out, mut bytes) = (Vec::new(), 0usize);
+        let (mut out, mut bytes, mut raw) = (Vec::new(), 0usize, 0usize);
         for i in self.next..tx.avail() {
             let s = tx.get(i);
-            if !self.accepts(s) {
-                continue;
-            }
             if out.len() == max_frags || bytes + s.payload.len() > max_bytes {
                 break;
             }
+            if self.filter.is_some() {
+                if raw == milonga::spsc::FILTERED_RUN_MAX {
+                    note("filtered run cut");
+                    break;
+                }
+                if !self.accepts(s) {
+                    if !out.is_empty() {
+                        raw += 1;
+                    }
+                    continue;
+                }
+            }
             bytes += s.payload.len();
             out.push(i);
+            raw += 1;
         }
         out
     }
