@@ -277,12 +277,20 @@ mod tests {
         assert_eq!(fctl.refresh(8, 0), Ok(8)); // the lossy one does not
         lossy[0].detach();
         assert_eq!(fctl.refresh(8, 0), Err(AllDetached));
-        let mut free = Fctl::new(Ref::new(&[]), Ref::new(&lossy), flow);
+        // No reliable consumer: never gated while a lossy one is attached, disconnected
+        // once none is (this link's only lossy consumer is gone).
+        let attached = [Fseq::new(0)];
+        let mut free = Fctl::new(Ref::new(&[]), Ref::new(&attached), flow);
         assert_eq!(
             free.refresh(1 << 40, 0),
             Ok(8),
             "no reliable consumer: never gated"
         );
+        let mut gone = Fctl::new(Ref::new(&[]), Ref::new(&lossy), flow);
+        assert_eq!(gone.refresh(1 << 40, 0), Err(AllDetached));
+        // No consumer configured at all: nobody to wait for, nobody who left.
+        let mut none = Fctl::new(Ref::new(&[]), Ref::new(&[]), flow);
+        assert_eq!(none.refresh(1 << 40, 0), Ok(8));
     }
 
     #[test]

@@ -58,8 +58,14 @@
 //! on Armv7-M each 64-bit store takes a spinlock from a small global table (a 32-bit
 //! compare-and-swap) and each load is an optimistic sequence-checked read; without
 //! compare-and-swap (with `critical-section`) each 64-bit access runs in a critical
-//! section. That is correct, allocation-free and bounded, but it is not free: there, a
-//! publish costs a few lock round trips.
+//! section. That is correct between threads and allocation-free, but not free: a publish
+//! costs a few lock round trips.
+//!
+//! **Interrupt handlers:** the lock table is not interrupt-safe. A handler that touches a
+//! link while the code it interrupted holds the same lock spins forever. A single-core
+//! firmware that uses a link from interrupt handlers must enable portable-atomic's
+//! `unsafe-assume-single-core` feature in its binary, so that 64-bit accesses mask
+//! interrupts instead of taking locks.
 //!
 //! Without `std` and `alloc` the crate is `#![no_std]` and allocation-free.
 

@@ -117,12 +117,12 @@ where
 }
 
 fn stress(producers: usize) {
-    let frags = if cfg!(miri) {
+    let frags = if cfg!(any(miri, milonga_tsan)) {
         120 / producers as u64
     } else {
         2_000_000 / producers as u64
     };
-    let depth = if cfg!(miri) { 8 } else { 64 };
+    let depth = if cfg!(any(miri, milonga_tsan)) { 8 } else { 64 };
     let (txs, mut rx) =
         heap_fan_in(producers, LinkConfig::new(depth, 100), FlowConfig::new()).unwrap();
     let sums: Vec<u64> = std::thread::scope(|s| {
@@ -178,7 +178,7 @@ fn eight_producers() {
 #[test]
 fn a_static_fan_in_over_four_links() {
     static LINKS: InlineFanIn<4, 32, 64, { data_chunks(32, 64) }> = InlineFanIn::new();
-    let frags = if cfg!(miri) { 30 } else { 100_000 };
+    let frags = if cfg!(any(miri, milonga_tsan)) { 30 } else { 100_000 };
     let (txs, mut rx) = LINKS.split().unwrap();
     assert!(matches!(
         LINKS.split(),

@@ -12,7 +12,7 @@ use milonga::wait::SpinThenYield;
 use milonga::{Ctl, FlowConfig, Header, PublishError, RecvError, Signal};
 
 /// Every `ABANDON`-th claim of a producer is dropped without a commit.
-const ABANDON: u64 = if cfg!(miri) { 17 } else { 997 };
+const ABANDON: u64 = if cfg!(any(miri, milonga_tsan)) { 17 } else { 997 };
 
 /// Payload length of frag `i` of producer `p`: 8 to `mtu` bytes.
 fn len_of(p: u64, i: u64, mtu: usize) -> usize {
@@ -178,7 +178,7 @@ fn stress(tx: RingProducer<'_>, rx: &mut Consumer<'_>, producers: usize, frags: 
 
 /// Frags per producer, for `producers` producers: two million in all (fewer under Miri).
 fn per_producer(producers: usize) -> u64 {
-    if cfg!(miri) {
+    if cfg!(any(miri, milonga_tsan)) {
         120 / producers as u64
     } else {
         2_000_000 / producers as u64
@@ -186,7 +186,7 @@ fn per_producer(producers: usize) -> u64 {
 }
 
 fn heap_stress(producers: usize) {
-    let depth = if cfg!(miri) { 8 } else { 64 };
+    let depth = if cfg!(any(miri, milonga_tsan)) { 8 } else { 64 };
     let (tx, mut rx) = heap_ring(RingConfig::new(depth, 100), FlowConfig::new()).unwrap();
     stress(tx, &mut rx, producers, per_producer(producers));
 }
@@ -316,7 +316,7 @@ fn a_claim_dropped_by_an_early_return_publishes_an_err_frag() {
 
 #[test]
 fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
-    let frags: u64 = if cfg!(miri) { 50 } else { 20_000 };
+    let frags: u64 = if cfg!(any(miri, milonga_tsan)) { 50 } else { 20_000 };
     let (tx, mut rx) = heap_ring(RingConfig::new(16, 32), FlowConfig::new()).unwrap();
     let metrics = tx.metrics();
     std::thread::scope(|s| {
@@ -445,7 +445,7 @@ fn an_empty_ring_is_not_reported_stalled_and_the_stream_ends_with_the_last_handl
 
 #[test]
 fn a_handle_shared_by_reference_between_threads_claims_distinct_seqs() {
-    let frags: u64 = if cfg!(miri) { 40 } else { 50_000 };
+    let frags: u64 = if cfg!(any(miri, milonga_tsan)) { 40 } else { 50_000 };
     let (tx, mut rx) = heap_ring(RingConfig::new(32, 16), FlowConfig::new()).unwrap();
     let done = AtomicBool::new(false);
     let seen = AtomicU64::new(0);

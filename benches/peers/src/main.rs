@@ -3,9 +3,9 @@
 //! median of several runs, and each peer's ratio to milonga.
 //!
 //! ```text
-//! cargo run --release -p milonga-peers                 # the full run (about 3 minutes)
-//! cargo run --release -p milonga-peers -- --quick      # a fast smoke run
-//! cargo run --release -p milonga-peers -- --runs 9 --only ae
+//! cargo run --release --manifest-path benches/peers/Cargo.toml                 # the full run (about 3 minutes)
+//! cargo run --release --manifest-path benches/peers/Cargo.toml -- --quick      # a fast smoke run
+//! cargo run --release --manifest-path benches/peers/Cargo.toml -- --runs 9 --only ae
 //! ```
 //!
 //! Scenarios: (a) 8 B, (b) 64 B, (c) 1 KiB, (d) 10 KiB messages, msg/s and GiB/s;
