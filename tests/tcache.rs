@@ -189,7 +189,7 @@ enum Tags {
     Random,
     /// `k` itself.
     Sequential,
-    /// `k` times the map size (2N): every tag has the same low bits.
+    /// `k` times the map size (4N): every tag has the same low bits.
     MapStride,
     /// `k << 32`: only the high half varies.
     HighHalf,
@@ -213,7 +213,7 @@ impl Tags {
                 z ^ (z >> 31)
             }
             Tags::Sequential => k,
-            Tags::MapStride => k.wrapping_mul(2 * depth as u64),
+            Tags::MapStride => k.wrapping_mul(4 * depth as u64),
             Tags::HighHalf => k << 32,
         }
     }
@@ -493,7 +493,7 @@ fn an_allocation_the_allocator_refuses_is_out_of_memory() {
     );
 }
 
-/// A 24 MiB heap cache builds on a thread with a 64 KiB stack: nothing goes through the
+/// A 40 MiB heap cache builds on a thread with a 64 KiB stack: nothing goes through the
 /// stack.
 #[test]
 fn a_large_heap_cache_builds_on_a_small_stack() {
