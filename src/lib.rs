@@ -103,6 +103,8 @@ pub use fctl::FlowConfig;
 pub use frag::{Ctl, FragMeta, Header};
 pub use fseq::ConsumerCounters;
 pub use tcache::Tcache;
+#[cfg(feature = "alloc")]
+pub use tcache::{HeapTcache, TcacheError};
 
 /// The internals the loom models drive directly (only under `--cfg milonga_loom`).
 #[cfg(milonga_loom)]
