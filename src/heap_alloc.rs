@@ -21,6 +21,19 @@ pub(crate) fn boxed_slice<T>(len: usize, make: impl FnMut() -> T) -> Result<Box<
     Ok(v.into_boxed_slice())
 }
 
+/// An empty vector with room for `len` values.
+///
+/// # Errors
+/// [`LinkError::OutOfMemory`] if the allocator refuses the room (or its size overflows).
+pub(crate) fn vec_with_capacity<T>(len: usize) -> Result<Vec<T>, LinkError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| LinkError::OutOfMemory {
+            bytes: len.saturating_mul(core::mem::size_of::<T>()),
+        })?;
+    Ok(v)
+}
+
 /// `len` zeroed values on the heap, from the allocator's zeroed memory (pages the system
 /// zeroes lazily are not touched here).
 ///

@@ -429,3 +429,25 @@ fn a_valid_link_too_large_to_allocate_is_a_named_error_not_an_abort() {
     // And the machine is still fine: a normal link builds afterwards.
     assert!(heap(LinkConfig::new(8, 64), FlowConfig::new()).is_ok());
 }
+
+/// A fan-in over more links than the machine can hold handles for is `OutOfMemory` too:
+/// it used to abort in the allocator (2^40 links) or panic with "capacity overflow"
+/// (2^62 links).
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri stops at an allocation this large instead of refusing it"
+)]
+fn a_fan_in_too_large_to_allocate_is_a_named_error_not_an_abort() {
+    use milonga::mpsc::heap_fan_in;
+    for links in [1usize << 40, 1 << 62, usize::MAX] {
+        let err = heap_fan_in(links, LinkConfig::new(4, 8), FlowConfig::new())
+            .err()
+            .unwrap_or_else(|| panic!("{links} links built"));
+        assert!(
+            matches!(err, LinkError::OutOfMemory { bytes } if bytes >= links),
+            "{links} links: {err:?}"
+        );
+    }
+    assert!(heap_fan_in(2, LinkConfig::new(4, 8), FlowConfig::new()).is_ok());
+}

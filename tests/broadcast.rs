@@ -6,7 +6,11 @@ use milonga::spsc::{heap_lossy, LinkConfig};
 use milonga::wait::SpinThenYield;
 use milonga::{FlowConfig, Header, RecvError};
 
-const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) { 200 } else { 2_000_000 };
+const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) {
+    200
+} else {
+    2_000_000
+};
 const MTU: usize = 256;
 
 /// The payload of frag `seq`: its length and bytes follow from the seq alone.
@@ -31,7 +35,14 @@ fn check(seq: u64, sig: u64, got: &[u8]) {
 
 #[test]
 fn reliable_consumers_lose_nothing_and_the_lossy_one_never_sees_a_torn_frag() {
-    let cfg = LinkConfig::new(if cfg!(any(miri, milonga_tsan)) { 16 } else { 256 }, MTU);
+    let cfg = LinkConfig::new(
+        if cfg!(any(miri, milonga_tsan)) {
+            16
+        } else {
+            256
+        },
+        MTU,
+    );
     let (mut tx, reliable, lossy) = heap_lossy(cfg, FlowConfig::new(), 2, 1).unwrap();
     let metrics = tx.metrics();
     std::thread::scope(|s| {

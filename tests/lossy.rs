@@ -126,8 +126,16 @@ fn a_small_buffer_consumes_nothing_and_filters_count_as_filtered() {
 #[test]
 fn both_kinds_of_overrun_are_provoked_and_the_accounting_is_exact() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    const MTU: usize = if cfg!(any(miri, milonga_tsan)) { 512 } else { 32768 };
-    let max_frags: u64 = if cfg!(any(miri, milonga_tsan)) { 120 } else { 50_000_000 };
+    const MTU: usize = if cfg!(any(miri, milonga_tsan)) {
+        512
+    } else {
+        32768
+    };
+    let max_frags: u64 = if cfg!(any(miri, milonga_tsan)) {
+        120
+    } else {
+        50_000_000
+    };
     let (mut tx, _, mut lossy) =
         heap_lossy(LinkConfig::new(4, MTU), FlowConfig::new(), 0, 1).unwrap();
     let mut rx = lossy.pop().unwrap();

@@ -11,7 +11,11 @@ use milonga::{FlowConfig, Header, RecvError};
 
 #[test]
 fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
-    const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) { 500 } else { 1_000_000 };
+    const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) {
+        500
+    } else {
+        1_000_000
+    };
     let (mut tx, rxs) = heap_broadcast(LinkConfig::new(64, 32), FlowConfig::new(), 2).unwrap();
     tx.set_clock(&StdClock);
     let metrics = tx.metrics();

@@ -12,7 +12,11 @@ use milonga::wait::SpinThenYield;
 use milonga::{Ctl, FlowConfig, Header, PublishError, RecvError, Signal};
 
 /// Every `ABANDON`-th claim of a producer is dropped without a commit.
-const ABANDON: u64 = if cfg!(any(miri, milonga_tsan)) { 17 } else { 997 };
+const ABANDON: u64 = if cfg!(any(miri, milonga_tsan)) {
+    17
+} else {
+    997
+};
 
 /// Payload length of frag `i` of producer `p`: 8 to `mtu` bytes.
 fn len_of(p: u64, i: u64, mtu: usize) -> usize {
@@ -316,7 +320,11 @@ fn a_claim_dropped_by_an_early_return_publishes_an_err_frag() {
 
 #[test]
 fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
-    let frags: u64 = if cfg!(any(miri, milonga_tsan)) { 50 } else { 20_000 };
+    let frags: u64 = if cfg!(any(miri, milonga_tsan)) {
+        50
+    } else {
+        20_000
+    };
     let (tx, mut rx) = heap_ring(RingConfig::new(16, 32), FlowConfig::new()).unwrap();
     let metrics = tx.metrics();
     std::thread::scope(|s| {
@@ -445,7 +453,11 @@ fn an_empty_ring_is_not_reported_stalled_and_the_stream_ends_with_the_last_handl
 
 #[test]
 fn a_handle_shared_by_reference_between_threads_claims_distinct_seqs() {
-    let frags: u64 = if cfg!(any(miri, milonga_tsan)) { 40 } else { 50_000 };
+    let frags: u64 = if cfg!(any(miri, milonga_tsan)) {
+        40
+    } else {
+        50_000
+    };
     let (tx, mut rx) = heap_ring(RingConfig::new(32, 16), FlowConfig::new()).unwrap();
     let done = AtomicBool::new(false);
     let seen = AtomicU64::new(0);

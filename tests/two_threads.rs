@@ -16,13 +16,33 @@ use milonga::spsc::{heap, InlineLink, LinkConfig};
 use milonga::wait::SpinThenYield;
 use milonga::{data_chunks, FlowConfig, PublishError};
 
-const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) { 1_000 } else { 10_000_000 };
+const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) {
+    1_000
+} else {
+    10_000_000
+};
 /// The variants (static link, claims) run fewer frags.
-const VARIANT_FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) { 500 } else { 2_000_000 };
-const DEPTH: usize = if cfg!(any(miri, milonga_tsan)) { 8 } else { 256 };
-const MTU: usize = if cfg!(any(miri, milonga_tsan)) { 100 } else { 512 };
+const VARIANT_FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) {
+    500
+} else {
+    2_000_000
+};
+const DEPTH: usize = if cfg!(any(miri, milonga_tsan)) {
+    8
+} else {
+    256
+};
+const MTU: usize = if cfg!(any(miri, milonga_tsan)) {
+    100
+} else {
+    512
+};
 /// The consumer stalls this often until the producer is out of credits.
-const STALL_EVERY: u64 = if cfg!(any(miri, milonga_tsan)) { 100 } else { 4096 };
+const STALL_EVERY: u64 = if cfg!(any(miri, milonga_tsan)) {
+    100
+} else {
+    4096
+};
 
 /// The tests of this file each want both cores.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -88,7 +108,11 @@ fn heap_link_try_publish_against_poll_and_batch() {
     check_totals(&txs, &rxs, FRAGS, FRAGS / STALL_EVERY - 2);
 }
 
-const S_DEPTH: usize = if cfg!(any(miri, milonga_tsan)) { 8 } else { 256 };
+const S_DEPTH: usize = if cfg!(any(miri, milonga_tsan)) {
+    8
+} else {
+    256
+};
 static LINK: InlineLink<S_DEPTH, MTU, { data_chunks(S_DEPTH, MTU) }> = InlineLink::new();
 
 #[test]

@@ -10,7 +10,7 @@ use crate::dcache::{Chunk, DCache};
 use crate::error::LinkError;
 use crate::fctl::FlowConfig;
 use crate::fseq::Fseq;
-use crate::heap_alloc::{boxed_slice, zeroed_slice};
+use crate::heap_alloc::{boxed_slice, vec_with_capacity, zeroed_slice};
 use crate::mcache::{MCache, Slot};
 use crate::mpsc::shared_ring::{self, RingState};
 use crate::mpsc::{check_ring_geometry, ring_chunks, FanIn, RingProducer};
@@ -94,7 +94,7 @@ pub fn heap_ring(
     cfg: RingConfig,
     flow: FlowConfig,
 ) -> Result<(RingProducer<'static>, Consumer<'static>), LinkError> {
-    let chunk_cnt = ring_chunks(cfg.depth.min(1 << 40), cfg.mtu.min(1 << 20));
+    let chunk_cnt = ring_chunks(cfg.depth, cfg.mtu);
     check_ring_geometry(cfg.depth, cfg.mtu, chunk_cnt)?;
     let flow = flow.resolve(cfg.depth as u64)?;
     let slots: Box<[Slot]> = boxed_slice(cfg.depth, || Slot::empty(cfg.seq0))?;
@@ -152,8 +152,9 @@ pub fn heap_fan_in(
     ),
     LinkError,
 > {
-    let mut txs = Vec::with_capacity(links);
-    let mut rxs = Vec::with_capacity(links);
+    // Fallible: a count the allocator cannot hold is `OutOfMemory`, not an abort.
+    let mut txs = vec_with_capacity(links)?;
+    let mut rxs = vec_with_capacity(links)?;
     for _ in 0..links {
         let (tx, rx) = heap(cfg, flow)?;
         txs.push(tx);
