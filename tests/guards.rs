@@ -458,3 +458,32 @@ fn producer_dropped_while_panicking_fails_the_cnc_and_the_stream_drains() {
     drain(&mut rx, 11);
     assert_eq!(rx.cnc().signal(), Signal::Fail);
 }
+
+/// A guard or batch that is forgotten (`mem::forget`) returns nothing: the next read lends
+/// the same frags again, each is counted once (when a guard or batch holding it ends),
+/// and the producer still cannot pass them.
+#[test]
+fn forgotten_guards_and_batches_lend_the_same_frags_again() {
+    let (mut tx, mut rx) = heap(LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    for i in 0..4u8 {
+        tx.try_publish(Header::new(i as u64), &[i]).unwrap();
+    }
+    std::mem::forget(rx.poll().unwrap());
+    let again = rx.poll().unwrap();
+    assert_eq!((again.seq(), again.payload()), (0, &[0u8][..]));
+    drop(again);
+    std::mem::forget(rx.batch(4, 32).unwrap());
+    let batch = rx.batch(4, 32).unwrap();
+    assert_eq!(batch.first_seq(), 1);
+    assert_eq!(batch.len(), 3);
+    // Only frag 0 went back (its guard was dropped): one credit, not four.
+    assert_eq!(tx.try_publish(Header::new(9), b"x"), Ok(4));
+    assert_eq!(
+        tx.try_publish(Header::new(9), b"x"),
+        Err(PublishError::NoCredits)
+    );
+    batch.commit();
+    rx.housekeeping();
+    assert_eq!(rx.counters().consumed_frags, 4, "each frag counted once");
+    assert_eq!(tx.try_publish(Header::new(9), b"x"), Ok(5));
+}
