@@ -111,3 +111,15 @@ fn shared_ring_claims_committed_while_the_consumer_reads_and_releases() {
         consume(rx);
     });
 }
+
+/// Holding pointers instead of references changed no auto trait: claims and guards are
+/// `Send` and `Sync` exactly as the references they replace made them.
+#[test]
+fn claims_and_guards_keep_their_auto_traits() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<milonga::spsc::WriteClaim<'static, 'static>>();
+    send_sync::<milonga::mpsc::RingClaim<'static, 'static>>();
+    send_sync::<milonga::spsc::ReadGuard<'static, 'static>>();
+    fn send<T: Send>() {}
+    send::<milonga::spsc::Batch<'static, 'static>>(); // not `Sync`: it counts in a `Cell`
+}
