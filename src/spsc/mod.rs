@@ -28,7 +28,9 @@
 //! ```
 
 mod batch;
+mod budget;
 mod consumer;
+mod filter;
 #[cfg(feature = "alloc")]
 mod heap;
 #[cfg(not(milonga_loom))]
@@ -37,7 +39,9 @@ mod lossy;
 mod producer;
 
 pub use batch::{Batch, BatchIter, Frag, FILTERED_RUN_MAX};
+pub use budget::Budget;
 pub use consumer::{Consumer, ReadGuard};
+pub use filter::SigFilter;
 #[cfg(feature = "alloc")]
 pub use heap::{heap, heap_broadcast, heap_lossy, LinkConfig};
 #[cfg(not(milonga_loom))]
@@ -62,18 +66,6 @@ pub const MTU_MAX: usize = u16::MAX as usize;
 /// The most consumers (reliable and lossy) one link can have.
 pub const MAX_CONSUMERS: usize = 32;
 
-/// A consumer's filter: it receives only the frags whose `sig` the function accepts; the
-/// others are skipped without touching their payload and counted as filtered.
-///
-/// A filter should be a pure function of the sig. The consumer asks it once per frag
-/// wherever it can: a batch asks while it scans and keeps the answers, so iterating a
-/// batch (any number of times) and ending it never call the filter; a fan-in asks once to
-/// pick a ready link and once more when it reads from it. If a filter does change its
-/// answer, or panics, nothing breaks: each frag is still delivered or counted as filtered
-/// exactly once, by the answer given when it was read, and a panic leaves the consumer
-/// holding only the frags of the batch or guard being built (released as usual when it
-/// ends).
-pub type SigFilter = fn(u64) -> bool;
 
 /// Checks a link's geometry: depth a power of two of at least 2, mtu within the frag size
 /// field, payload store of at least [`data_chunks`] chunks and its words addressable by a
