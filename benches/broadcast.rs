@@ -33,12 +33,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use milonga::spsc::{heap_broadcast, Consumer, LinkConfig};
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 
 use common::{
     arrive_sharing, checksum, expected_sum, payload, per_frag, pin, stamp, stamp_of, stamps_below,
     Backoff, DEPTH, MIN_WRAPS,
 };
+use milonga::spsc::Budget;
+use milonga::TryRecvError;
 
 /// Payload sizes, bytes.
 const SIZES: [usize; 4] = [8, 64, 1024, 10240];
@@ -59,7 +61,7 @@ fn one_thread(c: &mut Criterion) {
             b.iter(|| {
                 tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
                 for rx in &mut rxs {
-                    let frag = rx.poll().unwrap();
+                    let frag = rx.try_recv().unwrap();
                     black_box(frag.payload());
                 }
             });
@@ -83,7 +85,7 @@ fn drain(
     let mut backoff = Backoff::new();
     let (mut next, mut sum) = (0u64, 0u64);
     while next < n {
-        match rx.batch(batch, batch * size) {
+        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
             Ok(frags) => {
                 for frag in &frags {
                     assert_eq!(frag.seq(), next, "out of order");
@@ -95,7 +97,7 @@ fn drain(
                 frags.commit();
                 backoff.reset();
             }
-            Err(RecvError::Empty) => backoff.snooze(),
+            Err(TryRecvError::Empty) => backoff.snooze(),
             Err(e) => panic!("recv: {e}"),
         }
     }

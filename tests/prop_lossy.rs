@@ -23,7 +23,8 @@ mod model;
 
 use milonga::metrics::{ConsumerKind, Metrics};
 use milonga::spsc::{heap_lossy, Consumer, LinkConfig, LossyConsumer, Producer, Shared};
-use milonga::{Header, PublishError, RecvError};
+use milonga::LossyTryRecvError;
+use milonga::{Header, PublishError};
 use model::*;
 use proptest::prelude::*;
 
@@ -191,7 +192,7 @@ impl Link<'_> {
             Op::Filter { l, f } => {
                 let l = l % n;
                 if let Some(rx) = self.lossy[l].as_mut() {
-                    rx.set_filter(filter(*f));
+                    rx.set_filter(sig_filter(*f));
                     self.lms[l].filter = filter(*f);
                 }
             }
@@ -338,7 +339,7 @@ fn case(g: &Geometry, ops: &[Op], drop_all: bool) {
         apply_lossy(rx, &mut lms[l], m, m.mtu);
         assert_eq!(
             rx.try_recv(&mut vec![0; m.mtu]),
-            Err(RecvError::Closed),
+            Err(LossyTryRecvError::Closed),
             "lossy consumer {l} drained"
         );
         assert_exact(&rx.counters(), m.next(), m.bytes);

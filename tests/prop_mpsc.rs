@@ -24,8 +24,10 @@ mod model;
 
 use milonga::metrics::Metrics;
 use milonga::mpsc::{heap_fan_in, heap_ring, FanIn, RingClaim, RingConfig, RingProducer};
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, LinkConfig, Producer};
-use milonga::{Ctl, Header, PublishError, RecvError};
+use milonga::TryRecvError;
+use milonga::{Ctl, Header, PublishError};
 use model::*;
 use proptest::prelude::*;
 
@@ -473,7 +475,7 @@ fn ring_case(g: &Geometry, ops: &[RingOp]) {
         };
         while !apply_rx(rx, &mut rm, &mut m, &poll, &mut |_, _| {}) {}
         assert_eq!(rm.next, m.next());
-        assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
         assert_exact(&rx.counters(), m.next(), m.bytes);
     }
 }
@@ -602,11 +604,11 @@ impl Fan<'_> {
         }
     }
 
-    fn idle_result(&self) -> RecvError {
+    fn idle_result(&self) -> TryRecvError {
         if self.ms.iter().all(|m| m.closed) {
-            RecvError::Closed
+            TryRecvError::Closed
         } else {
-            RecvError::Empty
+            TryRecvError::Empty
         }
     }
 }
@@ -635,7 +637,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
             FanOp::Poll { p, hold } => {
                 let p = p % n;
                 let ready = fan.ready();
-                let idle = match rx.poll() {
+                let idle = match rx.try_recv() {
                     Ok((i, guard)) => {
                         let want = fan.rms[i].first_deliverable(&fan.ms[i], fan.rms[i].next);
                         let idx = want.unwrap_or_else(|| panic!("link {i} lent a frag not due"));
@@ -672,15 +674,12 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
                 end,
             } => {
                 let max_bytes = budget(*max_bytes, g.mtu);
-                if *max_frags == 0 || max_bytes < g.mtu {
-                    assert!(matches!(
-                        rx.batch(*max_frags, max_bytes).err(),
-                        Some(RecvError::BadBudget { .. })
-                    ));
+                let Ok(budget) = Budget::new(*max_frags, max_bytes) else {
+                    assert_eq!(*max_frags, 0, "only a budget of 0 frags is refused");
                     continue;
-                }
+                };
                 let ready = fan.ready();
-                let idle = match rx.batch(*max_frags, max_bytes) {
+                let idle = match rx.try_batch(budget) {
                     Ok((i, batch)) => {
                         let want = fan.rms[i].expect_batch(&fan.ms[i], *max_frags, max_bytes);
                         let released =
@@ -702,7 +701,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
             }
             FanOp::Filter { link, f } => {
                 let i = link % n;
-                rx.link_mut(i).set_filter(filter(*f));
+                rx.link_mut(i).set_filter(sig_filter(*f));
                 fan.rms[i].filter = filter(*f);
             }
             FanOp::Housekeeping => {
@@ -730,7 +729,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
     let total: u64 = fan.ms.iter().map(|m| m.next()).sum();
     for _ in 0..=total + 1 {
         let ready = fan.ready();
-        let closed = match rx.poll() {
+        let closed = match rx.try_recv() {
             Ok((i, guard)) => {
                 let idx = fan.rms[i]
                     .first_deliverable(&fan.ms[i], fan.rms[i].next)
@@ -741,7 +740,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
                 false
             }
             Err(e) => {
-                assert_eq!(e, RecvError::Closed);
+                assert_eq!(e, TryRecvError::Closed);
                 true
             }
         };
@@ -754,7 +753,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
         assert_eq!(fan.rms[j].next, fan.ms[j].next(), "link {j} drained");
         assert_exact(&rx.link(j).counters(), fan.ms[j].next(), fan.ms[j].bytes);
     }
-    assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
 }
 
 /// Two distinct-or-equal elements: `&mut v[i]`, and `&mut v[j]` unless `j == i`.

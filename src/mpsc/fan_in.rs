@@ -184,7 +184,9 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// Only at the end of every link's stream, or on a fault.
     pub fn recv(&mut self) -> Result<(usize, ReadGuard<'_, 'a>), RecvError> {
         let i = self.wait_ready()?;
-        let frag = self.links.as_mut()[i].try_recv().map_err(TryRecvError::end)?;
+        let frag = self.links.as_mut()[i]
+            .try_recv()
+            .map_err(TryRecvError::end)?;
         Ok((i, frag))
     }
 
@@ -214,7 +216,9 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
         wait: W,
     ) -> Result<(usize, ReadGuard<'_, 'a>), RecvTimeoutError> {
         let i = self.wait_ready_with(wait)?;
-        let frag = self.links.as_mut()[i].try_recv().map_err(TryRecvError::end)?;
+        let frag = self.links.as_mut()[i]
+            .try_recv()
+            .map_err(TryRecvError::end)?;
         Ok((i, frag))
     }
 
@@ -268,7 +272,9 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// The next ready link, waiting with the fan-in's strategy.
     fn wait_ready(&mut self) -> Result<usize, RecvError> {
         loop {
-            match retry(self.wait.waiter(), TryRecvError::Empty, || self.next_ready()) {
+            match retry(self.wait.waiter(), TryRecvError::Empty, || {
+                self.next_ready()
+            }) {
                 Ok(Some(i)) => return Ok(i),
                 Ok(None) => continue, // a waiter without deadline never gives up
                 Err(e) => return Err(e.end()),

@@ -25,7 +25,7 @@ use crate::sync::{Keep, Ref, Track};
 ///
 /// let (tx, mut rx) = heap_ring(RingConfig::new(1024, 1500).first_seq(7), FlowConfig::new()).unwrap();
 /// assert_eq!(tx.try_publish(Header::new(0), &[1u8; 1500]), Ok(7));
-/// assert_eq!(rx.poll().unwrap().payload().len(), 1500);
+/// assert_eq!(rx.try_recv().unwrap().payload().len(), 1500);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingConfig {

@@ -32,8 +32,8 @@ use crate::sync::{AtomicBool, Ordering::AcqRel, Ref, Track};
 /// let tx2 = tx.clone();
 /// assert_eq!(tx.try_publish(Header::new(1), b"one"), Ok(0));
 /// assert_eq!(tx2.try_publish(Header::new(2), b"two"), Ok(1));
-/// assert_eq!(rx.poll().unwrap().payload(), b"one");
-/// assert_eq!(rx.poll().unwrap().payload(), b"two");
+/// assert_eq!(rx.try_recv().unwrap().payload(), b"one");
+/// assert_eq!(rx.try_recv().unwrap().payload(), b"two");
 /// assert_eq!(RING.metrics().snapshot().producers, 2);
 /// ```
 pub struct InlineRing<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> {
@@ -151,10 +151,10 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> Default
 /// let ([mut a, _, _, mut d], mut rx) = LINKS.split().unwrap();
 /// a.try_publish(Header::new(0), b"from a").unwrap();
 /// d.try_publish(Header::new(3), b"from d").unwrap();
-/// let (link, frag) = rx.poll().unwrap();
+/// let (link, frag) = rx.try_recv().unwrap();
 /// assert!(link == 0 || link == 3);
 /// drop(frag);
-/// assert_eq!(rx.poll().unwrap().0 + link, 3);
+/// assert_eq!(rx.try_recv().unwrap().0 + link, 3);
 /// ```
 pub struct InlineFanIn<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize> {
     links: [InlineLink<DEPTH, MTU, CHUNKS>; N],

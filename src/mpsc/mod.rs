@@ -68,7 +68,7 @@
 //!         let tx = tx.clone();
 //!         s.spawn(move || {
 //!             for i in 0..100u64 {
-//!                 let mut claim = tx.claim(8, milonga::wait::SpinThenYield::default()).unwrap();
+//!                 let mut claim = tx.claim_with(8, milonga::wait::SpinThenYield::default()).unwrap();
 //!                 claim.copy_from_slice(&i.to_le_bytes());
 //!                 claim.commit_with(Header::new(p), 8).unwrap();
 //!             }
@@ -77,13 +77,13 @@
 //!     drop(tx); // the stream closes when the last handle is gone
 //!     let mut next = [0u64; 2];
 //!     loop {
-//!         match rx.poll() {
+//!         match rx.try_recv() {
 //!             Ok(frag) => {
 //!                 let p = frag.sig() as usize;
 //!                 assert_eq!(frag.payload(), &next[p].to_le_bytes()); // each producer in order
 //!                 next[p] += 1;
 //!             }
-//!             Err(RecvError::Empty) => std::thread::yield_now(),
+//!             Err(TryRecvError::Empty) => std::thread::yield_now(),
 //!             Err(RecvError::Closed) => break,
 //!             Err(e) => panic!("{e}"),
 //!         }

@@ -462,7 +462,9 @@ impl<'a> Consumer<'a> {
     /// As [`recv`](Self::recv).
     pub fn recv_batch(&mut self, budget: Budget) -> Result<Batch<'_, 'a>, RecvError> {
         let run = loop {
-            match retry(self.wait.waiter(), TryRecvError::Empty, || self.scan(budget)) {
+            match retry(self.wait.waiter(), TryRecvError::Empty, || {
+                self.scan(budget)
+            }) {
                 Ok(Some(run)) => break run,
                 Ok(None) => continue, // a waiter without deadline never gives up
                 Err(e) => return Err(e.end()),

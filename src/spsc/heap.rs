@@ -24,7 +24,7 @@ use crate::sync::{AtomicU64, Keep, Ref, Track};
 /// let cfg = LinkConfig::new(1024, 1500).first_seq(u64::MAX - 3);
 /// let (mut tx, mut rx) = heap(cfg, FlowConfig::new()).unwrap();
 /// tx.try_publish(Header::new(0), &[0u8; 1500]).unwrap();
-/// assert_eq!(rx.poll().unwrap().payload().len(), 1500);
+/// assert_eq!(rx.try_recv().unwrap().payload().len(), 1500);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkConfig {
@@ -134,7 +134,7 @@ pub fn heap(
 /// let (mut tx, mut rxs) = heap_broadcast(LinkConfig::new(64, 64), FlowConfig::new(), 2).unwrap();
 /// tx.try_publish(Header::new(1), b"to both").unwrap();
 /// for rx in &mut rxs {
-///     assert_eq!(rx.poll().unwrap().payload(), b"to both");
+///     assert_eq!(rx.try_recv().unwrap().payload(), b"to both");
 /// }
 /// ```
 pub fn heap_broadcast(
@@ -158,7 +158,7 @@ pub fn heap_broadcast(
 /// let (mut tx, mut reliable, mut lossy) =
 ///     heap_lossy(LinkConfig::new(64, 64), FlowConfig::new(), 1, 1).unwrap();
 /// tx.try_publish(Header::new(1), b"hi").unwrap();
-/// assert_eq!(reliable[0].poll().unwrap().payload(), b"hi");
+/// assert_eq!(reliable[0].try_recv().unwrap().payload(), b"hi");
 /// let mut buf = [0u8; 64];
 /// let meta = lossy[0].try_recv(&mut buf).unwrap();
 /// assert_eq!(&buf[..meta.sz as usize], b"hi");

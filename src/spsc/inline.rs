@@ -46,7 +46,7 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering::AcqRel, Ref, Track};
 /// let (mut tx, mut rx) = LINK.split().unwrap();
 /// assert_eq!(LINK.split().err(), Some(LinkError::AlreadySplit));
 /// assert_eq!(tx.try_publish(Header::new(1), &[1, 2, 3]), Ok(100));
-/// assert_eq!(rx.poll().unwrap().payload(), &[1, 2, 3]);
+/// assert_eq!(rx.try_recv().unwrap().payload(), &[1, 2, 3]);
 /// ```
 pub struct InlineLink<
     const DEPTH: usize,
@@ -172,7 +172,7 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, 
     /// static LINK: InlineLink<16, 64, { data_chunks(16, 64) }, 1, 1> = InlineLink::new();
     /// let (mut tx, [mut reliable], [mut lossy]) = LINK.split_lossy(FlowConfig::new()).unwrap();
     /// tx.try_publish(Header::new(3), b"abc").unwrap();
-    /// assert_eq!(reliable.poll().unwrap().payload(), b"abc");
+    /// assert_eq!(reliable.try_recv().unwrap().payload(), b"abc");
     /// let mut buf = [0u8; 64];
     /// assert_eq!(lossy.try_recv(&mut buf).unwrap().sz, 3);
     /// ```

@@ -20,11 +20,11 @@
 //!
 //! let (mut tx, mut rx) = LINK.split().unwrap();
 //! tx.try_publish(Header::new(7), b"hello").unwrap();
-//! let frag = rx.poll().unwrap();
+//! let frag = rx.try_recv().unwrap();
 //! assert_eq!((frag.sig(), frag.payload()), (7, &b"hello"[..]));
 //! drop(frag); // the credit goes back when the guard ends
 //! tx.halt();
-//! assert_eq!(rx.poll().err(), Some(milonga::RecvError::Closed));
+//! assert_eq!(rx.try_recv().err(), Some(milonga::RecvError::Closed));
 //! ```
 
 mod batch;
@@ -65,7 +65,6 @@ pub const MTU_MAX: usize = u16::MAX as usize;
 
 /// The most consumers (reliable and lossy) one link can have.
 pub const MAX_CONSUMERS: usize = 32;
-
 
 /// Checks a link's geometry: depth a power of two of at least 2, mtu within the frag size
 /// field, payload store of at least [`data_chunks`] chunks and its words addressable by a

@@ -273,7 +273,11 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     ///
     /// # Errors
     /// As [`publish`](Self::publish).
-    pub fn publish_message(&mut self, hdr: Header, msg: &[u8]) -> Result<(u64, usize), PublishError> {
+    pub fn publish_message(
+        &mut self,
+        hdr: Header,
+        msg: &[u8],
+    ) -> Result<(u64, usize), PublishError> {
         self.publish_message_with(hdr, msg, self.wait.waiter())
     }
 

@@ -6,7 +6,7 @@ use milonga::{FlowConfig, Header};
 fn main() {
     let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
-    let batch = rx.batch(4, 256).unwrap();
+    let batch = rx.try_batch(Budget::new(4, 256).unwrap()).unwrap();
     #[cfg(feature = "violation")]
     rx.set_filter(Some(|sig| sig != 1)); //~ E0499
     batch.commit();

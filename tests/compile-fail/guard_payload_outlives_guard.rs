@@ -6,7 +6,7 @@ use milonga::{FlowConfig, Header};
 fn main() {
     let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
-    let guard = rx.poll().unwrap();
+    let guard = rx.try_recv().unwrap();
     let payload = guard.payload();
     #[cfg(feature = "violation")]
     drop(guard); //~ E0505

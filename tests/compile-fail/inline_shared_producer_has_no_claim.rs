@@ -13,6 +13,6 @@ fn main() {
     let (mut tx, _reliable, _lossy) = link.split_lossy(FlowConfig::new()).unwrap();
     #[cfg(not(feature = "violation"))]
     let (mut tx, _reliable) = link.split_broadcast(FlowConfig::new()).unwrap();
-    let claim = tx.claim(8, BusySpin).unwrap(); //~ E0599
+    let claim = tx.claim_with(8, BusySpin).unwrap(); //~ E0599
     claim.commit(0).unwrap();
 }

@@ -12,5 +12,5 @@ fn main() {
     let rx = &mut lossy[0];
     #[cfg(not(feature = "violation"))]
     let rx = &mut reliable[0];
-    assert_eq!(rx.poll().unwrap().payload(), b"x"); //~ E0599
+    assert_eq!(rx.try_recv().unwrap().payload(), b"x"); //~ E0599
 }

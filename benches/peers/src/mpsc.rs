@@ -220,7 +220,7 @@ pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.batch(max, max * VALUE) {
+        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
             Ok(batch) => check_batch(c, batch, None),
             Err(e) => idle(c, e),
         },
@@ -245,7 +245,7 @@ pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.batch(max, max * VALUE) {
+        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
             Ok((link, batch)) => check_batch(c, batch, Some(link)),
             Err(e) => idle(c, e),
         },
@@ -301,7 +301,7 @@ fn check_batch(
 /// A milonga read that returned no batch: `Empty` is 0 values, any other error fails the run.
 fn idle(c: &Checker, e: RecvError) -> Result<usize, String> {
     match e {
-        RecvError::Empty => Ok(0),
+        TryRecvError::Empty => Ok(0),
         e => Err(format!("recv after {} values: {e}", c.total)),
     }
 }
