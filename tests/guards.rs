@@ -12,7 +12,7 @@ use milonga::spsc::{heap, Consumer, LinkConfig, Producer};
 use milonga::wait::SpinThenYield;
 use milonga::RecvTimeoutError;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, Signal};
+use milonga::{FlowConfig, Header, PublishError, RecvError, Signal};
 
 fn link(depth: usize, mtu: usize, flow: FlowConfig) -> (Producer<'static>, Consumer<'static>) {
     heap(LinkConfig::new(depth, mtu), flow).unwrap()
@@ -304,17 +304,18 @@ fn producer_housekeeping_refills_credits_early() {
 fn dropped_consumer_disconnects_the_producer() {
     let (mut tx, rx) = link(4, 64, FlowConfig::new());
     assert_eq!(tx.try_publish(Header::new(0), b"a"), Ok(0));
+    assert!(!tx.is_disconnected());
     drop(rx);
-    // The producer learns it when it next refreshes its credits: the 3 it holds still go.
-    for seq in 1..4 {
-        assert_eq!(tx.try_publish(Header::new(seq), b"b"), Ok(seq));
-    }
+    // The first publish after the consumer went reports it, though the producer still
+    // holds 3 credits.
+    assert!(tx.is_disconnected());
+    assert_eq!(tx.credits(), 3);
     assert_eq!(
-        tx.try_publish(Header::new(4), b"c"),
+        tx.try_publish(Header::new(1), b"c"),
         Err(PublishError::Disconnected)
     );
     assert_eq!(
-        tx.try_publish(Header::new(4), b"c"),
+        tx.try_publish(Header::new(1), b"c"),
         Err(PublishError::Disconnected)
     );
     assert_eq!(tx.try_claim(1).err(), Some(PublishError::Disconnected));
@@ -327,7 +328,7 @@ fn dropped_consumer_disconnects_the_producer() {
         tx.claim_with(1, SpinThenYield::default()).err(),
         Some(PublishError::Disconnected)
     );
-    assert_eq!(tx.next_seq(), 4);
+    assert_eq!(tx.next_seq(), 1);
 }
 
 #[test]
@@ -374,21 +375,28 @@ fn publish_n(tx: &mut Producer<'_>, n: u64) {
 
 /// Reads until the stream ends: every frag must be there, in order, then `Closed`.
 fn drain(rx: &mut Consumer<'_>, n: u64) {
+    drain_to(rx, n, RecvError::Closed);
+}
+
+/// Reads until the stream ends: every frag must be there, in order, then `end`.
+fn drain_to(rx: &mut Consumer<'_>, n: u64, end: RecvError) {
     for seq in 0..n {
         let frag = rx.try_recv().expect("a published frag is drained");
         assert_eq!((frag.seq(), frag.sig()), (seq, seq));
         assert_eq!(frag.payload(), &payload(seq, seq as usize % 65)[..]);
     }
     for _ in 0..3 {
-        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
+        assert_eq!(rx.try_recv().err(), Some(end.into()));
         assert_eq!(
             rx.try_batch(Budget::new(4, 1024).unwrap()).err(),
-            Some(TryRecvError::Closed)
+            Some(end.into())
         );
         assert_eq!(
             rx.recv_with(SpinThenYield::default()).err(),
-            Some(RecvTimeoutError::Closed)
+            Some(end.into())
         );
+        assert_eq!(rx.recv().err(), Some(end));
+        assert_eq!(rx.recv_batch(Budget::default()).err(), Some(end));
     }
     assert_eq!(rx.cnc().end_seq(), Some(n));
 }
@@ -470,7 +478,8 @@ fn producer_dropped_while_panicking_fails_the_cnc_and_the_stream_drains() {
     });
     assert!(producer.join().is_err());
     assert_eq!(rx.cnc().signal(), Signal::Fail);
-    drain(&mut rx, 11);
+    // What the consumer receives tells the failure from a clean end.
+    drain_to(&mut rx, 11, RecvError::Failed);
     assert_eq!(rx.cnc().signal(), Signal::Fail);
 }
 

@@ -142,14 +142,15 @@ impl Claims {
     /// none (until one finds `cr_resume`).
     fn claim(&mut self, m: &mut TxModel, seen: Seen) -> Result<u64, PublishError> {
         let s = m.next();
+        // The consumer gone: every claim says so at once.
+        if seen.detached {
+            note("disconnected");
+            return Err(PublishError::Disconnected);
+        }
         if m.seq(s) == 0 && m.seq0 != 0 {
             note("seq wrapped");
         }
         if s - self.mark >= m.flow.cr_max {
-            if seen.detached {
-                note("disconnected");
-                return Err(PublishError::Disconnected);
-            }
             let lag = s - seen.rx;
             let credits = m.flow.cr_max.saturating_sub(lag);
             if self.blocked {

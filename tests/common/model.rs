@@ -386,6 +386,13 @@ impl TxModel {
     }
 
     pub fn take(&mut self, n: u64, rel: &[Seen], lossy: &[Seen]) -> Result<(), PublishError> {
+        // Once the last consumer is gone, the very next publish says so, whatever credits
+        // the producer still holds.
+        let mut all = rel.iter().chain(lossy);
+        if all.clone().next().is_some() && all.all(|s| s.detached) {
+            note("disconnected at once");
+            return Err(PublishError::Disconnected);
+        }
         if self.cr_avail < n {
             self.refresh(rel, lossy)?;
             if self.cr_avail < n {

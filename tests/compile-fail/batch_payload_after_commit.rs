@@ -1,6 +1,6 @@
 //! A payload borrowed from a `Batch` cannot be used after `commit` (which returns every
 //! frag's credit).
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::{heap, Budget, LinkConfig};
 use milonga::{FlowConfig, Header};
 
 fn main() {

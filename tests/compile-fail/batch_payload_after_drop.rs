@@ -1,6 +1,6 @@
 //! A payload borrowed from a `Batch` cannot be used after the batch is dropped (which
 //! returns the credits of the frags its iterators reached).
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::{heap, Budget, LinkConfig};
 use milonga::{FlowConfig, Header};
 
 fn main() {

@@ -1,6 +1,6 @@
 //! A `Frag` from a batch cannot outlive the batch: here the batch ends with the block
 //! while the frag is kept outside it.
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::{heap, Budget, LinkConfig};
 use milonga::{FlowConfig, Header};
 
 fn main() {
