@@ -9,6 +9,8 @@
 //!   no allocator) or heap storage (`alloc`).
 //! - [`mpsc`]: several producers, one consumer: a shared ring (claim and publish) or
 //!   fan-in over per-producer links.
+//! - [`typed`]: the same links carrying values of one plain-data type: `try_push(v)`,
+//!   `try_pop() -> T`, zero-copy `&T` guards and batches, `iter()`.
 //! - [`wait`]: what blocking calls do while they wait.
 //! - [`seq`]: wrap-safe sequence arithmetic.
 //!
@@ -94,6 +96,7 @@ pub mod seq;
 pub mod spsc;
 mod sync;
 mod tcache;
+pub mod typed;
 pub mod wait;
 
 pub use cnc::{Cnc, ProducerCounters, Signal};

@@ -160,6 +160,50 @@ impl<'c, 'a> Batch<'c, 'a> {
         self.reached.set(self.run.raw);
     }
 
+    /// The first delivered frag whose payload is not `sz` bytes, or that is an empty ERR
+    /// frag (an abandoned claim), with its index among the delivered frags: for the typed
+    /// layer, which lends only frags of its type's size. Reads only slots this batch holds,
+    /// and marks nothing as reached.
+    pub(crate) fn first_not_sized(&self, sz: usize) -> Option<(usize, FragMeta)> {
+        let (mcache, _) = self.consumer.views();
+        let mut delivered = 0;
+        for i in 0..self.run.raw {
+            if self.run.rejects(i) {
+                continue;
+            }
+            let seq = seq::inc(self.run.start, i as u64);
+            let got = mcache.loc_gated(seq).1;
+            if got != sz || (got == 0 && mcache.body_gated(seq).ctl.err()) {
+                return Some((delivered, mcache.body_gated(seq)));
+            }
+            delivered += 1;
+        }
+        None
+    }
+
+    /// Shortens the batch to its first `n` delivered frags (`n <= len()`, before any
+    /// iterator ran) and the rejected frags among them; the frags after them stay unread.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        debug_assert!(n <= self.run.len && self.reached.get() == 0);
+        let (mcache, _) = self.consumer.views();
+        let (mut raw, mut delivered, mut bytes, mut rejected_bytes) = (0, 0, 0, 0);
+        while delivered < n {
+            let sz = mcache.loc_gated(seq::inc(self.run.start, raw as u64)).1;
+            if self.run.rejects(raw) {
+                rejected_bytes += sz;
+            } else {
+                delivered += 1;
+                bytes += sz;
+            }
+            raw += 1;
+        }
+        self.run.raw = raw;
+        self.run.len = n;
+        self.run.bytes = bytes;
+        self.run.rejected_bytes = rejected_bytes;
+        self.run.rejected &= 1u64.checked_shl(raw as u32).map_or(u64::MAX, |b| b - 1);
+    }
+
     /// Counts the first `n` frags of the run: (delivered, their bytes, rejected, their
     /// bytes). They are still held, so their slots still hold them. Calls no user code
     /// (the filter's answers are in the run), so it is safe to run while unwinding.
