@@ -222,3 +222,117 @@ fn static_link_allocates_nothing_even_to_split() {
     assert_eq!(frags, PAIRS);
     assert_eq!(sum, expected_sum(bytes));
 }
+
+/// A 64-byte typed message.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Msg([u64; 8]);
+
+/// Typed round trips on heap links, reliable and lossy, with every way of pushing and
+/// reading (copies, guards, claims, batches, iterators, blocking calls) and the typed
+/// error paths (a full link handing the value back, a frag of another size).
+#[test]
+fn typed_round_trips_allocate_nothing() {
+    use milonga::typed;
+    let rounds: u64 = if cfg!(miri) { 200 } else { 100_000 };
+    let (tx, rx) = heap(LinkConfig::new(DEPTH, 64), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = typed::pair::<Msg, _>((tx, rx)).unwrap();
+    let (ltx, _, mut lrx) =
+        milonga::spsc::heap_lossy(LinkConfig::new(8, 8), FlowConfig::new(), 0, 1).unwrap();
+    let mut ltx = typed::Producer::<u64, _>::new(ltx).unwrap();
+    let mut lrx = typed::LossyConsumer::<u64>::new(lrx.pop().unwrap()).unwrap();
+    let budget = Budget::frags(16).unwrap();
+    let (mut sum, mut expected) = (0u64, 0u64);
+    let n = count_allocs(|| {
+        for i in 0..rounds {
+            let msg = Msg([i; 8]);
+            tx.try_push(msg).unwrap();
+            let mut claim = tx.try_claim().unwrap();
+            *claim = Msg([i + 1; 8]);
+            claim.commit_with(Header::new(i));
+            tx.push_with(Msg([i + 2; 8]), BusySpin).unwrap();
+            sum = sum.wrapping_add(rx.try_pop().unwrap().0[7]);
+            sum = sum.wrapping_add(rx.try_recv().unwrap().0[0]);
+            sum = sum.wrapping_add(rx.pop_with(SpinThenYield::default()).unwrap().0[3]);
+            expected = expected.wrapping_add(3 * i + 3);
+            if i % 16 == 0 {
+                rx.housekeeping(); // reports every release: the producer sees a full window
+                for k in 0..DEPTH as u64 {
+                    tx.try_push(Msg([k; 8])).unwrap();
+                }
+                assert!(tx.try_push(msg).unwrap_err().is_full());
+                let batch = rx.try_batch(budget).unwrap();
+                for m in &batch {
+                    sum = sum.wrapping_add(m.0[1]);
+                }
+                batch.commit();
+                for m in rx.try_iter() {
+                    sum = sum.wrapping_add(m.0[2]);
+                }
+                expected = expected.wrapping_add((0..DEPTH as u64).sum::<u64>());
+                tx.as_bytes_mut()
+                    .try_publish(Header::new(0), b"bytes")
+                    .unwrap();
+                assert!(matches!(
+                    rx.try_pop(),
+                    Err(typed::TryRecvError::WrongSize { size: 5, .. })
+                ));
+                drop(rx.as_bytes_mut().try_recv().unwrap());
+            }
+            ltx.try_push(i).unwrap();
+            sum = sum.wrapping_add(lrx.try_pop().unwrap());
+            expected = expected.wrapping_add(i);
+        }
+    });
+    assert_eq!(n, 0, "allocations by typed round trips");
+    assert_eq!(sum, expected);
+}
+
+/// The typed layer over both designs: pushes, claims (committed and abandoned), copies,
+/// guards, batches and fan-in scans allocate nothing either.
+#[test]
+fn typed_ring_and_fan_in_allocate_nothing() {
+    use milonga::mpsc::{heap_fan_in, heap_ring, RingConfig};
+    use milonga::typed;
+    let rounds: u64 = if cfg!(miri) { 20 } else { 10_000 };
+    let ring = heap_ring(RingConfig::new(16, 64), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = typed::ring::<[u64; 8]>(ring).unwrap();
+    let tx2 = tx.clone();
+    let (txs, fan) = heap_fan_in(3, LinkConfig::new(16, 8), FlowConfig::new()).unwrap();
+    let mut fan = typed::FanIn::<u64, _>::new(fan).unwrap();
+    let mut txs: Vec<typed::Producer<'static, u64>> = txs
+        .into_iter()
+        .map(|t| typed::Producer::new(t).unwrap())
+        .collect();
+    let mut sum = 0u64;
+    let n = count_allocs(|| {
+        for i in 0..rounds {
+            let mut claim = tx.try_claim().unwrap();
+            *claim = [i; 8];
+            claim.commit();
+            tx2.try_push([1; 8]).unwrap();
+            drop(tx.try_claim().unwrap()); // abandoned
+            tx.try_publish(Header::new(2), [2; 8]).unwrap();
+            assert_eq!(rx.try_pop().unwrap()[0], i);
+            let batch = rx.try_batch(Budget::frags(8).unwrap()).unwrap();
+            for v in &batch {
+                sum += v[7];
+            }
+            batch.commit();
+            assert!(matches!(
+                rx.try_recv().err(),
+                Some(typed::TryRecvError::Abandoned { .. })
+            ));
+            sum += rx.try_recv().unwrap()[3];
+            for (p, t) in txs.iter_mut().enumerate() {
+                t.try_push(p as u64).unwrap();
+            }
+            for (link, v) in fan.try_iter() {
+                assert_eq!(link as u64, v);
+                sum += 1;
+            }
+        }
+    });
+    assert_eq!(n, 0, "allocations by typed round trips");
+    assert_eq!(sum, rounds * (1 + 2 + 3));
+}

@@ -32,15 +32,15 @@ use crate::wait::{Strategy, Wait};
 ///             }
 ///         });
 ///     }
+///     drop(tx); // the stream closes when the last handle is gone
+///     let mut next = [0u64; 2];
+///     while let Ok(v) = rx.recv() {
+///         let p = v.sig() as usize;
+///         assert_eq!(*v, next[p]); // each producer's values in its order
+///         next[p] += 1;
+///     }
+///     assert_eq!(next, [100, 100]);
 /// });
-/// drop(tx); // the stream closes when the last handle is gone
-/// let mut next = [0u64; 2];
-/// while let Ok(v) = rx.recv() {
-///     let p = v.sig() as usize;
-///     assert_eq!(*v, next[p]); // each producer's values in its order
-///     next[p] += 1;
-/// }
-/// assert_eq!(next, [100, 100]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct RingProducer<'a, T> {
