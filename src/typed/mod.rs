@@ -1,11 +1,10 @@
 //! Typed messages: the same links, carrying values of one plain-data type `T` instead of
 //! byte slices.
 //!
-//! Each typed handle wraps a byte handle ([`spsc::Producer`](crate::spsc::Producer),
-//! [`spsc::Consumer`](crate::spsc::Consumer), [`spsc::LossyConsumer`](crate::spsc::LossyConsumer),
-//! [`mpsc::RingProducer`](crate::mpsc::RingProducer), [`mpsc::FanIn`](crate::mpsc::FanIn))
-//! and adds no state and no second implementation: a `T` is one frag whose payload is the
-//! `size_of::<T>()` bytes of the value. So the typed layer works on every link kind and
+//! Each typed handle wraps a byte handle ([`spsc::Producer`], [`spsc::Consumer`],
+//! [`spsc::LossyConsumer`], [`mpsc::RingProducer`], [`mpsc::FanIn`]) and adds no state and
+//! no second implementation: a `T` is one frag whose payload is the `size_of::<T>()` bytes
+//! of the value. So the typed layer works on every link kind and
 //! every storage (a `static` [`InlineLink`](crate::spsc::InlineLink), the heap, broadcast,
 //! lossy, both multi-producer designs), allocates nothing, and mixes with the byte API:
 //! `as_bytes`/`as_bytes_mut`/`into_inner` reach the byte handle underneath.
@@ -92,7 +91,7 @@
 //! follows the protocol, the frag is simply not of this type, and it can be read past.
 //!
 //! An empty frag marked [`ERR`](crate::Ctl::ERR) is what a shared ring publishes for a
-//! claim dropped without a commit ([`mpsc`](crate::mpsc)). It holds no message: the `recv`
+//! claim dropped without a commit ([`mpsc`]). It holds no message: the `recv`
 //! and batch reads report it once as `Abandoned { seq }` (consumed; read on), as the byte
 //! API lends it as an ERR frag; the `pop` reads and the iterators skip it.
 //!
