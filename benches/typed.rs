@@ -38,8 +38,8 @@ use common::{per_frag, MIN_WRAPS};
 /// A message type of the bench: a stamp word (the seq) and a fixed fill, like
 /// [`common::payload`], so both APIs move and check the very same bytes.
 trait Msg: Pod + Send {
-    /// The value stamped `seq`, from the fill of [`common::payload`].
-    fn stamped(template: &Self, seq: u64) -> Self;
+    /// Sets its stamp, as [`common::stamp`] does to a payload.
+    fn set_stamp(&mut self, seq: u64);
     /// Its stamp.
     fn stamp(&self) -> u64;
     /// [`common::checksum`] of its bytes.
@@ -48,8 +48,8 @@ trait Msg: Pod + Send {
 
 impl Msg for u64 {
     #[inline(always)]
-    fn stamped(_: &Self, seq: u64) -> Self {
-        seq
+    fn set_stamp(&mut self, seq: u64) {
+        *self = seq;
     }
     #[inline(always)]
     fn stamp(&self) -> u64 {
@@ -68,10 +68,8 @@ struct Msg64([u64; 8]);
 
 impl Msg for Msg64 {
     #[inline(always)]
-    fn stamped(template: &Self, seq: u64) -> Self {
-        let mut m = *template;
-        m.0[0] = seq;
-        m
+    fn set_stamp(&mut self, seq: u64) {
+        self.0[0] = seq;
     }
     #[inline(always)]
     fn stamp(&self) -> u64 {
@@ -109,6 +107,7 @@ fn transfer<M: Msg>(api: Api, batch: usize, iters: u64) -> Duration {
         s.spawn(move || {
             pin(0);
             let mut payload = common::payload(size);
+            let mut value = template;
             arrive(ready, 2);
             for seq in 0..n {
                 match api {
@@ -124,14 +123,11 @@ fn transfer<M: Msg>(api: Api, batch: usize, iters: u64) -> Duration {
                         }
                     }
                     Api::Typed | Api::TypedGuard => {
-                        let mut value = M::stamped(&template, seq);
+                        value.set_stamp(seq);
                         loop {
                             match ttx.try_push(value) {
                                 Ok(_) => break,
-                                Err(PushError::Full(v)) => {
-                                    value = v;
-                                    spin_loop();
-                                }
+                                Err(PushError::Full(_)) => spin_loop(),
                                 Err(e) => panic!("push: {e}"),
                             }
                         }
@@ -224,6 +220,7 @@ fn one_thread<M: Msg>(api: Api, batch: usize, iters: u64) -> Duration {
     let (mut tx, mut rx) = typed::pair::<M, _>((tx, rx)).unwrap();
     let budget = Budget::frags(batch).unwrap();
     let mut payload = common::payload(size);
+    let mut value = template;
     let (mut seq, mut next, mut sum) = (0u64, 0u64, 0u64);
     let start = Instant::now();
     while next < iters {
@@ -237,7 +234,8 @@ fn one_thread<M: Msg>(api: Api, batch: usize, iters: u64) -> Duration {
                         .unwrap();
                 }
                 Api::Typed | Api::TypedGuard => {
-                    tx.try_push(black_box(M::stamped(&template, seq))).unwrap();
+                    value.set_stamp(seq);
+                    tx.try_push(*black_box(&value)).unwrap();
                 }
             }
             seq += 1;

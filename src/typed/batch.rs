@@ -25,7 +25,7 @@ impl<'c, 'a, T: Pod> Batch<'c, 'a, T> {
     /// The typed batch of the frags of `batch` up to the first that is not a `T`. If that
     /// is the first, no batch: an abandoned claim is released, a frag of another size left
     /// unread.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check(mut batch: spsc::Batch<'c, 'a>, link: usize) -> Result<Self, Mismatch> {
         let size = size_of::<T>();
         // Fast path: frags all of the size (the common case) leave `first_not_sized` with
@@ -77,7 +77,7 @@ impl<'c, 'a, T: Pod> Batch<'c, 'a, T> {
     }
 
     /// The values, in order, borrowed from this batch.
-    #[inline]
+    #[inline(always)]
     pub fn iter(&self) -> BatchIter<'_, T> {
         BatchIter {
             inner: self.inner.iter(),
@@ -140,7 +140,7 @@ pub struct BatchIter<'b, T> {
 impl<'b, T: Pod> Iterator for BatchIter<'b, T> {
     type Item = &'b T;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<&'b T> {
         self.inner.next().map(|frag| cast(frag.payload()))
     }
@@ -168,7 +168,7 @@ pub struct FragIter<'b, T> {
 impl<'b, T: Pod> Iterator for FragIter<'b, T> {
     type Item = Frag<'b, T>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Frag<'b, T>> {
         self.inner.next().map(|frag| Frag {
             meta: *frag.meta(),

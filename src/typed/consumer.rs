@@ -80,7 +80,7 @@ impl<'a, T: Pod> Consumer<'a, T> {
     /// [`TryRecvError::Empty`] if nothing is published yet; `WrongSize` (not consumed) or
     /// `Abandoned` (consumed) for a frag that is not a `T`; `Closed`, `Failed` or `Corrupt`
     /// at the end of the stream, as the byte API.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<ReadGuard<'_, 'a, T>, TryRecvError> {
         let guard = self.inner.try_recv()?;
         Ok(ReadGuard::check(guard, 0)?)
@@ -126,7 +126,7 @@ impl<'a, T: Pod> Consumer<'a, T> {
     ///
     /// # Errors
     /// As [`try_recv`](Self::try_recv), except `Abandoned`.
-    #[inline]
+    #[inline(always)]
     pub fn try_pop(&mut self) -> Result<T, TryRecvError> {
         loop {
             match self.try_recv() {
@@ -186,7 +186,7 @@ impl<'a, T: Pod> Consumer<'a, T> {
     /// # Errors
     /// As [`try_recv`](Self::try_recv): `WrongSize` or `Abandoned` if the very next frag is
     /// not a `T`.
-    #[inline]
+    #[inline(always)]
     pub fn try_batch(&mut self, budget: Budget) -> Result<Batch<'_, 'a, T>, TryRecvError> {
         let batch = self.inner.try_batch(budget)?;
         Ok(Batch::check(batch, 0)?)
@@ -404,7 +404,7 @@ impl<'c, 'a, T: Pod> ReadGuard<'c, 'a, T> {
     /// it is an abandoned claim, and left unread (the guard forgotten: the consumer stays
     /// where it was and its next read lends the frag again, as [`spsc::ReadGuard`]
     /// documents) if it has another size.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check(guard: spsc::ReadGuard<'c, 'a>, link: usize) -> Result<Self, Mismatch> {
         match Mismatch::of(guard.meta(), size_of::<T>(), link) {
             None => Ok(ReadGuard {

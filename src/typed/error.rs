@@ -158,20 +158,29 @@ pub(crate) enum Mismatch {
 
 impl Mismatch {
     /// What the frag `meta` (of link `link` of a fan-in, else 0) is, if not a `T` of
-    /// `size` bytes.
+    /// `size` bytes. The common case, a frag of the size, is one compare when `size` is
+    /// not 0 (a constant once inlined).
     #[inline(always)]
     pub(crate) fn of(meta: &FragMeta, size: usize, link: usize) -> Option<Mismatch> {
-        let sz = meta.sz as usize;
-        if sz == 0 && meta.ctl.err() {
-            Some(Mismatch::Abandoned { seq: meta.seq })
-        } else if sz != size {
-            Some(Mismatch::WrongSize {
-                seq: meta.seq,
-                size: sz,
-                link,
-            })
-        } else {
+        if meta.sz as usize == size && (size != 0 || !meta.ctl.err()) {
             None
+        } else {
+            Some(Self::classify(meta, link))
+        }
+    }
+
+    /// The frag `meta` is not a `T`: which case.
+    #[cold]
+    #[inline(never)]
+    fn classify(meta: &FragMeta, link: usize) -> Mismatch {
+        if meta.sz == 0 && meta.ctl.err() {
+            Mismatch::Abandoned { seq: meta.seq }
+        } else {
+            Mismatch::WrongSize {
+                seq: meta.seq,
+                size: meta.sz as usize,
+                link,
+            }
         }
     }
 }

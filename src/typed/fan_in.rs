@@ -65,7 +65,7 @@ impl<'a, T: Pod, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, T, 
     /// [`TryRecvError::Empty`] if no link has a frag; `WrongSize` (with its link; not
     /// consumed) or `Abandoned` for a frag that is not a `T`; `Closed` or `Failed` once
     /// every link is closed and drained.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<(usize, ReadGuard<'_, 'a, T>), TryRecvError> {
         let (link, guard) = self.inner.try_recv()?;
         Ok((link, ReadGuard::check(guard, link)?))
@@ -112,7 +112,7 @@ impl<'a, T: Pod, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, T, 
     ///
     /// # Errors
     /// As [`try_recv`](Self::try_recv), except `Abandoned`.
-    #[inline]
+    #[inline(always)]
     pub fn try_pop(&mut self) -> Result<(usize, T), TryRecvError> {
         loop {
             match self.try_recv() {

@@ -79,7 +79,7 @@ impl<'a, T: Pod> LossyConsumer<'a, T> {
     /// another size (consumed if it was shorter than a `T`, not if it was longer: see
     /// [`TryRecvError::WrongSize`](crate::typed::TryRecvError::WrongSize)); `Abandoned`
     /// for an empty ERR frag (consumed); `Closed`, `Failed` or `Corrupt` as the byte API.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<(FragMeta, T), LossyTryRecvError> {
         let mut value = T::zeroed();
         match self.inner.try_recv(bytemuck::bytes_of_mut(&mut value)) {
@@ -141,7 +141,7 @@ impl<'a, T: Pod> LossyConsumer<'a, T> {
     ///
     /// # Errors
     /// As [`try_recv`](Self::try_recv), except `Abandoned`.
-    #[inline]
+    #[inline(always)]
     pub fn try_pop(&mut self) -> Result<T, LossyTryRecvError> {
         loop {
             match self.try_recv() {

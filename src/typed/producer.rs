@@ -72,7 +72,7 @@ impl<'a, T: Pod, W: WriteMode> Producer<'a, T, W> {
     /// # Errors
     /// [`PushError::Full`] if a reliable consumer is a full window behind,
     /// [`PushError::Disconnected`] if every consumer is gone; the value comes back.
-    #[inline]
+    #[inline(always)]
     pub fn try_push(&mut self, value: T) -> Result<u64, PushError<T>> {
         self.try_publish(Header::default(), value)
     }
@@ -111,7 +111,7 @@ impl<'a, T: Pod, W: WriteMode> Producer<'a, T, W> {
     ///
     /// # Errors
     /// As [`try_push`](Self::try_push).
-    #[inline]
+    #[inline(always)]
     pub fn try_publish(&mut self, hdr: Header, value: T) -> Result<u64, PushError<T>> {
         self.inner
             .try_publish(hdr, bytemuck::bytes_of(&value))
@@ -273,7 +273,7 @@ impl<'a, T: Pod> Producer<'a, T, Exclusive> {
     /// assert_eq!(rx.try_pop()?, [0, 0, 5, 0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_claim(&mut self) -> Result<WriteClaim<'_, 'a, T>, PublishError> {
         Ok(WriteClaim::wrap(self.inner.try_claim(size_of::<T>())?))
     }
@@ -334,7 +334,7 @@ impl<'p, 'a, T: Pod> WriteClaim<'p, 'a, T> {
     }
 
     /// Publishes the value. Returns its seq.
-    #[inline]
+    #[inline(always)]
     pub fn commit(self) -> u64 {
         match self.inner.commit(size_of::<T>()) {
             Ok(seq) => seq,
@@ -343,7 +343,7 @@ impl<'p, 'a, T: Pod> WriteClaim<'p, 'a, T> {
     }
 
     /// [`set_header`](Self::set_header) then [`commit`](Self::commit).
-    #[inline]
+    #[inline(always)]
     pub fn commit_with(mut self, hdr: Header) -> u64 {
         self.set_header(hdr);
         self.commit()

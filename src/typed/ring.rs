@@ -75,7 +75,7 @@ impl<'a, T: Pod> RingProducer<'a, T> {
     /// # Errors
     /// [`PushError::Full`] if the consumer is a full window behind the claim cursor,
     /// [`PushError::Disconnected`] if the consumer is gone; the value comes back.
-    #[inline]
+    #[inline(always)]
     pub fn try_push(&self, value: T) -> Result<u64, PushError<T>> {
         self.try_publish(Header::default(), value)
     }
@@ -113,7 +113,7 @@ impl<'a, T: Pod> RingProducer<'a, T> {
     ///
     /// # Errors
     /// As [`try_push`](Self::try_push).
-    #[inline]
+    #[inline(always)]
     pub fn try_publish(&self, hdr: Header, value: T) -> Result<u64, PushError<T>> {
         match self.inner.try_claim(size_of::<T>()) {
             Ok(claim) => Ok(RingClaim::<T>::wrap(claim).write(hdr, value)),
@@ -191,7 +191,7 @@ impl<'a, T: Pod> RingProducer<'a, T> {
     /// assert_eq!((v.sig(), *v), (9, [1, 2, 3, 4]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_claim(&self) -> Result<RingClaim<'_, 'a, T>, PublishError> {
         Ok(RingClaim::wrap(self.inner.try_claim(size_of::<T>())?))
     }
@@ -333,7 +333,7 @@ impl<'p, 'a, T: Pod> RingClaim<'p, 'a, T> {
     }
 
     /// Publishes the value. Returns its seq.
-    #[inline]
+    #[inline(always)]
     pub fn commit(self) -> u64 {
         match self.inner.commit(size_of::<T>()) {
             Ok(seq) => seq,
@@ -342,7 +342,7 @@ impl<'p, 'a, T: Pod> RingClaim<'p, 'a, T> {
     }
 
     /// [`set_header`](Self::set_header) then [`commit`](Self::commit).
-    #[inline]
+    #[inline(always)]
     pub fn commit_with(mut self, hdr: Header) -> u64 {
         self.set_header(hdr);
         self.commit()
