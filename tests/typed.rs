@@ -631,3 +631,49 @@ fn a_filtered_batch_ends_before_a_frag_of_another_size() {
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), [16]);
     assert_eq!(rx.counters().filtered_frags, 2);
 }
+
+static FAN: milonga::mpsc::InlineFanIn<2, 8, 8, { data_chunks(8, 8) }> =
+    milonga::mpsc::InlineFanIn::new();
+
+#[test]
+fn inline_fan_in_round_trip() {
+    let (txs, fan) = FAN.split().unwrap();
+    let mut fan = typed::FanIn::<u64, _>::new(fan).unwrap();
+    let [mut a, mut b] = txs.map(|tx| typed::Producer::<u64>::new(tx).unwrap());
+    let rounds = if cfg!(miri) { 20 } else { 1000 };
+    for i in 0..rounds {
+        a.try_push(2 * i).unwrap();
+        b.try_push(2 * i + 1).unwrap();
+        let mut got: Vec<(usize, u64)> = fan.try_iter().collect();
+        got.sort();
+        assert_eq!(got, [(0, 2 * i), (1, 2 * i + 1)]);
+    }
+    a.halt();
+    assert_eq!(fan.try_pop(), Err(TryRecvError::Empty), "link 1 still open");
+    drop(b);
+    assert_eq!(fan.try_pop(), Err(TryRecvError::Closed));
+}
+
+static LOSSY: InlineLink<4, 8, { data_chunks(4, 8) }, 1, 1> = InlineLink::new();
+
+#[test]
+fn inline_lossy_link_round_trip() {
+    let (tx, [rx], [lossy]) = LOSSY.split_lossy(FlowConfig::new()).unwrap();
+    let mut tx = typed::Producer::<u64, _>::new(tx).unwrap();
+    let mut rx = typed::Consumer::<u64>::new(rx).unwrap();
+    let mut lossy = typed::LossyConsumer::<u64>::new(lossy).unwrap();
+    for i in 0..4 {
+        tx.try_push(i).unwrap();
+    }
+    assert_eq!(
+        tx.try_push(4),
+        Err(PushError::Full(4)),
+        "the reliable one gates"
+    );
+    assert_eq!(lossy.try_iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert!(rx.try_iter().eq(0..4));
+    tx.try_push(4).unwrap();
+    let (meta, v) = lossy.try_recv().unwrap();
+    assert_eq!((meta.seq, v), (4, 4));
+    assert_eq!(rx.try_pop(), Ok(4));
+}
