@@ -95,6 +95,15 @@
 //! and batch reads report it once as `Abandoned { seq }` (consumed; read on), as the byte
 //! API lends it as an ERR frag; the `pop` reads and the iterators skip it.
 //!
+//! # Cost
+//!
+//! A typed call is the byte call it wraps plus one compare of the frag's size (a batch:
+//! one pass over its frags' sizes, in metadata it has just read), and the typed producer
+//! copies a value of a known size, which the compiler inlines. The copies cost a copy:
+//! `try_pop` moves the value out of the store, where a guard (`try_recv`) or a batch reads
+//! it in place; for large types prefer the zero-copy reads and, on the producer side, a
+//! claim.
+//!
 //! # Producers and consumers
 //!
 //! - [`Producer`]: `try_push(v)` hands the value back when the link is full
