@@ -79,6 +79,7 @@ extern crate std;
 
 pub mod clock;
 mod cnc;
+pub mod design;
 mod dcache;
 mod error;
 mod fctl;

@@ -87,7 +87,7 @@ impl Run {
     }
 }
 
-/// Consecutive frags lent by [`Consumer::batch`].
+/// Consecutive frags lent by [`Consumer::try_batch`] and [`Consumer::recv_batch`].
 ///
 /// Iterate it with [`iter`](Self::iter) (as often as needed: the frags stay lent until the
 /// batch ends). When it ends, credits go back:
