@@ -11,6 +11,7 @@ use crate::sync::{
     AtomicBool, AtomicU64, CachePadded, Ordering::*, Ref, FSEQ_ACQUIRE, FSEQ_PUBLISH,
 };
 
+/// The consumer's progress. Written by the consumer only; read by the producer.
 struct Progress {
     /// The next seq the consumer needs: every frag before it has been released.
     seq: AtomicU64,
@@ -52,14 +53,28 @@ impl ConsumerCounters {
     }
 }
 
+/// The consumer's [`ConsumerCounters`] as last published, one atomic per field. Written by
+/// the consumer only ([`Fseq::publish_counters`]); read by any thread ([`Fseq::counters`]).
 struct Diag {
-    counters: [AtomicU64; 9],
+    consumed_frags: AtomicU64,
+    consumed_bytes: AtomicU64,
+    filtered_frags: AtomicU64,
+    filtered_bytes: AtomicU64,
+    poll_overruns: AtomicU64,
+    poll_lost: AtomicU64,
+    read_overruns: AtomicU64,
+    read_lost: AtomicU64,
+    lost_bytes: AtomicU64,
 }
 
 /// A consumer's flow-control sequence and counters.
 pub(crate) struct Fseq {
+    /// Written by the consumer.
     progress: CachePadded<Progress>,
+    /// Written by the consumer.
     diag: CachePadded<Diag>,
+    /// How often this consumer was the one that held the producer back. Written by the
+    /// producer only ([`Fseq::publish_slow`]); read by any thread.
     slow: CachePadded<AtomicU64>,
 }
 
@@ -71,17 +86,15 @@ macro_rules! fseq_new {
                 detached: AtomicBool::new(false),
             }),
             diag: CachePadded::new(Diag {
-                counters: [
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                ],
+                consumed_frags: AtomicU64::new(0),
+                consumed_bytes: AtomicU64::new(0),
+                filtered_frags: AtomicU64::new(0),
+                filtered_bytes: AtomicU64::new(0),
+                poll_overruns: AtomicU64::new(0),
+                poll_lost: AtomicU64::new(0),
+                read_overruns: AtomicU64::new(0),
+                read_lost: AtomicU64::new(0),
+                lost_bytes: AtomicU64::new(0),
             }),
             slow: CachePadded::new(AtomicU64::new(0)),
         }
@@ -128,35 +141,43 @@ impl Fseq {
     /// Consumer: publishes its counters.
     #[inline]
     pub(crate) fn publish_counters(&self, c: &ConsumerCounters) {
-        let values = [
-            c.consumed_frags,
-            c.consumed_bytes,
-            c.filtered_frags,
-            c.filtered_bytes,
-            c.poll_overruns,
-            c.poll_lost,
-            c.read_overruns,
-            c.read_lost,
-            c.lost_bytes,
-        ];
-        for (cell, v) in self.diag.counters.iter().zip(values) {
-            cell.store(v, Relaxed);
-        }
+        // Destructured, so a field added to `ConsumerCounters` cannot be left out here.
+        let ConsumerCounters {
+            consumed_frags,
+            consumed_bytes,
+            filtered_frags,
+            filtered_bytes,
+            poll_overruns,
+            poll_lost,
+            read_overruns,
+            read_lost,
+            lost_bytes,
+        } = *c;
+        let d = &self.diag;
+        d.consumed_frags.store(consumed_frags, Relaxed);
+        d.consumed_bytes.store(consumed_bytes, Relaxed);
+        d.filtered_frags.store(filtered_frags, Relaxed);
+        d.filtered_bytes.store(filtered_bytes, Relaxed);
+        d.poll_overruns.store(poll_overruns, Relaxed);
+        d.poll_lost.store(poll_lost, Relaxed);
+        d.read_overruns.store(read_overruns, Relaxed);
+        d.read_lost.store(read_lost, Relaxed);
+        d.lost_bytes.store(lost_bytes, Relaxed);
     }
 
     /// Any thread: the consumer's counters as last published.
     pub(crate) fn counters(&self) -> ConsumerCounters {
-        let v = |i: usize| self.diag.counters[i].load(Relaxed);
+        let d = &self.diag;
         ConsumerCounters {
-            consumed_frags: v(0),
-            consumed_bytes: v(1),
-            filtered_frags: v(2),
-            filtered_bytes: v(3),
-            poll_overruns: v(4),
-            poll_lost: v(5),
-            read_overruns: v(6),
-            read_lost: v(7),
-            lost_bytes: v(8),
+            consumed_frags: d.consumed_frags.load(Relaxed),
+            consumed_bytes: d.consumed_bytes.load(Relaxed),
+            filtered_frags: d.filtered_frags.load(Relaxed),
+            filtered_bytes: d.filtered_bytes.load(Relaxed),
+            poll_overruns: d.poll_overruns.load(Relaxed),
+            poll_lost: d.poll_lost.load(Relaxed),
+            read_overruns: d.read_overruns.load(Relaxed),
+            read_lost: d.read_lost.load(Relaxed),
+            lost_bytes: d.lost_bytes.load(Relaxed),
         }
     }
 
@@ -169,6 +190,33 @@ impl Fseq {
     /// Any thread: how often this consumer held the producer back.
     pub(crate) fn slow(&self) -> u64 {
         self.slow.load(Relaxed)
+    }
+}
+
+#[cfg(all(test, not(milonga_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_round_trip_field_by_field() {
+        // Distinct values, so two fields crossed over would be caught.
+        let c = ConsumerCounters {
+            consumed_frags: 1,
+            consumed_bytes: 2,
+            filtered_frags: 3,
+            filtered_bytes: 4,
+            poll_overruns: 5,
+            poll_lost: 6,
+            read_overruns: 7,
+            read_lost: 8,
+            lost_bytes: 9,
+        };
+        let fseq = Fseq::new(0);
+        assert_eq!(fseq.counters(), ConsumerCounters::default());
+        fseq.publish_counters(&c);
+        assert_eq!(fseq.counters(), c);
+        fseq.publish_slow(10);
+        assert_eq!((fseq.slow(), fseq.counters()), (10, c));
     }
 }
 
