@@ -92,6 +92,7 @@ pub mod mpsc;
 pub mod reasm;
 pub mod seq;
 pub mod spsc;
+mod stall_watch;
 mod sync;
 mod tcache;
 pub mod wait;

@@ -36,11 +36,12 @@ use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
 use crate::fctl::Flow;
 use crate::frag::{Ctl, FragMeta, Header};
-use crate::fseq::{Claims, Fseq, StallWatch};
+use crate::fseq::Fseq;
 use crate::mcache::MCache;
 use crate::metrics::{Metrics, Snapshot};
 use crate::seq;
 use crate::spsc::{Consumer, Keep, Parts};
+use crate::stall_watch::{Claims, StallWatch};
 use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::Relaxed, Ref};
 use crate::sync::{CREDIT_SHARE, CREDIT_TAKE, PRODUCER_LEAVE};
 use crate::wait::Wait;
@@ -600,7 +601,7 @@ pub struct RingSnapshot {
 
 impl RingSnapshot {
     /// Idle polls after which the consumer checks for (and reports) a stalled claim.
-    pub const STALL_POLLS: u64 = crate::fseq::STALL_POLLS;
+    pub const STALL_POLLS: u64 = crate::stall_watch::STALL_POLLS;
 }
 
 impl<'a> RingMetrics<'a> {
