@@ -107,13 +107,6 @@ pub use tcache::Tcache;
 #[cfg(feature = "alloc")]
 pub use tcache::{HeapTcache, TcacheError};
 
-/// The internals the loom models drive directly (only under `--cfg milonga_loom`).
-#[cfg(milonga_loom)]
-#[doc(hidden)]
-pub mod __loom {
-    pub use crate::mcache::{MCache, Read, Slot};
-}
-
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
