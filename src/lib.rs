@@ -77,6 +77,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+// Visibility: an item of a private module is `pub` only if the crate re-exports it (below);
+// everything else the crate shares between its modules is `pub(crate)`.
 pub mod clock;
 mod cnc;
 mod dcache;
