@@ -1,7 +1,8 @@
 //! The metadata ring: a power-of-two array of 32-byte slots, one per sequence number
-//! modulo the depth, each written by the single producer with a seqlock.
+//! modulo the depth. Each slot has a single writer at a time: the link's producer, or on a
+//! shared multi-producer ring the claimer of the seq (see [`mpsc`](crate::mpsc)).
 //!
-//! Publish (producer, the only writer of every slot):
+//! Publish (the slot's writer):
 //! 1. store `seq - 1` into the slot's seq: the frag that was there is gone, and a reader of
 //!    either the old or the new seq sees a mismatch;
 //! 2. release fence, then the body fields with relaxed stores;
@@ -9,11 +10,11 @@
 //!
 //! Steps 1 and 2's fence exist for readers the producer does not wait for (lossy readers),
 //! which may be reading the slot's old frag while it is rewritten. A ring whose readers are
-//! all gated by credits ([`MCache::publish_gated`]) skips them: no such reader holds the old
-//! frag (its credit came back before the producer could reuse the slot), and none reads a
-//! body before it acquired the new seq, so the body stores and the release of step 3 are
-//! enough. That saves a store and, when a reader is polling the slot, a cache-line
-//! transfer per frag.
+//! all gated by credits ([`MCache::publish_gated`]: an SPSC link without lossy consumers,
+//! and every shared multi-producer ring) skips them: no such reader holds the old frag (its
+//! credit came back before the producer could reuse the slot), and none reads a body before
+//! it acquired the new seq, so the body stores and the release of step 3 are enough. That
+//! saves a store and, when a reader is polling the slot, a cache-line transfer per frag.
 //!
 //! Read (consumer): load seq (acquire) and compare it wrap-safely with the expected seq;
 //! then the body with relaxed loads; then, for a reader the producer does not wait for,
@@ -126,8 +127,7 @@ impl<'a> MCache<'a> {
     }
 
     /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3), for any reader.
-    /// Only the slot's single writer may call this: the producer of the ring, or on a
-    /// shared multi-producer ring the claimer of `meta.seq` (see [`mpsc`](crate::mpsc)).
+    /// Only the slot's single writer may call this (see the module docs), as every publish.
     #[cfg_attr(not(test), allow(dead_code))]
     #[inline(always)]
     pub(crate) fn publish(&self, meta: &FragMeta) {
@@ -136,7 +136,8 @@ impl<'a> MCache<'a> {
 
     /// [`publish`](Self::publish) on a ring that only gated readers read (every reader
     /// returns credits the producer waits for): the body and step 3, without step 1 and
-    /// its fence (see the module docs).
+    /// its fence (see the module docs). The publish of an SPSC link without lossy
+    /// consumers, and of a shared multi-producer ring's claimers.
     #[inline(always)]
     pub(crate) fn publish_gated(&self, meta: &FragMeta) {
         self.publish_inner::<false, false>(meta, 0)
