@@ -70,7 +70,6 @@
 //! Without `std` and `alloc` the crate is `#![no_std]` and allocation-free.
 
 #![no_std]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
