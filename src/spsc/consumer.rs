@@ -7,12 +7,13 @@ use crate::cnc::Cnc;
 use crate::dcache::{DCache, RegionRef};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::frag::{Ctl, FragMeta};
-use crate::fseq::{Claims, ConsumerCounters, Fseq};
+use crate::fseq::{ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::batch::{Run, FILTERED_RUN_MAX};
 use crate::spsc::{Batch, Budget, Frag, Keep, Parts, SigFilter};
+use crate::stall_watch::Claims;
 use crate::sync::Ref;
 use crate::wait::{retry, Strategy, Wait};
 
