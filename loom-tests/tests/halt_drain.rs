@@ -16,7 +16,7 @@
 use loom::thread;
 use milonga::spsc::{heap, LinkConfig};
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::{FlowConfig, Header};
 use milonga_loom_tests::{model, payload};
 
 const K: u64 = 2;
@@ -43,7 +43,7 @@ fn halt_lets_the_consumer_drain_every_frag_then_closes() {
                     next += 1;
                 }
                 Err(TryRecvError::Empty) => thread::yield_now(),
-                Err(RecvError::Closed) => break,
+                Err(TryRecvError::Closed) => break,
                 Err(e) => panic!("unexpected {e}"),
             }
         }

@@ -28,8 +28,8 @@ use loom::thread;
 use milonga::spsc::{heap_lossy, LinkConfig};
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
-use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::OverrunKind;
+use milonga::{FlowConfig, Header};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;

@@ -19,7 +19,7 @@ use milonga::mpsc::heap_fan_in;
 use milonga::spsc::LinkConfig;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::{FlowConfig, Header};
 use milonga_loom_tests::{model, Bounded};
 
 /// Frags per link.

@@ -19,7 +19,7 @@
 use loom::thread;
 use milonga::spsc::{heap, LinkConfig};
 use milonga::TryRecvError;
-use milonga::{Ctl, FlowConfig, Header, RecvError};
+use milonga::{Ctl, FlowConfig, Header};
 use milonga_loom_tests::{model, payload};
 
 const LENS: [usize; 2] = [3, 64];
