@@ -49,6 +49,7 @@
 //! - `alloc`: heap-backed links sized at run time.
 //! - `critical-section`: for targets without compare-and-swap (thumbv6m, riscv32imc),
 //!   lets portable-atomic emulate atomics with a critical section.
+//! - `serde`: `serde::Serialize` for metrics snapshots (see [`metrics`]).
 //!
 //! # 32-bit targets
 //!
