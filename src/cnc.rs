@@ -139,10 +139,9 @@ impl TxCell<'_> {
     #[inline(always)]
     pub(crate) fn add(self, bytes: u64) {
         // Observer-only counts: no protocol reads them, so loom models skip them.
-        #[cfg(not(milonga_loom))]
-        self.0.fetch_add(bytes, Relaxed);
-        #[cfg(milonga_loom)]
-        let _ = bytes;
+        if !cfg!(milonga_loom) {
+            self.0.fetch_add(bytes, Relaxed);
+        }
     }
 }
 
@@ -242,22 +241,21 @@ impl Cnc {
     pub(crate) fn publish_tx(&self, frags: u64, bytes: u64) {
         // Observer-only until the stream closes (`close` publishes them again), so loom
         // models skip them.
-        #[cfg(not(milonga_loom))]
-        {
+        if !cfg!(milonga_loom) {
             self.diag.published_frags.store(frags, Relaxed);
             self.diag.published_bytes.store(bytes, Relaxed);
         }
-        #[cfg(milonga_loom)]
-        let _ = (frags, bytes);
     }
 
     /// A shared ring's new producer handle: the cell it counts its payload bytes in (the
     /// cells in turn).
     pub(crate) fn tx_cell(&self) -> TxCell<'_> {
-        #[cfg(not(milonga_loom))]
-        let i = self.shared.next.fetch_add(1, Relaxed) as usize % TX_CELLS;
-        #[cfg(milonga_loom)]
-        let i = 0;
+        // As in `TxCell::add`: loom models skip the turn (one cell does).
+        let i = if cfg!(milonga_loom) {
+            0
+        } else {
+            self.shared.next.fetch_add(1, Relaxed) as usize % TX_CELLS
+        };
         TxCell(Ref::new(&self.shared.cells[i]))
     }
 
