@@ -21,6 +21,7 @@ struct Progress {
 /// `published = consumed + filtered + lost` holds in frags and in bytes, where
 /// `lost = poll_lost + read_lost` frags and `lost_bytes` bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConsumerCounters {
     /// Frags delivered to the application.
     pub consumed_frags: u64,

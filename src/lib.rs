@@ -52,6 +52,7 @@
 //!   (or portable-atomic's single-core mode, set as the cfg
 //!   `portable_atomic_unsafe_assume_single_core`): without either the build stops with an
 //!   error that says so.
+//! - `serde`: `serde::Serialize` for metrics snapshots (see [`metrics`]).
 //!
 //! # 32-bit targets
 //!

@@ -101,6 +101,7 @@ mod fan_in;
 mod heap;
 #[cfg(not(milonga_loom))]
 mod inline;
+mod ring_metrics;
 mod shared_ring;
 
 pub use fan_in::FanIn;
@@ -108,7 +109,8 @@ pub use fan_in::FanIn;
 pub use heap::{heap_fan_in, heap_ring, RingConfig};
 #[cfg(not(milonga_loom))]
 pub use inline::{InlineFanIn, InlineRing};
-pub use shared_ring::{RingClaim, RingMetrics, RingProducer, RingSnapshot, StalledClaim};
+pub use ring_metrics::{RingMetrics, RingSnapshot, StalledClaim};
+pub use shared_ring::{RingClaim, RingProducer};
 
 use crate::dcache::chunks_for;
 use crate::error::LinkError;
