@@ -318,6 +318,11 @@ impl Cnc {
     /// On a shared multi-producer ring ([`mpsc`](crate::mpsc)) the bytes are those every
     /// handle committed so far, and frags and backpressure are published when the stream
     /// closes (the ring's metrics read them live from the claim cursor).
+    pub(crate) fn published_frags(&self) -> u64 {
+        self.diag.published_frags.load(Relaxed)
+    }
+
+    /// The producer's counters as last published.
     pub fn producer_counters(&self) -> ProducerCounters {
         let shared = self
             .shared

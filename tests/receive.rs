@@ -268,11 +268,25 @@ fn a_heap_link_can_own_a_shared_clock() {
 
 #[test]
 fn capacity_readiness_and_fan_in_readiness_are_cheap_views() {
-    let (mut tx, rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
     assert_eq!((tx.capacity(), rx.capacity()), (8, 8));
-    assert!(!rx.is_ready());
+    assert!(!rx.is_ready() && rx.is_empty());
     tx.try_publish(Header::new(0), b"a").unwrap();
+    tx.try_publish(Header::new(1), b"b").unwrap();
     assert!(rx.is_ready());
+    assert_eq!(rx.len(), 2);
+    drop(rx.try_recv().unwrap());
+    assert_eq!(rx.len(), 1);
+
+    // On a shared ring, claimed frags count (they will be published or marked ERR).
+    let (ring, mut rrx) = heap_ring(RingConfig::new(8, 8), FlowConfig::new()).unwrap();
+    assert_eq!((ring.capacity(), rrx.len()), (8, 0));
+    let claim = ring.try_claim(1).unwrap();
+    assert_eq!(rrx.len(), 1);
+    assert!(!rrx.is_ready());
+    claim.commit(0).unwrap();
+    drop(rrx.try_recv().unwrap());
+    assert!(rrx.is_empty());
 
     let (mut txs, mut fan) = heap_fan_in(3, LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
     assert_eq!(fan.ready().count(), 0);

@@ -198,6 +198,38 @@ impl<'a> Consumer<'a> {
         self.mcache.depth() as usize
     }
 
+    /// Frags published (on a shared ring: claimed) and not yet read by this consumer, as
+    /// of now: one load of the producer's counter line. Filtered frags count until the
+    /// consumer passes them.
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::Header;
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+    /// assert!(rx.is_empty());
+    /// tx.try_publish(Header::new(0), b"a")?;
+    /// tx.try_publish(Header::new(1), b"b")?;
+    /// assert_eq!((rx.len(), rx.capacity()), (2, 8));
+    /// drop(rx.try_recv()?);
+    /// assert_eq!(rx.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn len(&self) -> usize {
+        let head = match self.claims {
+            Some(claims) => claims.cursor.get().load(crate::sync::Ordering::Relaxed),
+            None => seq::inc(self.parts.seq0, self.parts.cnc.published_frags()),
+        };
+        seq::diff(head, self.rx_seq).max(0) as usize
+    }
+
+    /// Nothing is published that this consumer has not read ([`len`](Self::len) is 0).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The next frag is published: [`try_recv`](Self::try_recv) would lend a frag now
     /// (unless a filter rejects it). One load of the frag's slot; changes nothing.
     #[inline]
