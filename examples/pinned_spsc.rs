@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use milonga::spsc::{heap, LinkConfig};
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::spsc::Link;
+use milonga::{Header, PublishError, RecvError};
 
 /// Pins the calling thread to one CPU (Linux only; elsewhere a no-op).
 fn pin(cpu: usize) {
@@ -29,7 +29,7 @@ fn pin(cpu: usize) {
 
 fn run(size: usize, duration: Duration) -> (u64, f64) {
     let depth = 4096;
-    let (mut tx, mut rx) = heap(LinkConfig::new(depth, size), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(depth).mtu(size).heap_pair().unwrap();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let producer = std::thread::spawn(move || {
         pin(0);

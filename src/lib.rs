@@ -13,10 +13,10 @@
 //! - [`seq`]: wrap-safe sequence arithmetic.
 //!
 //! ```
-//! use milonga::spsc::{heap, LinkConfig};
-//! use milonga::{FlowConfig, Header, RecvError};
+//! use milonga::spsc::Link;
+//! use milonga::{Header, RecvError};
 //!
-//! let (mut tx, mut rx) = heap(LinkConfig::new(256, 1024), FlowConfig::new())?;
+//! let (mut tx, mut rx) = Link::builder().depth(256).mtu(1024).heap_pair()?;
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..1000u64 {
 //!         tx.publish(Header::new(i), &i.to_le_bytes(), milonga::wait::SpinThenYield::default())
@@ -77,6 +77,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod assembly;
 pub mod clock;
 mod cnc;
 mod dcache;
@@ -86,6 +87,8 @@ mod frag;
 mod fseq;
 #[cfg(feature = "alloc")]
 mod heap_alloc;
+#[cfg(feature = "alloc")]
+mod heap_storage;
 mod mcache;
 pub mod metrics;
 pub mod mpsc;

@@ -10,11 +10,11 @@
 
 use std::thread;
 
-use milonga::spsc::{heap, Consumer, LinkConfig, Producer};
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::spsc::{Consumer, Link, Producer};
+use milonga::{Header, PublishError, RecvError};
 
 fn link() -> (Producer<'static>, Consumer<'static>) {
-    heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap()
+    Link::builder().depth(4).mtu(64).heap_pair().unwrap()
 }
 
 #[test]

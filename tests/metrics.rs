@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use milonga::clock::{elapsed, Clock, StdClock};
 use milonga::metrics::ConsumerKind;
-use milonga::spsc::{heap_broadcast, LinkConfig};
+use milonga::spsc::Link;
 use milonga::wait::SpinThenYield;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::{Header, RecvError};
 
 #[test]
 fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
@@ -16,7 +16,16 @@ fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
     } else {
         1_000_000
     };
-    let (mut tx, rxs) = heap_broadcast(LinkConfig::new(64, 32), FlowConfig::new(), 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: rxs,
+        ..
+    } = Link::builder()
+        .depth(64)
+        .mtu(32)
+        .reliable(2)
+        .heap()
+        .unwrap();
     tx.set_clock(&StdClock);
     let metrics = tx.metrics();
     let done = AtomicBool::new(false);

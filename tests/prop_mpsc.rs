@@ -23,8 +23,8 @@
 mod model;
 
 use milonga::metrics::Metrics;
-use milonga::mpsc::{heap_fan_in, heap_ring, FanIn, RingClaim, RingConfig, RingProducer};
-use milonga::spsc::{Consumer, LinkConfig, Producer};
+use milonga::mpsc::{FanIn, FanInHandles, Ring, RingClaim, RingProducer};
+use milonga::spsc::{Consumer, Producer};
 use milonga::{Ctl, Header, PublishError, RecvError};
 use model::*;
 use proptest::prelude::*;
@@ -361,7 +361,13 @@ fn ring_publish(
 
 fn ring_case(g: &Geometry, ops: &[RingOp]) {
     let (cfg, flow) = g.flow.resolve(g.depth as u64);
-    let (tx, rx) = heap_ring(RingConfig::new(g.depth, g.mtu).first_seq(g.seq0), cfg).unwrap();
+    let (tx, rx) = Ring::builder()
+        .depth(g.depth)
+        .mtu(g.mtu)
+        .first_seq(g.seq0)
+        .flow(cfg)
+        .heap_pair()
+        .unwrap();
     let metrics = rx.metrics();
     let mut m = TxModel::new(g.seq0, g.depth, g.mtu, flow, 1);
     let mut cl = Claims::default();
@@ -613,8 +619,17 @@ impl Fan<'_> {
 
 fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
     let (cfg, flow) = g.flow.resolve(g.depth as u64);
-    let link = LinkConfig::new(g.depth, g.mtu).first_seq(g.seq0);
-    let (txs, mut rx) = heap_fan_in(n, link, cfg).unwrap();
+    let FanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(n)
+        .depth(g.depth)
+        .mtu(g.mtu)
+        .first_seq(g.seq0)
+        .flow(cfg)
+        .heap()
+        .unwrap();
     let mut fan = Fan {
         metrics: txs.iter().map(|tx| tx.metrics()).collect(),
         txs: txs.into_iter().map(Some).collect(),

@@ -22,7 +22,7 @@
 //! also passes with `LOOM_MAX_PREEMPTIONS=2`, in about 55 s).
 
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -30,7 +30,12 @@ const FRAGS: u64 = 5;
 
 fn run(cr_max: u64) {
     let flow = FlowConfig::new().cr_max(cr_max).release_every(1);
-    let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), flow).unwrap();
+    let (mut tx, mut rx) = Link::builder()
+        .depth(2)
+        .mtu(64)
+        .flow(flow)
+        .heap_pair()
+        .unwrap();
     let producer = thread::spawn(move || {
         let mut seq = 0;
         while seq < FRAGS {

@@ -13,7 +13,7 @@
 //! `fseq_acquire` (no chunk is reused with two frags).
 
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -22,7 +22,7 @@ const K: u64 = 2;
 #[test]
 fn halt_lets_the_consumer_drain_every_frag_then_closes() {
     model(None, || {
-        let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), FlowConfig::new()).unwrap();
+        let (mut tx, mut rx) = Link::builder().depth(2).mtu(64).heap_pair().unwrap();
         let producer = thread::spawn(move || {
             for seq in 0..K {
                 assert_eq!(

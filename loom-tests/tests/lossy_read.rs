@@ -24,7 +24,7 @@
 //! `cnc_release`, `cnc_acquire` (the reader stops after a fixed number of attempts).
 
 use loom::thread;
-use milonga::spsc::{heap_lossy, LinkConfig};
+use milonga::spsc::Link;
 use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -33,8 +33,17 @@ const FRAGS: u64 = 5;
 const PAYLOAD: usize = 64;
 
 fn run() {
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(2, PAYLOAD), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(2)
+        .mtu(PAYLOAD)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let mut rx = lossy.pop().unwrap();
     let producer = thread::spawn(move || {
         for seq in 0..FRAGS {

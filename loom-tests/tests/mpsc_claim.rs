@@ -22,7 +22,7 @@
 //!   not ordered after its write.
 
 use loom::thread;
-use milonga::mpsc::{heap_ring, RingConfig};
+use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 use milonga_loom_tests::{model, Bounded};
@@ -34,7 +34,12 @@ const FRAGS: u8 = 2;
 fn two_producers_claim_and_publish_racing_one_consumer() {
     model(Some(2), || {
         let flow = FlowConfig::new().release_every(1);
-        let (tx, mut rx) = heap_ring(RingConfig::new(2, 8), flow).unwrap();
+        let (tx, mut rx) = Ring::builder()
+            .depth(2)
+            .mtu(8)
+            .flow(flow)
+            .heap_pair()
+            .unwrap();
         let handles: Vec<_> = (1..=2u8)
             .map(|p| {
                 let tx = tx.clone();

@@ -32,11 +32,11 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// stream ends ([`RecvError::Closed`]) when every link is closed and drained.
 ///
 /// ```
-/// use milonga::mpsc::heap_fan_in;
-/// use milonga::spsc::LinkConfig;
+/// use milonga::mpsc::{FanIn, FanInHandles};
+///
 /// use milonga::{FlowConfig, Header};
 ///
-/// let (mut txs, mut rx) = heap_fan_in(3, LinkConfig::new(8, 64), FlowConfig::new()).unwrap();
+/// let FanInHandles { producers: mut txs, consumer: mut rx } = FanIn::builder().producers(3).depth(8).mtu(64).heap().unwrap();
 /// for (p, tx) in txs.iter_mut().enumerate() {
 ///     tx.try_publish(Header::new(p as u64), b"a").unwrap();
 ///     tx.try_publish(Header::new(p as u64), b"b").unwrap();

@@ -92,8 +92,8 @@ impl<'a> Consumer<'a> {
     /// released without touching their payload and counted as filtered.
     ///
     /// ```
-    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header};
-    /// let (mut tx, mut rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    /// # use milonga::{spsc::Link, Header};
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
     /// rx.set_filter(Some(|sig| sig % 2 == 0));
     /// for sig in 1..=4 {
     ///     tx.try_publish(Header::new(sig), b"x").unwrap();
@@ -151,8 +151,8 @@ impl<'a> Consumer<'a> {
     /// producer closed the stream and every frag was read.
     ///
     /// ```
-    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header, RecvError};
-    /// let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    /// # use milonga::{spsc::Link, Header, RecvError};
+    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     /// assert_eq!(rx.poll().err(), Some(RecvError::Empty));
     /// tx.try_publish(Header::new(9), b"x").unwrap();
     /// let frag = rx.poll().unwrap();
@@ -264,8 +264,8 @@ impl<'a> Consumer<'a> {
     /// budget must admit any single frag); otherwise as [`poll`](Self::poll).
     ///
     /// ```
-    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header};
-    /// let (mut tx, mut rx) = heap(LinkConfig::new(8, 4), FlowConfig::new()).unwrap();
+    /// # use milonga::{spsc::Link, Header};
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(4).heap_pair().unwrap();
     /// for i in 0..5u8 {
     ///     tx.try_publish(Header::new(0), &[i; 4]).unwrap();
     /// }

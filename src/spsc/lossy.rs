@@ -30,10 +30,10 @@ use crate::wait::Wait;
 /// any address is formed.
 ///
 /// ```
-/// use milonga::spsc::{heap_lossy, LinkConfig};
+/// use milonga::spsc::Link;
 /// use milonga::{FlowConfig, Header, RecvError};
 ///
-/// let (mut tx, _, mut lossy) = heap_lossy(LinkConfig::new(4, 16), FlowConfig::new(), 0, 1).unwrap();
+/// let Link { producer: mut tx, mut lossy, .. } = Link::builder().depth(4).mtu(16).reliable(0).lossy(1).heap().unwrap();
 /// let mut rx = lossy.pop().unwrap();
 /// for i in 0..10u8 {
 ///     tx.try_publish(Header::new(i as u64), &[i; 16]).unwrap(); // never blocks
@@ -111,10 +111,10 @@ impl<'a> LossyConsumer<'a> {
     /// room before the next one. Default 0. Every skipped frag is counted either way.
     ///
     /// ```
-    /// use milonga::spsc::{heap_lossy, LinkConfig};
+    /// use milonga::spsc::Link;
     /// use milonga::{FlowConfig, Header, RecvError};
     ///
-    /// let (mut tx, _, mut lossy) = heap_lossy(LinkConfig::new(4, 8), FlowConfig::new(), 0, 1).unwrap();
+    /// let Link { producer: mut tx, mut lossy, .. } = Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap().unwrap();
     /// let mut rx = lossy.pop().unwrap();
     /// rx.set_resume_margin(2);
     /// for i in 0..10u64 {

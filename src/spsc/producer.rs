@@ -148,8 +148,8 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     /// [`PublishError::Disconnected`] if every consumer is gone. Nothing is published then.
     ///
     /// ```
-    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header, PublishError};
-    /// let (mut tx, _rx) = heap(LinkConfig::new(2, 8), FlowConfig::new()).unwrap();
+    /// # use milonga::{spsc::Link, Header, PublishError};
+    /// let (mut tx, _rx) = Link::builder().depth(2).mtu(8).heap_pair().unwrap();
     /// assert_eq!(tx.try_publish(Header::new(0), &[0; 9]), Err(PublishError::TooLarge { len: 9, max: 8 }));
     /// assert_eq!(tx.try_publish(Header::new(0), b"a"), Ok(0));
     /// assert_eq!(tx.try_publish(Header::new(0), b"b"), Ok(1));
@@ -189,8 +189,8 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     /// link can carry.
     ///
     /// ```
-    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header};
-    /// let (mut tx, mut rx) = heap(LinkConfig::new(8, 4), FlowConfig::new()).unwrap();
+    /// # use milonga::{spsc::Link, Header};
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(4).heap_pair().unwrap();
     /// assert_eq!(tx.try_publish_message(Header::new(1), b"0123456789"), Ok((0, 3)));
     /// let f = rx.poll().unwrap();
     /// assert!(f.ctl().som() && !f.ctl().eom());
@@ -405,8 +405,8 @@ impl<'a> Producer<'a, Exclusive> {
     /// As [`try_publish`](Self::try_publish).
     ///
     /// ```
-    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, Header};
-    /// let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    /// # use milonga::{spsc::Link, Header};
+    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     /// let mut claim = tx.try_claim(64).unwrap();
     /// claim[..5].copy_from_slice(b"hello");
     /// assert_eq!(claim.commit(5), Ok(0));

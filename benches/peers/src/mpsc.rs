@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use milonga::spsc::Batch;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{Header, PublishError, RecvError};
 
 use crate::common::{join_all, spawn, Ctx, CONSUMER_CPU, PRODUCER_CPU};
 use crate::tput::batch_of;
@@ -209,8 +209,11 @@ pub fn disruptor(msgs: u64) -> Result<f64, String> {
 /// bytes in, publish); the consumer is the SPSC consumer, reading zero-copy batches of up
 /// to `DEPTH / 8` frags across producers.
 pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
-    use milonga::mpsc::{heap_ring, RingConfig};
-    let (tx, mut rx) = heap_ring(RingConfig::new(DEPTH, VALUE), FlowConfig::new())
+    use milonga::mpsc::Ring;
+    let (tx, mut rx) = Ring::builder()
+        .depth(DEPTH)
+        .mtu(VALUE)
+        .heap_pair()
         .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(DEPTH);
     core(
@@ -231,9 +234,15 @@ pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
 /// each value a `try_publish` on the producer's own link; the `FanIn` consumer takes a
 /// zero-copy batch of up to `DEPTH / 8` frags from one link per call, round robin.
 pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
-    use milonga::mpsc::heap_fan_in;
-    use milonga::spsc::LinkConfig;
-    let (txs, mut rx) = heap_fan_in(PRODUCERS, LinkConfig::new(DEPTH, VALUE), FlowConfig::new())
+    use milonga::mpsc::{FanIn, FanInHandles};
+    let FanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(PRODUCERS)
+        .depth(DEPTH)
+        .mtu(VALUE)
+        .heap()
         .map_err(|e| format!("build: {e}"))?;
     let mut txs = txs.into_iter();
     let max = batch_of(DEPTH);
