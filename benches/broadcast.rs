@@ -33,12 +33,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use milonga::spsc::{Consumer, Link};
-use milonga::{Header, PublishError, RecvError};
+use milonga::{Header, PublishError};
 
 use common::{
     arrive_sharing, checksum, expected_sum, payload, per_frag, pin, stamp, stamp_of, stamps_below,
     Backoff, DEPTH, MIN_WRAPS,
 };
+use milonga::spsc::Budget;
+use milonga::TryRecvError;
 
 /// Payload sizes, bytes.
 const SIZES: [usize; 4] = [8, 64, 1024, 10240];
@@ -67,7 +69,7 @@ fn one_thread(c: &mut Criterion) {
             b.iter(|| {
                 tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
                 for rx in &mut rxs {
-                    let frag = rx.poll().unwrap();
+                    let frag = rx.try_recv().unwrap();
                     black_box(frag.payload());
                 }
             });
@@ -91,7 +93,7 @@ fn drain(
     let mut backoff = Backoff::new();
     let (mut next, mut sum) = (0u64, 0u64);
     while next < n {
-        match rx.batch(batch, batch * size) {
+        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
             Ok(frags) => {
                 for frag in &frags {
                     assert_eq!(frag.seq(), next, "out of order");
@@ -103,7 +105,7 @@ fn drain(
                 frags.commit();
                 backoff.reset();
             }
-            Err(RecvError::Empty) => backoff.snooze(),
+            Err(TryRecvError::Empty) => backoff.snooze(),
             Err(e) => panic!("recv: {e}"),
         }
     }

@@ -33,11 +33,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use milonga::spsc::Link;
-use milonga::{ConsumerCounters, Header, RecvError};
+use milonga::{ConsumerCounters, Header};
 
 use common::{
     arrive, checksum, expected_sum, payload, per_frag, pin, stamp, stamp_of, DEPTH, MIN_WRAPS,
 };
+use milonga::LossyTryRecvError;
+use milonga::Overrun;
 
 /// Payload sizes, bytes.
 const SIZES: [usize; 4] = [8, 64, 1024, 10240];
@@ -177,11 +179,11 @@ fn read_while_publishing(size: usize, margin: u64, iters: u64, tally: &mut Tally
                         next += 1;
                         received += 1;
                     }
-                    Err(RecvError::Overrun { lost: k }) => {
+                    Err(LossyTryRecvError::Overrun(Overrun { lost: k, .. })) => {
                         next += k;
                         lost += k;
                     }
-                    Err(RecvError::Empty) => spin_loop(),
+                    Err(LossyTryRecvError::Empty) => spin_loop(),
                     Err(e) => panic!("recv: {e}"),
                 }
             }

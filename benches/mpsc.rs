@@ -43,12 +43,14 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use milonga::mpsc::{FanIn, FanInHandles, Ring};
 
-use milonga::{Header, PublishError, RecvError};
+use milonga::{Header, PublishError};
 
 use common::{
     arrive_sharing, checksum, expected_sum, payload, per_frag, pin, stamp, stamp_of, stamps_below,
     Backoff, DEPTH, MIN_WRAPS,
 };
+use milonga::spsc::Budget;
+use milonga::TryRecvError;
 
 /// Payload sizes, bytes.
 const SIZES: [usize; 2] = [8, 1024];
@@ -124,7 +126,7 @@ fn one_thread(c: &mut Criterion) {
                     tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
                 }
                 for _ in 0..PRODUCERS {
-                    let frag = rx.poll().unwrap();
+                    let frag = rx.try_recv().unwrap();
                     black_box(frag.payload());
                 }
             });
@@ -144,7 +146,7 @@ fn one_thread(c: &mut Criterion) {
                     tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
                 }
                 for _ in 0..PRODUCERS {
-                    let (link, frag) = rx.poll().unwrap();
+                    let (link, frag) = rx.try_recv().unwrap();
                     black_box((link, frag.payload()));
                 }
             });
@@ -247,7 +249,7 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                     arrive_sharing(ready, parties);
                     let start = Instant::now();
                     while check.total < n {
-                        match rx.batch(batch, batch * size) {
+                        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
                             Ok(frags) => {
                                 for frag in &frags {
                                     assert_eq!(frag.seq(), check.total, "ring out of order");
@@ -259,7 +261,7 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                                 frags.commit();
                                 backoff.reset();
                             }
-                            Err(RecvError::Empty) => backoff.snooze(),
+                            Err(TryRecvError::Empty) => backoff.snooze(),
                             Err(e) => panic!("recv: {e}"),
                         }
                     }
@@ -295,7 +297,7 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                     arrive_sharing(ready, parties);
                     let start = Instant::now();
                     while check.total < n {
-                        match rx.batch(batch, batch * size) {
+                        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
                             Ok((link, frags)) => {
                                 for frag in &frags {
                                     // Each link's seqs count its own frags, like the stamps.
@@ -306,7 +308,7 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                                 frags.commit();
                                 backoff.reset();
                             }
-                            Err(RecvError::Empty) => backoff.snooze(),
+                            Err(TryRecvError::Empty) => backoff.snooze(),
                             Err(e) => panic!("recv: {e}"),
                         }
                     }

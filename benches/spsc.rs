@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use milonga::spsc::Link;
-use milonga::{Header, PublishError, RecvError};
+use milonga::{Header, PublishError};
 
 use common::{arrive, checksum, pin, DEPTH, MIN_WRAPS};
+use milonga::spsc::Budget;
+use milonga::TryRecvError;
 
 /// Payload sizes, bytes.
 const SIZES: [usize; 4] = [8, 64, 1024, 10240];
@@ -39,7 +41,7 @@ fn one_thread(c: &mut Criterion) {
             let payload = vec![0xa5u8; size];
             b.iter(|| {
                 tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
-                let frag = rx.poll().unwrap();
+                let frag = rx.try_recv().unwrap();
                 black_box(frag.payload());
             });
         });
@@ -77,7 +79,7 @@ fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
             let mut next = 0u64;
             let mut sum = 0u64;
             while next < n {
-                match rx.batch(batch, batch * size) {
+                match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
                     Ok(frags) => {
                         for frag in &frags {
                             assert_eq!(frag.seq(), next, "out of order");
@@ -86,7 +88,7 @@ fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
                         }
                         frags.commit();
                     }
-                    Err(RecvError::Empty) => spin_loop(),
+                    Err(TryRecvError::Empty) => spin_loop(),
                     Err(e) => panic!("recv: {e}"),
                 }
             }

@@ -11,8 +11,10 @@
 
 use std::time::{Duration, Instant};
 
+use milonga::spsc::Budget;
 use milonga::spsc::Link;
-use milonga::{Header, PublishError, RecvError};
+use milonga::TryRecvError;
+use milonga::{Header, PublishError};
 
 /// Pins the calling thread to one CPU (Linux only; elsewhere a no-op).
 fn pin(cpu: usize) {
@@ -65,7 +67,7 @@ fn run(size: usize, duration: Duration) -> (u64, f64) {
     let mut bytes = 0u64;
     let start = Instant::now();
     loop {
-        match rx.batch(256, 256 * size.max(1)) {
+        match rx.try_batch(Budget::new(256, 256 * size.max(1)).unwrap()) {
             Ok(batch) => {
                 for frag in &batch {
                     assert_eq!(frag.seq(), next, "out of order");
@@ -82,8 +84,8 @@ fn run(size: usize, duration: Duration) -> (u64, f64) {
                 }
                 batch.commit();
             }
-            Err(RecvError::Empty) => core::hint::spin_loop(),
-            Err(RecvError::Closed) => break,
+            Err(TryRecvError::Empty) => core::hint::spin_loop(),
+            Err(TryRecvError::Closed) => break,
             Err(e) => panic!("recv: {e}"),
         }
     }

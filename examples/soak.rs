@@ -30,9 +30,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use milonga::mpsc::{FanIn, FanInHandles, Ring};
+use milonga::spsc::Budget;
+use milonga::spsc::SigFilter;
 use milonga::spsc::{Batch, Consumer, InlineLink, Link, LinkBuilder};
 use milonga::wait::SpinThenYield;
-use milonga::{data_chunks, ConsumerCounters, Header, RecvError};
+use milonga::LossyTryRecvError;
+use milonga::Overrun;
+use milonga::RecvTimeoutError;
+use milonga::{data_chunks, ConsumerCounters, Header};
 
 const MTU: usize = 512;
 const DEPTH: usize = 1024;
@@ -165,9 +170,12 @@ impl Reader {
         let step = (total / 4).max(1);
         let mut report = step;
         loop {
-            match rx.recv_batch(BATCH, BATCH * MTU, SpinThenYield::default()) {
+            match rx.recv_batch_with(
+                Budget::new(BATCH, BATCH * MTU).unwrap(),
+                SpinThenYield::default(),
+            ) {
                 Ok(batch) => self.batch(batch),
-                Err(RecvError::Closed) => break,
+                Err(RecvTimeoutError::Closed) => break,
                 Err(e) => {
                     eprintln!("soak: {name}: {e}");
                     self.corrupt += 1;
@@ -217,7 +225,7 @@ fn spsc_heap(n: u64) -> Tally {
     std::thread::scope(|s| {
         s.spawn(move || {
             produce(0, n, |k, b| {
-                tx.publish(Header::new(k), b, wait()).unwrap();
+                tx.publish_with(Header::new(k), b, wait()).unwrap();
             });
             tx.halt();
         });
@@ -233,7 +241,7 @@ fn spsc_inline(n: u64) -> Tally {
     std::thread::scope(|s| {
         s.spawn(move || {
             produce(0, n, |k, b| {
-                let mut claim = tx.claim(MTU, wait()).unwrap();
+                let mut claim = tx.claim_with(MTU, wait()).unwrap();
                 claim[..b.len()].copy_from_slice(b);
                 claim.commit_with(Header::new(k), b.len()).unwrap();
             });
@@ -253,7 +261,7 @@ fn broadcast(n: u64) -> Tally {
     std::thread::scope(|s| {
         s.spawn(move || {
             produce(0, n, |k, b| {
-                tx.publish(Header::new(k), b, wait()).unwrap();
+                tx.publish_with(Header::new(k), b, wait()).unwrap();
             });
             tx.halt();
         });
@@ -280,7 +288,7 @@ fn lossy(n: u64) -> Tally {
         ..
     } = link().reliable(1).lossy(1).heap().unwrap();
     let (mut rx, mut lossy) = (rels.pop().unwrap(), lossies.pop().unwrap());
-    lossy.set_filter(Some(|sig| sig % 11 != 5));
+    lossy.set_filter(Some(SigFilter::func(|sig| sig % 11 != 5)));
     let bytes = AtomicU64::new(0);
     std::thread::scope(|s| {
         let bytes = &bytes;
@@ -288,7 +296,7 @@ fn lossy(n: u64) -> Tally {
             let mut sum = 0;
             produce(0, n, |k, b| {
                 sum += b.len() as u64;
-                tx.publish(Header::new(k), b, wait()).unwrap();
+                tx.publish_with(Header::new(k), b, wait()).unwrap();
             });
             bytes.store(sum, Relaxed);
             tx.halt();
@@ -315,9 +323,9 @@ fn lossy(n: u64) -> Tally {
                         }
                     }
                 }
-                Err(RecvError::Overrun { .. }) => {}
-                Err(RecvError::Empty) => std::thread::yield_now(),
-                Err(RecvError::Closed) => break,
+                Err(LossyTryRecvError::Overrun(Overrun { .. })) => {}
+                Err(LossyTryRecvError::Empty) => std::thread::yield_now(),
+                Err(LossyTryRecvError::Closed) => break,
                 Err(e) => {
                     eprintln!("soak: lossy: {e}");
                     corrupt += 1;
@@ -345,7 +353,7 @@ fn mpsc_ring(n: u64) -> Tally {
             let tx = tx.clone();
             s.spawn(move || {
                 produce(p, per[p as usize], |k, b| {
-                    let mut claim = tx.claim(b.len(), wait()).unwrap();
+                    let mut claim = tx.claim_with(b.len(), wait()).unwrap();
                     claim.copy_from_slice(b);
                     claim.commit_with(Header::new(k), b.len()).unwrap();
                 });
@@ -372,7 +380,7 @@ fn mpsc_fan_in(n: u64) -> Tally {
         for (p, mut tx) in txs.into_iter().enumerate() {
             s.spawn(move || {
                 produce(p as u64, per[p], |k, b| {
-                    tx.publish(Header::new(k), b, wait()).unwrap();
+                    tx.publish_with(Header::new(k), b, wait()).unwrap();
                 });
                 tx.halt();
             });
@@ -382,9 +390,9 @@ fn mpsc_fan_in(n: u64) -> Tally {
         let step = (total / 4).max(1);
         let mut report = step;
         loop {
-            match rx.recv_batch(BATCH, BATCH * MTU, wait()) {
+            match rx.recv_batch_with(Budget::new(BATCH, BATCH * MTU).unwrap(), wait()) {
                 Ok((_, batch)) => r.batch(batch),
-                Err(RecvError::Closed) => break,
+                Err(RecvTimeoutError::Closed) => break,
                 Err(e) => {
                     eprintln!("soak: mpsc-fan-in: {e}");
                     r.corrupt += 1;

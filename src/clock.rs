@@ -22,6 +22,77 @@ impl<F: Fn() -> u64> Clock for F {
     }
 }
 
+/// A clock a handle uses: borrowed for the link's lifetime (`&'a C`, e.g. a `static`), or
+/// shared (`Arc<C>`, with `alloc`), so that a heap link's handles need no `'static`
+/// clock. Built with `From`: handles take `impl Into<ClockRef<'a>>`.
+///
+/// ```
+/// use milonga::clock::{ClockRef, StdClock};
+/// use std::sync::Arc;
+///
+/// let shared: ClockRef<'static> = Arc::new(StdClock).into();
+/// static CLOCK: StdClock = StdClock;
+/// let borrowed: ClockRef<'static> = (&CLOCK).into();
+/// assert!(shared.now() <= borrowed.now() + 1_000_000_000);
+/// ```
+#[derive(Clone)]
+pub struct ClockRef<'a>(ClockKind<'a>);
+
+#[derive(Clone)]
+enum ClockKind<'a> {
+    Borrowed(&'a (dyn Clock + Sync)),
+    #[cfg(feature = "alloc")]
+    Shared(alloc::sync::Arc<dyn Clock + Send + Sync>),
+}
+
+impl ClockRef<'_> {
+    /// The clock's current tick count.
+    #[inline]
+    pub fn now(&self) -> u64 {
+        match &self.0 {
+            ClockKind::Borrowed(c) => c.now(),
+            #[cfg(feature = "alloc")]
+            ClockKind::Shared(c) => c.now(),
+        }
+    }
+}
+
+impl<'a, C: Clock + Sync> From<&'a C> for ClockRef<'a> {
+    fn from(clock: &'a C) -> Self {
+        ClockRef(ClockKind::Borrowed(clock))
+    }
+}
+
+impl<'a> From<&'a (dyn Clock + Sync)> for ClockRef<'a> {
+    fn from(clock: &'a (dyn Clock + Sync)) -> Self {
+        ClockRef(ClockKind::Borrowed(clock))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<C: Clock + Send + Sync + 'static> From<alloc::sync::Arc<C>> for ClockRef<'_> {
+    fn from(clock: alloc::sync::Arc<C>) -> Self {
+        ClockRef(ClockKind::Shared(clock))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl From<alloc::sync::Arc<dyn Clock + Send + Sync>> for ClockRef<'_> {
+    fn from(clock: alloc::sync::Arc<dyn Clock + Send + Sync>) -> Self {
+        ClockRef(ClockKind::Shared(clock))
+    }
+}
+
+impl core::fmt::Debug for ClockRef<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self.0 {
+            ClockKind::Borrowed(_) => "ClockRef::Borrowed",
+            #[cfg(feature = "alloc")]
+            ClockKind::Shared(_) => "ClockRef::Shared",
+        })
+    }
+}
+
 /// The low 32 bits of `ticks`, as a frag carries them.
 #[inline]
 pub const fn comp(ticks: u64) -> u32 {

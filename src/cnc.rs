@@ -71,6 +71,13 @@ struct Control {
     closed: AtomicBool,
     /// The seq after the producer's last frag (valid once `closed`).
     end_seq: AtomicU64,
+    /// The producer died (valid once `closed`, written before it).
+    failed: AtomicBool,
+    /// Consumers handed out and not yet dropped.
+    attached: AtomicU64,
+    /// Every consumer handed out is gone (set by the last one to go): the producer checks
+    /// it on every publish, so that it reports the disconnection at once.
+    gone: AtomicBool,
 }
 
 struct TxDiag {
@@ -112,6 +119,9 @@ macro_rules! cnc_new {
                 signal: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
                 end_seq: AtomicU64::new(0),
+                failed: AtomicBool::new(false),
+                attached: AtomicU64::new(0),
+                gone: AtomicBool::new(false),
             }),
             heartbeat: CachePadded::new(AtomicU64::new(0)),
             diag: CachePadded::new(TxDiag {
@@ -181,8 +191,40 @@ impl Cnc {
     /// Every frag before `end_seq` was published before this call (release ordering).
     pub(crate) fn close(&self, end_seq: u64, signal: Signal) {
         self.control.end_seq.store(end_seq, Relaxed);
+        self.control.failed.store(signal == Signal::Fail, Relaxed);
         self.control.closed.store(true, CNC_RELEASE);
         self.set_signal(signal);
+    }
+
+    /// Consumer: the end of the stream for a consumer whose next seq is `rx_seq`:
+    /// `Some(false)` if the producer closed it cleanly and every frag before `rx_seq` was
+    /// read, `Some(true)` if it died, `None` while there may be more to read.
+    #[inline]
+    pub(crate) fn ended(&self, rx_seq: u64) -> Option<bool> {
+        match self.end_seq() {
+            Some(end) if crate::seq::ge(rx_seq, end) => Some(self.control.failed.load(Relaxed)),
+            _ => None,
+        }
+    }
+
+    /// A consumer was handed out.
+    pub(crate) fn attach(&self) {
+        self.control.attached.fetch_add(1, Relaxed);
+    }
+
+    /// A consumer was dropped; the last one marks the link disconnected.
+    pub(crate) fn detach(&self) {
+        if self.control.attached.fetch_sub(1, Relaxed) == 1 {
+            self.control.gone.store(true, Relaxed);
+        }
+    }
+
+    /// Every consumer handed out is gone. One relaxed load of a line nobody writes while
+    /// the link runs: the producer may ask it on every publish. (It is a fast answer, not
+    /// an ordering: credits are still computed from the consumers' fseqs.)
+    #[inline(always)]
+    pub(crate) fn consumers_gone(&self) -> bool {
+        self.control.gone.load(Relaxed)
     }
 
     /// Producer: publishes its counters.

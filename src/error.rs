@@ -142,68 +142,313 @@ impl fmt::Display for PublishError {
 
 impl core::error::Error for PublishError {}
 
-/// Nothing could be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RecvError {
-    /// Nothing published yet; try again.
+/// Defines a receive error: the variants given, then (after `lossy;`) the two only lossy
+/// reads have, then the three ends of a stream every receive error shares.
+macro_rules! recv_error {
+    (@ends $(#[$m:meta])* $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($body)*
+            /// The producer closed the stream cleanly (it halted, or was dropped normally)
+            /// and every frag it published has been read.
+            Closed,
+            /// The producer died (it was dropped while its thread panicked) and every frag
+            /// it published has been read. Those frags are intact; what it was about to
+            /// publish is not there.
+            Failed,
+            /// The link's memory no longer follows the protocol (the slot of a frag this
+            /// consumer had not released was overwritten, or names a region outside the
+            /// store). Cannot happen in a link used through this crate's API.
+            Corrupt {
+                /// The seq the consumer expected.
+                seq: u64,
+            },
+        }
+    };
+    ($(#[$m:meta])* lossy; $name:ident { $($body:tt)* }) => {
+        recv_error!(@ends $(#[$m])* $name {
+            $($body)*
+            /// The producer lapped this consumer; see [`Overrun`]. Not an end: read on.
+            Overrun(Overrun),
+            /// The caller's buffer is smaller than the next frag's payload; nothing was
+            /// consumed.
+            BufferTooSmall {
+                /// The payload's size.
+                needed: usize,
+            },
+        });
+    };
+    ($(#[$m:meta])* $name:ident { $($body:tt)* }) => {
+        recv_error!(@ends $(#[$m])* $name { $($body)* });
+    };
+}
+
+macro_rules! end_display {
+    ($ty:ident, $f:ident, $self:ident, $($extra:tt)*) => {
+        match *$self {
+            $ty::Closed => $f.write_str("the stream is closed and drained"),
+            $ty::Failed => $f.write_str("the producer failed; every frag it published was read"),
+            $ty::Corrupt { seq } => write!($f, "link memory is corrupt at seq {seq}"),
+            $($extra)*
+        }
+    };
+}
+
+recv_error!(
+    /// A non-blocking read of a reliable consumer found nothing to lend
+    /// ([`Consumer::try_recv`](crate::spsc::Consumer::try_recv),
+    /// [`Consumer::try_batch`](crate::spsc::Consumer::try_batch)).
+    ///
+    /// Only [`Empty`](Self::Empty) means "try again"; the others end the stream. A reliable
+    /// consumer is never overrun, so there is no such variant here.
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::{Header, TryRecvError};
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+    /// assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
+    /// tx.try_publish(Header::new(1), b"x")?;
+    /// tx.halt();
+    /// assert_eq!(rx.try_recv()?.payload(), b"x");
+    /// assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    TryRecvError {
+    /// Nothing new is published yet; try again.
     Empty,
-    /// The producer closed the stream and every frag it published has been read.
-    Closed,
-    /// The wait strategy gave up before a frag arrived.
+});
+
+recv_error!(
+    /// A blocking read of a reliable consumer ended: it fails only at the end of the stream or
+    /// on a fault ([`Consumer::recv`](crate::spsc::Consumer::recv)).
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::{Header, RecvError};
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+    /// tx.try_publish(Header::new(1), b"x")?;
+    /// tx.halt();
+    /// while let Ok(frag) = rx.recv() {
+    ///     assert_eq!(frag.payload(), b"x");
+    /// }
+    /// assert_eq!(rx.recv().err(), Some(RecvError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    RecvError {});
+
+recv_error!(
+    /// A read with a deadline or a wait strategy that may give up ended without a frag
+    /// ([`Consumer::recv_timeout`](crate::spsc::Consumer::recv_timeout),
+    /// [`Consumer::recv_with`](crate::spsc::Consumer::recv_with)).
+    ///
+    /// ```
+    /// # #[cfg(feature = "std")] {
+    /// use milonga::spsc::Link;
+    /// use milonga::RecvTimeoutError;
+    /// use std::time::Duration;
+    ///
+    /// let (_tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair().unwrap();
+    /// let err = rx.recv_timeout(Duration::from_millis(1)).err();
+    /// assert_eq!(err, Some(RecvTimeoutError::Timeout));
+    /// # }
+    /// ```
+    RecvTimeoutError {
+    /// Nothing arrived before the deadline (or the wait strategy gave up).
     Timeout,
-    /// The batch limits cannot make progress: `max_frags` is 0 or `max_bytes` is below the
-    /// mtu (a frag of mtu bytes could never be delivered).
-    BadBudget {
-        /// Frags asked for.
-        max_frags: usize,
-        /// Bytes allowed.
-        max_bytes: usize,
-        /// The link's mtu.
-        mtu: usize,
-    },
-    /// A lossy consumer was overrun: the producer lapped it and the frags it had not read
-    /// are gone. It resumed at the oldest frag still intact; `lost` frags were skipped
-    /// (and counted). The next read goes on from there.
-    Overrun {
-        /// Frags skipped.
-        lost: u64,
-    },
-    /// The caller's buffer is smaller than the next frag's payload; nothing was consumed.
-    BufferTooSmall {
-        /// The payload's size.
-        needed: usize,
-    },
-    /// The link's memory no longer follows the protocol (the slot of a frag this
-    /// consumer had not released was overwritten, or names a region outside the store).
-    /// Cannot happen in a link used through this crate's API.
-    Corrupt {
-        /// The seq the consumer expected.
-        seq: u64,
-    },
+});
+
+/// How a lossy consumer was overrun.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OverrunKind {
+    /// Lapped before the read: the slot of the next frag already held a later one.
+    Lapped,
+    /// Overwritten during the copy: the slot changed while the payload was being copied,
+    /// so the copy was thrown away.
+    Overwritten,
+}
+
+/// A lossy consumer was overrun: the producer lapped it and the frags it had not read are
+/// gone. It resumed at the oldest frag still intact (plus its resume margin); `lost` frags
+/// were skipped and counted. The next read goes on from there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Overrun {
+    /// Frags skipped.
+    pub lost: u64,
+    /// Found before the read or during the copy.
+    pub kind: OverrunKind,
+}
+
+impl fmt::Display for Overrun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.kind {
+            OverrunKind::Lapped => "lapped before the read",
+            OverrunKind::Overwritten => "overwritten during the copy",
+        };
+        write!(f, "overrun ({how}): {} frags lost", self.lost)
+    }
+}
+
+recv_error!(
+    /// A non-blocking read of a [`LossyConsumer`](crate::spsc::LossyConsumer) copied nothing.
+    lossy; LossyTryRecvError {
+    /// Nothing new is published yet; try again.
+    Empty,
+});
+
+recv_error!(
+    /// A blocking read of a [`LossyConsumer`](crate::spsc::LossyConsumer) copied nothing.
+    lossy; LossyRecvError {});
+
+recv_error!(
+    /// A read of a [`LossyConsumer`](crate::spsc::LossyConsumer) with a deadline (or a wait
+    /// strategy that may give up) copied nothing.
+    lossy; LossyRecvTimeoutError {
+    /// Nothing arrived before the deadline (or the wait strategy gave up).
+    Timeout,
+});
+
+impl TryRecvError {
+    /// The end of the stream or fault this is; only called on errors a retry loop let
+    /// through, which are never `Empty`.
+    pub(crate) fn end(self) -> RecvError {
+        match self {
+            TryRecvError::Closed => RecvError::Closed,
+            TryRecvError::Failed => RecvError::Failed,
+            TryRecvError::Corrupt { seq } => RecvError::Corrupt { seq },
+            TryRecvError::Empty => unreachable!("retry loops never let `Empty` through"),
+        }
+    }
+
+    /// Nothing was published yet: try again. Every other error ends the stream.
+    pub fn is_empty(&self) -> bool {
+        *self == TryRecvError::Empty
+    }
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        end_display!(TryRecvError, f, self, TryRecvError::Empty => f.write_str("no frag published yet"),)
+    }
 }
 
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            RecvError::Empty => f.write_str("no frag published yet"),
-            RecvError::Closed => f.write_str("the stream is closed and drained"),
-            RecvError::Timeout => f.write_str("timed out waiting for a frag"),
-            RecvError::BadBudget {
-                max_frags,
-                max_bytes,
-                mtu,
-            } => write!(
-                f,
-                "batch of at most {max_frags} frags and {max_bytes} bytes cannot carry a frag of mtu {mtu}"
-            ),
-            RecvError::Overrun { lost } => write!(f, "overrun: {lost} frags lost"),
-            RecvError::BufferTooSmall { needed } => {
-                write!(f, "the buffer is smaller than the {needed}-byte payload")
+        end_display!(RecvError, f, self,)
+    }
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        end_display!(RecvTimeoutError, f, self, RecvTimeoutError::Timeout => f.write_str("timed out waiting for a frag"),)
+    }
+}
+
+macro_rules! lossy_display {
+    ($ty:ident, $f:ident, $self:ident, $($extra:tt)*) => {
+        end_display!($ty, $f, $self,
+            $ty::Overrun(o) => fmt::Display::fmt(&o, $f),
+            $ty::BufferTooSmall { needed } => {
+                write!($f, "the buffer is smaller than the {needed}-byte payload")
             }
-            RecvError::Corrupt { seq } => write!(f, "link memory is corrupt at seq {seq}"),
+            $($extra)*
+        )
+    };
+}
+
+impl fmt::Display for LossyTryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        lossy_display!(LossyTryRecvError, f, self, LossyTryRecvError::Empty => f.write_str("no frag published yet"),)
+    }
+}
+
+impl fmt::Display for LossyRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        lossy_display!(LossyRecvError, f, self,)
+    }
+}
+
+impl fmt::Display for LossyRecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        lossy_display!(LossyRecvTimeoutError, f, self, LossyRecvTimeoutError::Timeout => f.write_str("timed out waiting for a frag"),)
+    }
+}
+
+impl core::error::Error for TryRecvError {}
+impl core::error::Error for RecvError {}
+impl core::error::Error for RecvTimeoutError {}
+impl core::error::Error for Overrun {}
+impl core::error::Error for LossyTryRecvError {}
+impl core::error::Error for LossyRecvError {}
+impl core::error::Error for LossyRecvTimeoutError {}
+
+/// Every end of a stream converts into each receive error.
+macro_rules! from_end {
+    ($($to:ident),*) => {$(
+        impl From<RecvError> for $to {
+            fn from(e: RecvError) -> $to {
+                match e {
+                    RecvError::Closed => $to::Closed,
+                    RecvError::Failed => $to::Failed,
+                    RecvError::Corrupt { seq } => $to::Corrupt { seq },
+                }
+            }
+        }
+    )*};
+}
+from_end!(
+    TryRecvError,
+    RecvTimeoutError,
+    LossyTryRecvError,
+    LossyRecvError,
+    LossyRecvTimeoutError
+);
+
+impl From<LossyRecvError> for LossyTryRecvError {
+    fn from(e: LossyRecvError) -> Self {
+        match e {
+            LossyRecvError::Overrun(o) => LossyTryRecvError::Overrun(o),
+            LossyRecvError::BufferTooSmall { needed } => {
+                LossyTryRecvError::BufferTooSmall { needed }
+            }
+            LossyRecvError::Closed => LossyTryRecvError::Closed,
+            LossyRecvError::Failed => LossyTryRecvError::Failed,
+            LossyRecvError::Corrupt { seq } => LossyTryRecvError::Corrupt { seq },
         }
     }
 }
 
-impl core::error::Error for RecvError {}
+impl From<LossyRecvError> for LossyRecvTimeoutError {
+    fn from(e: LossyRecvError) -> Self {
+        match e {
+            LossyRecvError::Overrun(o) => LossyRecvTimeoutError::Overrun(o),
+            LossyRecvError::BufferTooSmall { needed } => {
+                LossyRecvTimeoutError::BufferTooSmall { needed }
+            }
+            LossyRecvError::Closed => LossyRecvTimeoutError::Closed,
+            LossyRecvError::Failed => LossyRecvTimeoutError::Failed,
+            LossyRecvError::Corrupt { seq } => LossyRecvTimeoutError::Corrupt { seq },
+        }
+    }
+}
+
+/// A batch budget that could never deliver a frag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BudgetError {
+    /// `max_frags` is 0.
+    ZeroFrags,
+}
+
+impl fmt::Display for BudgetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BudgetError::ZeroFrags => f.write_str("a batch budget of 0 frags"),
+        }
+    }
+}
+
+impl core::error::Error for BudgetError {}

@@ -5,7 +5,7 @@
 //! back). Progress, consumer counters and the producer's counter each sit on their own
 //! cache line: the producer reads the progress line only when it refreshes its credits.
 
-use crate::clock::Clock;
+use crate::clock::ClockRef;
 use crate::seq;
 use crate::sync::{
     AtomicBool, AtomicU64, CachePadded, Ordering::*, Ref, FSEQ_ACQUIRE, FSEQ_PUBLISH,
@@ -232,7 +232,7 @@ impl StallWatch {
     /// Consumer: `rx_seq` is not published yet. `cursor` is the ring's claim cursor (the
     /// seq the next claim takes).
     #[cold]
-    pub(crate) fn idle(&self, rx_seq: u64, cursor: &AtomicU64, clock: Option<&(dyn Clock + Sync)>) {
+    pub(crate) fn idle(&self, rx_seq: u64, cursor: &AtomicU64, clock: Option<&ClockRef<'_>>) {
         let polls = if self.at.load(Relaxed) == rx_seq {
             self.polls.load(Relaxed).wrapping_add(1)
         } else {

@@ -13,20 +13,20 @@
 //! - [`seq`]: wrap-safe sequence arithmetic.
 //!
 //! ```
-//! use milonga::spsc::Link;
-//! use milonga::{Header, RecvError};
+//! use milonga::spsc::{Budget, Link};
+//! use milonga::{Header, RecvError, TryRecvError};
 //!
 //! let (mut tx, mut rx) = Link::builder().depth(256).mtu(1024).heap_pair()?;
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..1000u64 {
-//!         tx.publish(Header::new(i), &i.to_le_bytes(), milonga::wait::SpinThenYield::default())
+//!         tx.publish_with(Header::new(i), &i.to_le_bytes(), milonga::wait::SpinThenYield::default())
 //!             .unwrap();
 //!     }
 //!     tx.halt();
 //! });
 //! let mut next = 0u64;
 //! loop {
-//!     match rx.batch(64, 64 * 1024) {
+//!     match rx.try_batch(Budget::new(64, 64 * 1024).unwrap()) {
 //!         Ok(batch) => {
 //!             for frag in &batch {
 //!                 assert_eq!(frag.payload(), &next.to_le_bytes());
@@ -34,7 +34,7 @@
 //!             }
 //!             batch.commit();
 //!         }
-//!         Err(RecvError::Empty) => std::thread::yield_now(),
+//!         Err(TryRecvError::Empty) => std::thread::yield_now(),
 //!         Err(RecvError::Closed) => break,
 //!         Err(e) => panic!("{e}"),
 //!     }
@@ -101,7 +101,10 @@ pub mod wait;
 
 pub use cnc::{Cnc, ProducerCounters, Signal};
 pub use dcache::{data_bytes, data_chunks, CHUNK_SZ, MAX_CHUNKS};
-pub use error::{LinkError, PublishError, RecvError};
+pub use error::{
+    BudgetError, LinkError, LossyRecvError, LossyRecvTimeoutError, LossyTryRecvError, Overrun,
+    OverrunKind, PublishError, RecvError, RecvTimeoutError, TryRecvError,
+};
 pub use fctl::FlowConfig;
 pub use frag::{Ctl, FragMeta, Header};
 pub use fseq::ConsumerCounters;

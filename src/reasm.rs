@@ -24,7 +24,7 @@
 //! let mut buf = [0u8; 64];
 //! let mut reasm = Reassembler::new(&mut buf);
 //! let mut got = Vec::new();
-//! while let Ok(frag) = rx.poll() {
+//! while let Ok(frag) = rx.try_recv() {
 //!     if let Some(msg) = reasm.push(frag.meta(), frag.payload()) {
 //!         got.extend_from_slice(msg);
 //!     }

@@ -5,6 +5,9 @@
 //! [`reset`](Wait::reset) when a blocking call begins. Returning `false` gives up: the
 //! blocking call then returns a timeout error.
 //!
+//! Each handle runs the [`Strategy`] it was given (on the link's builder or with its
+//! `set_wait`) in its blocking calls; the `*_with` calls take any [`Wait`] for one call.
+//!
 //! ```
 //! use milonga::wait::{BusySpin, SpinThenYield, Wait};
 //! let mut w = SpinThenYield::default();
@@ -167,6 +170,162 @@ impl Wait for Park {
         self.sleep = self.sleep.saturating_mul(2).min(self.max_sleep);
         true
     }
+}
+
+/// The wait strategy a handle uses for its blocking calls (`recv`, `publish`, ...), chosen
+/// once on the link's builder or with the handle's `set_wait`. Per-call strategies (any
+/// [`Wait`]) stay available through the `*_with` calls, for pinned threads that want their
+/// own loop.
+///
+/// The default spins briefly, then yields, then parks (sleeps with exponential back-off up
+/// to 1 ms; without `std`, it keeps spinning with the CPU's hint).
+///
+/// ```
+/// use milonga::wait::Strategy;
+/// use std::time::Duration;
+///
+/// let pinned = Strategy::BusySpin;
+/// let shared_core = Strategy::SpinThenYield { spins: 128 };
+/// let idle_mostly = Strategy::Park { spins: 64, max_sleep: Duration::from_micros(200) };
+/// assert_ne!(pinned, shared_core);
+/// assert_ne!(Strategy::default(), idle_mostly);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Spin with the CPU's spin-loop hint: the lowest latency, for a thread that owns its
+    /// core ([`BusySpin`]).
+    BusySpin,
+    /// Spin `spins` times, then yield the time slice between attempts
+    /// ([`SpinThenYield`]).
+    SpinThenYield {
+        /// Attempts spent spinning before yielding.
+        spins: u32,
+    },
+    /// Spin and yield a while, then sleep with exponential back-off from 1 µs up to
+    /// `max_sleep` ([`Park`]). For threads that may idle for long.
+    #[cfg(feature = "std")]
+    Park {
+        /// Attempts spent spinning before yielding (64 yields follow, then sleeps).
+        spins: u32,
+        /// The longest single sleep: the worst added latency once idle.
+        max_sleep: std::time::Duration,
+    },
+}
+
+impl Default for Strategy {
+    /// `Park { spins: 64, max_sleep: 1 ms }` under `std`, else
+    /// `SpinThenYield { spins: 128 }` (which then only spins).
+    fn default() -> Self {
+        #[cfg(feature = "std")]
+        return Strategy::Park {
+            spins: 64,
+            max_sleep: std::time::Duration::from_millis(1),
+        };
+        #[cfg(not(feature = "std"))]
+        return Strategy::SpinThenYield { spins: 128 };
+    }
+}
+
+impl Strategy {
+    /// A waiter following this strategy that never gives up.
+    pub fn waiter(self) -> Waiter {
+        Waiter {
+            state: match self {
+                Strategy::BusySpin => State::Spin(BusySpin),
+                Strategy::SpinThenYield { spins } => State::Yield(SpinThenYield::new(spins)),
+                #[cfg(feature = "std")]
+                Strategy::Park { spins, max_sleep } => State::Park(Park {
+                    spin_then_yield: SpinThenYield::new(spins),
+                    ..Park::new(max_sleep)
+                }),
+            },
+            #[cfg(feature = "std")]
+            deadline: None,
+        }
+    }
+
+    /// A waiter following this strategy that gives up at `deadline`.
+    #[cfg(feature = "std")]
+    pub fn until(self, deadline: std::time::Instant) -> Waiter {
+        Waiter {
+            deadline: Some(deadline),
+            ..self.waiter()
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Spin(BusySpin),
+    Yield(SpinThenYield),
+    #[cfg(feature = "std")]
+    Park(Park),
+}
+
+/// A [`Strategy`] in use: the [`Wait`] that the blocking calls of a handle run, with an
+/// optional deadline (checked on every attempt once one is set).
+#[derive(Clone, Copy, Debug)]
+pub struct Waiter {
+    state: State,
+    #[cfg(feature = "std")]
+    deadline: Option<std::time::Instant>,
+}
+
+impl Wait for Waiter {
+    #[inline]
+    fn reset(&mut self) {
+        match &mut self.state {
+            State::Spin(w) => w.reset(),
+            State::Yield(w) => w.reset(),
+            #[cfg(feature = "std")]
+            State::Park(w) => w.reset(),
+        }
+    }
+
+    #[inline]
+    fn wait(&mut self) -> bool {
+        #[cfg(feature = "std")]
+        if let Some(deadline) = self.deadline {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+        }
+        match &mut self.state {
+            State::Spin(w) => w.wait(),
+            State::Yield(w) => w.wait(),
+            #[cfg(feature = "std")]
+            State::Park(w) => w.wait(),
+        }
+    }
+}
+
+/// The one retry loop of every blocking call: runs `attempt` until it returns anything but
+/// `Err(again)`, asking `wait` to pause between attempts. `Ok(None)` if `wait` gave up.
+#[inline]
+pub(crate) fn retry<W: Wait, T, E: PartialEq>(
+    mut wait: W,
+    again: E,
+    mut attempt: impl FnMut() -> Result<T, E>,
+) -> Result<Option<T>, E> {
+    wait.reset();
+    loop {
+        match attempt() {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if e == again => {
+                if !wait.wait() {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A deadline `timeout` from now; `None` (no deadline) if it cannot be represented.
+#[cfg(feature = "std")]
+pub(crate) fn deadline_in(timeout: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(timeout)
 }
 
 #[cfg(all(test, feature = "std", not(milonga_loom)))]

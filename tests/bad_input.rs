@@ -1,13 +1,16 @@
 //! Bad input gets a named error and leaves the link as it was: payloads over the mtu,
 //! geometries that cannot work, flow settings out of range, a second split, batch budgets
-//! that cannot make progress.
+//! of zero frags.
 
 use std::error::Error;
 
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, InlineLink, Link, Producer, MTU_MAX};
 use milonga::wait::SpinThenYield;
 use milonga::{
-    data_bytes, data_chunks, FlowConfig, Header, LinkError, PublishError, RecvError, MAX_CHUNKS,
+    data_bytes, data_chunks, BudgetError, FlowConfig, Header, LinkError, LossyRecvError,
+    LossyRecvTimeoutError, LossyTryRecvError, Overrun, OverrunKind, PublishError, RecvError,
+    RecvTimeoutError, TryRecvError, MAX_CHUNKS,
 };
 
 const MTU: usize = 100;
@@ -22,10 +25,10 @@ fn check_nothing_published(tx: &mut Producer<'_>, rx: &mut Consumer<'_>, seq: u6
     assert_eq!(tx.next_seq(), seq);
     assert_eq!(tx.credits(), credits);
     assert_eq!(rx.next_seq(), seq);
-    assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     assert_eq!(tx.counters().published_frags, seq);
     assert_eq!(tx.try_publish(Header::new(seq), b"good"), Ok(seq));
-    let frag = rx.poll().unwrap();
+    let frag = rx.try_recv().unwrap();
     assert_eq!(
         (frag.seq(), frag.sig(), frag.payload()),
         (seq, seq, &b"good"[..])
@@ -47,7 +50,7 @@ fn payload_over_the_mtu_is_refused_by_every_publish_call() {
     seq += 1;
 
     assert_eq!(
-        tx.publish(Header::new(1), &too_big, SpinThenYield::default()),
+        tx.publish_with(Header::new(1), &too_big, SpinThenYield::default()),
         Err(err)
     );
     check_nothing_published(&mut tx, &mut rx, seq, 7);
@@ -58,7 +61,7 @@ fn payload_over_the_mtu_is_refused_by_every_publish_call() {
     seq += 1;
 
     assert_eq!(
-        tx.claim(usize::MAX, SpinThenYield::default()).err(),
+        tx.claim_with(usize::MAX, SpinThenYield::default()).err(),
         Some(PublishError::TooLarge {
             len: usize::MAX,
             max: MTU
@@ -87,7 +90,7 @@ fn payload_over_the_mtu_is_refused_by_every_publish_call() {
 
     // The mtu itself is fine.
     assert_eq!(tx.try_publish(Header::new(0), &[3; MTU]), Ok(seq));
-    assert_eq!(rx.poll().unwrap().payload(), &[3; MTU]);
+    assert_eq!(rx.try_recv().unwrap().payload(), &[3; MTU]);
 }
 
 #[test]
@@ -279,31 +282,30 @@ fn inline_link_bad_flow_leaves_it_unsplit_and_splits_once() {
         tx.try_publish(Header::new(4), &[]),
         Err(PublishError::NoCredits)
     );
-    assert_eq!(rx.poll().unwrap().seq(), 0);
+    assert_eq!(rx.try_recv().unwrap().seq(), 0);
 }
 
 #[test]
-fn batch_budgets_that_cannot_make_progress_are_named() {
+fn batch_budgets_of_zero_frags_are_named_and_small_budgets_still_lend_one_frag() {
     let (mut tx, mut rx) = link();
     for seq in 0..3 {
         tx.try_publish(Header::new(seq), &[7; MTU]).unwrap();
     }
-    for (max_frags, max_bytes) in [(0, 1 << 20), (0, 0), (16, MTU - 1), (1, 0)] {
-        assert_eq!(
-            rx.batch(max_frags, max_bytes).err(),
-            Some(RecvError::BadBudget {
-                max_frags,
-                max_bytes,
-                mtu: MTU
-            })
-        );
-        assert_eq!(rx.next_seq(), 0, "nothing was read");
+    for max_bytes in [0, 1, 1 << 20, usize::MAX] {
+        assert_eq!(Budget::new(0, max_bytes), Err(BudgetError::ZeroFrags));
     }
-    // The smallest budget that works delivers one frag of the mtu.
-    let batch = rx.batch(1, MTU).unwrap();
+    assert_eq!(Budget::frags(0), Err(BudgetError::ZeroFrags));
+    // A budget below the mtu lends the first frag alone, whatever its size.
+    for max_bytes in [0, 1, MTU - 1] {
+        let batch = rx.try_batch(Budget::new(16, max_bytes).unwrap()).unwrap();
+        assert_eq!((batch.first_seq(), batch.len(), batch.bytes()), (0, 1, MTU));
+        drop(batch); // not iterated: nothing released
+        assert_eq!(rx.next_seq(), 0);
+    }
+    let batch = rx.try_batch(Budget::new(1, MTU).unwrap()).unwrap();
     assert_eq!((batch.first_seq(), batch.len(), batch.bytes()), (0, 1, MTU));
     batch.commit();
-    let batch = rx.batch(16, 2 * MTU + 1).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 2 * MTU + 1).unwrap()).unwrap();
     assert_eq!((batch.first_seq(), batch.len()), (1, 2));
     batch.commit();
 }
@@ -361,19 +363,36 @@ fn errors_display_and_implement_std_error() {
         .to_string()
         .contains('9'));
     let recv_errors = [
-        RecvError::Empty,
-        RecvError::Closed,
-        RecvError::Timeout,
-        RecvError::BadBudget {
-            max_frags: 0,
-            max_bytes: 10,
-            mtu: 64,
-        },
-        RecvError::Corrupt { seq: 5 },
+        TryRecvError::Empty,
+        TryRecvError::Closed,
+        TryRecvError::Failed,
+        TryRecvError::Corrupt { seq: 5 },
     ];
     for e in recv_errors {
         check_error(e);
     }
+    check_error(RecvError::Closed);
+    check_error(RecvTimeoutError::Timeout);
+    check_error(BudgetError::ZeroFrags);
+    let overrun = Overrun {
+        lost: 3,
+        kind: OverrunKind::Overwritten,
+    };
+    check_error(overrun);
+    check_error(LossyTryRecvError::Overrun(overrun));
+    check_error(LossyRecvError::BufferTooSmall { needed: 9 });
+    check_error(LossyRecvTimeoutError::Timeout);
+    assert!(overrun.to_string().contains("during the copy"));
+    // Each end of a stream keeps its meaning across the error types.
+    assert_eq!(TryRecvError::from(RecvError::Failed), TryRecvError::Failed);
+    assert_eq!(
+        RecvTimeoutError::from(RecvError::Closed),
+        RecvTimeoutError::Closed
+    );
+    assert_eq!(
+        LossyTryRecvError::from(LossyRecvError::Overrun(overrun)),
+        LossyTryRecvError::Overrun(overrun)
+    );
     // Distinct variants display differently.
     let all: Vec<String> = link_errors
         .iter()
@@ -394,37 +413,6 @@ fn errors_display_and_implement_std_error() {
     assert_eq!(
         build().unwrap_err().to_string(),
         LinkError::BadDepth { depth: 3 }.to_string()
-    );
-}
-
-#[test]
-fn blocking_batch_with_a_bad_budget_is_named_when_frags_are_ready() {
-    let (mut tx, mut rx) = link();
-    tx.try_publish(Header::new(0), b"x").unwrap();
-    assert_eq!(
-        rx.recv_batch(0, MTU, SpinThenYield::default()).err(),
-        Some(RecvError::BadBudget {
-            max_frags: 0,
-            max_bytes: MTU,
-            mtu: MTU
-        })
-    );
-    assert_eq!(rx.next_seq(), 0);
-}
-
-/// `recv_batch` checks the budget before it waits, so on an empty link a bad budget fails
-/// at once instead of blocking (here: timing out).
-#[test]
-fn blocking_batch_with_a_bad_budget_is_named_on_an_empty_link() {
-    let (_tx, mut rx) = link();
-    let wait = milonga::wait::Park::default().with_timeout(std::time::Duration::from_millis(20));
-    assert_eq!(
-        rx.recv_batch(0, MTU, wait).err(),
-        Some(RecvError::BadBudget {
-            max_frags: 0,
-            max_bytes: MTU,
-            mtu: MTU
-        })
     );
 }
 

@@ -4,7 +4,8 @@
 use std::thread;
 
 use milonga::spsc::Link;
-use milonga::{data_bytes, Header, RecvError, CHUNK_SZ};
+use milonga::TryRecvError;
+use milonga::{data_bytes, Header, CHUNK_SZ};
 
 const STORE: usize = if cfg!(miri) { 1 << 20 } else { 64 << 20 };
 const SMALL_STACK: usize = 64 << 10;
@@ -30,7 +31,7 @@ fn large_store_built_on_a_small_stack_round_trips_frags() {
                 buf[0] = tag;
                 buf[mtu - 1] = !tag;
                 assert_eq!(tx.try_publish(Header::new(seq), &buf), Ok(seq));
-                let frag = rx.poll().unwrap();
+                let frag = rx.try_recv().unwrap();
                 assert_eq!((frag.seq(), frag.payload().len()), (seq, mtu));
                 assert_eq!((frag.payload()[0], frag.payload()[mtu - 1]), (tag, !tag));
                 // Longer than a chunk: it starts on one (offsets are in 8-byte words).
@@ -51,9 +52,9 @@ fn large_store_built_on_a_small_stack_round_trips_frags() {
             // A frag of the mtu right at the start of a store whose last chunks were used.
             tx.try_publish(Header::new(u64::MAX), &[0xab; 1500])
                 .unwrap();
-            assert_eq!(rx.poll().unwrap().payload(), &[0xab; 1500][..]);
+            assert_eq!(rx.try_recv().unwrap().payload(), &[0xab; 1500][..]);
             tx.halt();
-            assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+            assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
             STORE
         })
         .unwrap();
@@ -69,7 +70,7 @@ fn default_store_for_a_large_mtu_on_a_small_stack() {
             let (mut tx, mut rx) = Link::builder().depth(depth).mtu(65535).heap_pair().unwrap();
             let payload = vec![0x5a; 65535];
             tx.try_publish(Header::new(1), &payload).unwrap();
-            let frag = rx.poll().unwrap();
+            let frag = rx.try_recv().unwrap();
             assert_eq!(frag.payload().len(), 65535);
             assert!(frag.payload() == &payload[..]);
         })

@@ -2,9 +2,13 @@
 //! one link: the reliable ones see every frag in order and intact; the lossy one sees only
 //! intact frags, in increasing order, and its counters add up.
 
+use milonga::spsc::Budget;
 use milonga::spsc::Link;
 use milonga::wait::SpinThenYield;
-use milonga::{Header, RecvError};
+use milonga::Header;
+use milonga::LossyTryRecvError;
+use milonga::Overrun;
+use milonga::TryRecvError;
 
 const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) {
     200
@@ -58,7 +62,7 @@ fn reliable_consumers_lose_nothing_and_the_lossy_one_never_sees_a_torn_frag() {
             let mut buf = [0u8; MTU];
             for seq in 0..FRAGS {
                 let len = payload(seq, &mut buf);
-                let got = tx.publish(
+                let got = tx.publish_with(
                     Header::new(seq ^ 0x5A5A),
                     &buf[..len],
                     SpinThenYield::default(),
@@ -81,7 +85,7 @@ fn reliable_consumers_lose_nothing_and_the_lossy_one_never_sees_a_torn_frag() {
                 }
                 let mut next = 0u64;
                 loop {
-                    match rx.batch(32, 32 * MTU) {
+                    match rx.try_batch(Budget::new(32, 32 * MTU).unwrap()) {
                         Ok(batch) => {
                             for frag in &batch {
                                 assert_eq!(frag.seq(), next);
@@ -96,8 +100,8 @@ fn reliable_consumers_lose_nothing_and_the_lossy_one_never_sees_a_torn_frag() {
                             }
                             batch.commit();
                         }
-                        Err(RecvError::Empty) => std::thread::yield_now(),
-                        Err(RecvError::Closed) => break,
+                        Err(TryRecvError::Empty) => std::thread::yield_now(),
+                        Err(TryRecvError::Closed) => break,
                         Err(e) => panic!("reliable {i}: {e}"),
                     }
                 }
@@ -117,9 +121,9 @@ fn reliable_consumers_lose_nothing_and_the_lossy_one_never_sees_a_torn_frag() {
                         check(meta.seq, meta.sig, &buf[..meta.sz as usize]);
                         last = Some(meta.seq);
                     }
-                    Err(RecvError::Overrun { lost: n }) => lost += n,
-                    Err(RecvError::Empty) => std::thread::yield_now(),
-                    Err(RecvError::Closed) => break,
+                    Err(LossyTryRecvError::Overrun(Overrun { lost: n, .. })) => lost += n,
+                    Err(LossyTryRecvError::Empty) => std::thread::yield_now(),
+                    Err(LossyTryRecvError::Closed) => break,
                     Err(e) => panic!("lossy: {e}"),
                 }
             }

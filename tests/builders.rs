@@ -45,7 +45,7 @@ fn heap_pair_is_a_producer_and_a_consumer_with_the_settings_given() {
     assert_eq!(tx.mtu(), 100);
     assert_eq!(tx.try_publish(Header::new(7), &[1; 100]), Ok(u64::MAX - 1));
     assert!(tx.try_publish(Header::new(7), &[1; 101]).is_err());
-    let frag = rx.poll().unwrap();
+    let frag = rx.try_recv().unwrap();
     assert_eq!(
         (frag.seq(), frag.sig(), frag.payload()),
         (u64::MAX - 1, 7, &[1; 100][..])
@@ -80,7 +80,12 @@ fn flow_settings_reach_the_link() {
         .heap_pair()
         .unwrap();
     assert_eq!(credits(&mut tx), 5);
-    let Ring { producer, .. } = Ring::builder()
+    // The consumer stays alive: a producer whose consumers are gone is disconnected.
+    let Ring {
+        producer,
+        consumer: _rx,
+        ..
+    } = Ring::builder()
         .depth(64)
         .mtu(8)
         .flow(FlowConfig::new().cr_max(3))
@@ -108,7 +113,7 @@ fn a_larger_store_holds_more_small_payloads() {
     for round in 0..40u8 {
         tx.try_publish(Header::new(round as u64), &[round; 640])
             .unwrap();
-        assert_eq!(rx.poll().unwrap().payload(), &[round; 640][..]);
+        assert_eq!(rx.try_recv().unwrap().payload(), &[round; 640][..]);
     }
 }
 
@@ -126,7 +131,7 @@ fn broadcast_link_has_named_reliable_consumers_and_an_exclusive_producer() {
     assert_eq!(metrics.snapshot().consumers.len(), 3);
     producer.try_publish(Header::new(1), b"all").unwrap();
     for rx in &mut reliable {
-        assert_eq!(rx.poll().unwrap().payload(), b"all");
+        assert_eq!(rx.try_recv().unwrap().payload(), b"all");
     }
     // `reliable(1)` is a broadcast of one: still a Vec.
     let one: Vec<Consumer<'static>> = Link::builder()
@@ -307,7 +312,7 @@ fn a_builder_is_a_value_that_builds_many_links() {
         8,
         "the first link kept its own flow settings"
     );
-    assert_eq!(rb.poll().unwrap().seq(), 5);
+    assert_eq!(rb.try_recv().unwrap().seq(), 5);
     // Debug shows the settings by name.
     let shown = format!("{base:?}");
     assert!(
@@ -332,13 +337,13 @@ fn ring_builder_names_its_handles() {
     assert_eq!(producer.mtu(), 32);
     assert_eq!(producer.try_publish(Header::new(1), b"one"), Ok(40));
     assert_eq!(second.try_publish(Header::new(2), b"two"), Ok(41));
-    assert_eq!(consumer.poll().unwrap().payload(), b"one");
-    assert_eq!(consumer.poll().unwrap().payload(), b"two");
+    assert_eq!(consumer.try_recv().unwrap().payload(), b"one");
+    assert_eq!(consumer.try_recv().unwrap().payload(), b"two");
     assert_eq!(metrics.snapshot().producers, 2);
 
     let (tx, mut rx) = Ring::builder().depth(4).mtu(8).heap_pair().unwrap();
     assert_eq!(tx.try_publish(Header::new(3), b"x"), Ok(0));
-    assert_eq!(rx.poll().unwrap().sig(), 3);
+    assert_eq!(rx.try_recv().unwrap().sig(), 3);
     // The defaults: depth 1024 (the credit window), mtu 1500.
     let (tx, _rx) = Ring::builder().heap_pair().unwrap();
     assert_eq!(tx.mtu(), 1500);
@@ -370,7 +375,7 @@ fn fan_in_builder_gives_one_producer_per_link_in_order() {
     }
     let mut seen = [false; 3];
     for _ in 0..3 {
-        let (link, frag) = consumer.poll().unwrap();
+        let (link, frag) = consumer.try_recv().unwrap();
         assert_eq!(frag.sig(), link as u64, "producer i feeds link i");
         seen[link] = true;
     }
@@ -398,7 +403,7 @@ fn inline_split_hands_out_named_handles_once() {
     } = PAIR.split().unwrap();
     is_exclusive(&producer);
     producer.try_publish(Header::new(1), b"hi").unwrap();
-    assert_eq!(rx.poll().unwrap().payload(), b"hi");
+    assert_eq!(rx.try_recv().unwrap().payload(), b"hi");
     assert_eq!(metrics.snapshot().consumers.len(), 1);
     assert_eq!(PAIR.split().err(), Some(LinkError::AlreadySplit));
     assert_eq!(
@@ -431,7 +436,7 @@ fn inline_split_lossy_gives_a_shared_producer_and_arrays_of_consumers() {
     is_shared(&producer);
     assert_eq!(credits(&mut producer), 4, "the flow settings of the split");
     for rx in [&mut a, &mut b] {
-        let frag = rx.poll().unwrap();
+        let frag = rx.try_recv().unwrap();
         assert_eq!(
             (frag.seq(), frag.sig()),
             (3, 0),
@@ -449,7 +454,7 @@ fn inline_pair_from_a_local_link() {
     let link = InlineLink::<4, 16, { data_chunks(4, 16) }>::new();
     let (mut tx, mut rx) = link.split().unwrap().into_pair();
     tx.try_publish(Header::new(2), b"local").unwrap();
-    assert_eq!(rx.poll().unwrap().payload(), b"local");
+    assert_eq!(rx.try_recv().unwrap().payload(), b"local");
     assert!(link.split().is_err());
 }
 
@@ -463,7 +468,7 @@ fn inline_ring_splits_into_a_named_ring_once() {
         metrics,
     } = RING.split().unwrap();
     producer.clone().try_publish(Header::new(1), b"r").unwrap();
-    assert_eq!(consumer.poll().unwrap().payload(), b"r");
+    assert_eq!(consumer.try_recv().unwrap().payload(), b"r");
     assert_eq!(metrics.snapshot().producers, 1, "the clone is gone");
     assert_eq!(RING.split().err(), Some(LinkError::AlreadySplit));
     assert_eq!(
@@ -481,7 +486,7 @@ fn inline_fan_in_splits_into_named_handles_once() {
         mut consumer,
     } = FAN.split().unwrap();
     b.try_publish(Header::new(1), b"b").unwrap();
-    let (link, frag) = consumer.poll().unwrap();
+    let (link, frag) = consumer.try_recv().unwrap();
     assert_eq!((link, frag.payload()), (1, &b"b"[..]));
     drop(frag);
     assert_eq!(consumer.len(), 3);

@@ -11,9 +11,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use milonga::spsc::Budget;
 use milonga::spsc::Link;
+use milonga::spsc::SigFilter;
 use milonga::wait::Park;
-use milonga::{Header, RecvError};
+use milonga::Header;
+use milonga::RecvTimeoutError;
 
 /// Accepts on every other call, whatever the sig: the answer changes between calls.
 static FLIPS: AtomicU64 = AtomicU64::new(0);
@@ -27,9 +30,9 @@ fn a_filter_that_changes_its_answer_is_asked_once_per_frag_by_a_batch() {
     for i in 0..10u64 {
         tx.try_publish(Header::new(i), &i.to_le_bytes()).unwrap();
     }
-    rx.set_filter(Some(flipping));
+    rx.set_filter(Some(SigFilter::func(flipping)));
     let before = FLIPS.load(Relaxed);
-    let batch = rx.batch(16, 16 * 8).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 16 * 8).unwrap()).unwrap();
     let asked = FLIPS.load(Relaxed) - before;
     assert_eq!(asked, 10, "the scan asks once per frag");
     // Its answers: accept, reject, accept, ... so frags 0, 2, 4, 6, 8.
@@ -59,7 +62,7 @@ fn a_filter_that_changes_its_answer_is_asked_once_per_frag_by_a_batch() {
         tx.try_publish(Header::new(i), &i.to_le_bytes()).unwrap();
     }
     let before = FLIPS.load(Relaxed);
-    let batch = rx.batch(16, 16 * 8).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 16 * 8).unwrap()).unwrap();
     assert_eq!(batch.len(), 5);
     let mut it = batch.iter();
     assert_eq!(it.next().map(|f| f.seq()), Some(10));
@@ -70,7 +73,7 @@ fn a_filter_that_changes_its_answer_is_asked_once_per_frag_by_a_batch() {
     assert_eq!((c.consumed_frags, c.filtered_frags), (5 + 2, 5 + 1));
     // The rest is read again: frags 13..20, asked afresh.
     rx.set_filter(None);
-    let batch = rx.batch(16, 16 * 8).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 16 * 8).unwrap()).unwrap();
     assert_eq!(batch.first_seq(), 13);
     assert_eq!(batch.len(), 7);
     batch.commit();
@@ -85,8 +88,10 @@ fn a_filtered_batch_spans_at_most_filtered_run_max_frags() {
     for i in 0..depth as u64 {
         tx.try_publish(Header::new(i), b"x").unwrap();
     }
-    rx.set_filter(Some(|sig| sig % 3 != 1));
-    let batch = rx.batch(depth, depth * 8).unwrap();
+    rx.set_filter(Some(SigFilter::func(|sig| sig % 3 != 1)));
+    let batch = rx
+        .try_batch(Budget::new(depth, depth * 8).unwrap())
+        .unwrap();
     // 64 frags of the stream, of which those with sig % 3 == 1 are rejected: 21 of them.
     assert_eq!(batch.len(), milonga::spsc::FILTERED_RUN_MAX - 21);
     assert!(batch.iter().all(|f| f.sig() % 3 != 1));
@@ -111,20 +116,20 @@ fn a_filter_that_panics_unwinds_once_and_leaves_the_consumer_usable() {
     for i in 0..6u64 {
         tx.try_publish(Header::new(i), &i.to_le_bytes()).unwrap();
     }
-    rx.set_filter(Some(panicky));
+    rx.set_filter(Some(SigFilter::func(panicky)));
     // Read two frags first, so the panic comes in the middle of the stream.
-    let batch = rx.batch(2, 16).unwrap();
+    let batch = rx.try_batch(Budget::new(2, 16).unwrap()).unwrap();
     assert_eq!(batch.len(), 2);
     batch.commit();
     ARMED.store(true, Relaxed);
     let unwound = catch_unwind(AssertUnwindSafe(|| {
         // The scan asks the filter about sig 3 and panics there: nothing is lent.
-        let _ = rx.batch(16, 16 * 8);
+        let _ = rx.try_batch(Budget::new(16, 16 * 8).unwrap());
     }));
     assert!(unwound.is_err(), "the filter's panic comes through, once");
     // Nothing was released or lost: the stream goes on at frag 2.
     assert_eq!(rx.next_seq(), 2);
-    let batch = rx.batch(16, 16 * 8).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 16 * 8).unwrap()).unwrap();
     let seqs: Vec<u64> = batch.iter().map(|f| f.seq()).collect();
     assert_eq!(seqs, [2, 3, 4, 5]);
     batch.commit();
@@ -136,7 +141,7 @@ fn a_filter_that_panics_unwinds_once_and_leaves_the_consumer_usable() {
     tx.try_publish(Header::new(6), b"6").unwrap();
     tx.try_publish(Header::new(7), b"7").unwrap();
     let unwound = catch_unwind(AssertUnwindSafe(|| {
-        let batch = rx.batch(16, 16 * 8).unwrap();
+        let batch = rx.try_batch(Budget::new(16, 16 * 8).unwrap()).unwrap();
         for f in &batch {
             if f.seq() == 6 {
                 panic!("caller panicked on purpose");
@@ -145,34 +150,44 @@ fn a_filter_that_panics_unwinds_once_and_leaves_the_consumer_usable() {
     }));
     assert!(unwound.is_err());
     assert_eq!(rx.next_seq(), 7, "frag 6 was reached, frag 7 was not");
-    assert_eq!(rx.poll().unwrap().seq(), 7);
+    assert_eq!(rx.try_recv().unwrap().seq(), 7);
 }
 
 #[test]
 fn blocking_receives_wait_past_filtered_frags() {
     let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
-    rx.set_filter(Some(|sig| sig != 0));
+    rx.set_filter(Some(SigFilter::func(|sig| sig != 0)));
     tx.try_publish(Header::new(0), b"skip").unwrap();
     let wait = || Park::default().with_timeout(Duration::from_millis(100));
-    assert_eq!(rx.recv(wait()).err(), Some(RecvError::Timeout));
+    assert_eq!(rx.recv_with(wait()).err(), Some(RecvTimeoutError::Timeout));
     assert_eq!(rx.counters().filtered_frags, 1);
     tx.try_publish(Header::new(0), b"skip").unwrap();
-    assert_eq!(rx.recv_batch(4, 32, wait()).err(), Some(RecvError::Timeout));
+    assert_eq!(
+        rx.recv_batch_with(Budget::new(4, 32).unwrap(), wait())
+            .err(),
+        Some(RecvTimeoutError::Timeout)
+    );
     assert_eq!(rx.counters().filtered_frags, 2);
     // Filtered frags ahead of an accepted one are passed over, not reported.
     tx.try_publish(Header::new(0), b"skip").unwrap();
     tx.try_publish(Header::new(5), b"keep").unwrap();
-    assert_eq!(rx.recv(wait()).unwrap().payload(), b"keep");
+    assert_eq!(rx.recv_with(wait()).unwrap().payload(), b"keep");
     tx.try_publish(Header::new(0), b"skip").unwrap();
     tx.try_publish(Header::new(6), b"keep").unwrap();
-    let batch = rx.recv_batch(4, 32, wait()).unwrap();
+    let batch = rx
+        .recv_batch_with(Budget::new(4, 32).unwrap(), wait())
+        .unwrap();
     assert_eq!(batch.iter().map(|f| f.sig()).collect::<Vec<_>>(), [6]);
     batch.commit();
     // The end of the stream still ends them.
     tx.try_publish(Header::new(0), b"skip").unwrap();
     tx.halt();
-    assert_eq!(rx.recv(wait()).err(), Some(RecvError::Closed));
-    assert_eq!(rx.recv_batch(4, 32, wait()).err(), Some(RecvError::Closed));
+    assert_eq!(rx.recv_with(wait()).err(), Some(RecvTimeoutError::Closed));
+    assert_eq!(
+        rx.recv_batch_with(Budget::new(4, 32).unwrap(), wait())
+            .err(),
+        Some(RecvTimeoutError::Closed)
+    );
     let c = rx.counters();
     assert_eq!((c.consumed_frags, c.filtered_frags), (2, 5));
 }
@@ -196,8 +211,8 @@ fn a_batch_never_calls_the_filter_after_its_scan() {
     for i in 0..8u64 {
         tx.try_publish(Header::new(i), b"x").unwrap();
     }
-    rx.set_filter(Some(strict));
-    let batch = rx.batch(16, 128).unwrap();
+    rx.set_filter(Some(SigFilter::func(strict)));
+    let batch = rx.try_batch(Budget::new(16, 128).unwrap()).unwrap();
     FORBIDDEN.store(true, Relaxed);
     let seqs = catch_unwind(AssertUnwindSafe(|| {
         let seqs: Vec<u64> = batch.iter().map(|f| f.seq()).take(2).collect();

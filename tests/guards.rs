@@ -7,8 +7,11 @@ mod common;
 use std::thread;
 
 use common::{fill, frag_seed};
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, Link, Producer};
 use milonga::wait::SpinThenYield;
+use milonga::RecvTimeoutError;
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError, RecvError, Signal};
 
 fn link(depth: usize, mtu: usize, flow: FlowConfig) -> (Producer<'static>, Consumer<'static>) {
@@ -31,7 +34,7 @@ fn payload(seq: u64, len: usize) -> Vec<u8> {
 fn write_claim_dropped_without_commit_publishes_nothing() {
     let (mut tx, mut rx) = link(4, 256, FlowConfig::new());
     assert_eq!(tx.try_publish(Header::new(0), &[1; 100]), Ok(0)); // cursor at word 13
-    assert_eq!(rx.poll().unwrap().meta().offset, 0);
+    assert_eq!(rx.try_recv().unwrap().meta().offset, 0);
     let credits = tx.credits();
     for _ in 0..3 {
         {
@@ -41,7 +44,7 @@ fn write_claim_dropped_without_commit_publishes_nothing() {
         } // the claim ends here without a commit
         assert_eq!(tx.next_seq(), 1);
         assert_eq!(tx.credits(), credits, "an abandoned claim spends no credit");
-        assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     }
     assert_eq!(tx.counters().published_frags, 1);
     // The next claim gets the same seq, and its place from the same cursor (a short one
@@ -49,7 +52,7 @@ fn write_claim_dropped_without_commit_publishes_nothing() {
     let mut claim = tx.try_claim(5).unwrap();
     claim.copy_from_slice(b"again");
     assert_eq!(claim.commit(5), Ok(1));
-    let frag = rx.poll().unwrap();
+    let frag = rx.try_recv().unwrap();
     assert_eq!(
         (frag.seq(), frag.meta().offset, frag.payload()),
         (1, 13, &b"again"[..])
@@ -58,7 +61,7 @@ fn write_claim_dropped_without_commit_publishes_nothing() {
     // And a publish after an abandoned claim too.
     let _abandoned = tx.try_claim(64).unwrap();
     assert_eq!(tx.try_publish(Header::new(2), b"pub"), Ok(2));
-    let frag = rx.poll().unwrap();
+    let frag = rx.try_recv().unwrap();
     assert_eq!(
         (frag.seq(), frag.meta().offset, frag.payload()),
         (2, 14, &b"pub"[..])
@@ -76,7 +79,7 @@ fn commit_shorter_than_the_claim_publishes_exactly_that_many_bytes() {
     }
     // Placed by the size claimed (200 bytes: on a chunk boundary, 8 words each), the
     // cursor then moved by the size committed (70 bytes: 9 words; 0: none).
-    let batch = rx.batch(8, 8 * 256).unwrap();
+    let batch = rx.try_batch(Budget::new(8, 8 * 256).unwrap()).unwrap();
     let got: Vec<(u64, u32, usize)> = batch
         .iter()
         .map(|f| (f.seq(), f.meta().offset, f.payload().len()))
@@ -113,7 +116,7 @@ fn read_guard_dropped_releases_exactly_one_frag() {
         Err(PublishError::NoCredits)
     );
     {
-        let guard = rx.poll().unwrap();
+        let guard = rx.try_recv().unwrap();
         assert_eq!((guard.seq(), guard.payload()), (0, &payload(0, 10)[..]));
         assert_eq!(guard.frag().payload(), guard.payload());
     }
@@ -126,10 +129,10 @@ fn read_guard_dropped_releases_exactly_one_frag() {
         tx.try_publish(Header::new(5), &[]),
         Err(PublishError::NoCredits)
     );
-    let guard = rx.poll().unwrap();
+    let guard = rx.try_recv().unwrap();
     assert_eq!((guard.seq(), guard.payload().len()), (1, 11));
     drop(guard);
-    let guard = rx.poll().unwrap();
+    let guard = rx.try_recv().unwrap();
     assert_eq!(guard.seq(), 2);
     drop(guard);
     assert_eq!(rx.consumed(), (3, 10 + 11 + 12));
@@ -143,21 +146,21 @@ fn batch_dropped_after_k_frags_releases_exactly_k() {
             .unwrap();
     }
     // Dropped without iterating: nothing released; len, bytes and first_seq do not count.
-    let batch = rx.batch(16, 1024).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 1024).unwrap()).unwrap();
     assert_eq!((batch.first_seq(), batch.len(), batch.bytes()), (0, 10, 45));
     assert!(!batch.is_empty());
     drop(batch);
     assert_eq!((rx.next_seq(), rx.consumed()), (0, (0, 0)));
 
     // Iterate k = 3 of 10, then drop: frags 0, 1, 2 released.
-    let batch = rx.batch(16, 1024).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 1024).unwrap()).unwrap();
     let seen: Vec<u64> = batch.iter().take(3).map(|f| f.seq()).collect();
     assert_eq!(seen, [0, 1, 2]);
     drop(batch);
     assert_eq!((rx.next_seq(), rx.consumed()), (3, (3, 3)));
 
     // The next read starts at frag 3; iterating twice counts the furthest reach (5).
-    let batch = rx.batch(4, 1024).unwrap();
+    let batch = rx.try_batch(Budget::new(4, 1024).unwrap()).unwrap();
     assert_eq!((batch.first_seq(), batch.len()), (3, 4));
     assert_eq!(
         batch.iter().take(1).map(|f| f.seq()).collect::<Vec<_>>(),
@@ -167,20 +170,23 @@ fn batch_dropped_after_k_frags_releases_exactly_k() {
     assert_eq!(batch.iter().len(), 4);
     drop(batch);
     assert_eq!((rx.next_seq(), rx.consumed()), (5, (5, 3 + 3 + 4)));
-    assert_eq!(rx.poll().unwrap().seq(), 5);
+    assert_eq!(rx.try_recv().unwrap().seq(), 5);
 
     // Iterated fully but dropped: all released, as with commit.
-    let batch = rx.batch(2, 1024).unwrap();
+    let batch = rx.try_batch(Budget::new(2, 1024).unwrap()).unwrap();
     assert_eq!(batch.iter().count(), 2);
     drop(batch);
     assert_eq!(rx.next_seq(), 8);
 
     // Commit without iterating releases all.
-    let batch = rx.batch(16, 1024).unwrap();
+    let batch = rx.try_batch(Budget::new(16, 1024).unwrap()).unwrap();
     assert_eq!((batch.first_seq(), batch.len(), batch.bytes()), (8, 2, 17));
     batch.commit();
     assert_eq!((rx.next_seq(), rx.consumed()), (10, (10, 45)));
-    assert_eq!(rx.batch(16, 1024).err(), Some(RecvError::Empty));
+    assert_eq!(
+        rx.try_batch(Budget::new(16, 1024).unwrap()).err(),
+        Some(TryRecvError::Empty)
+    );
 }
 
 #[test]
@@ -206,14 +212,14 @@ fn exactly_cr_max_publishes_then_no_credits_then_hysteresis() {
     );
     // Three released: below the resume mark, still no credits.
     for seq in 0..3 {
-        assert_eq!(rx.poll().unwrap().payload(), &[seq as u8]);
+        assert_eq!(rx.try_recv().unwrap().payload(), &[seq as u8]);
     }
     assert_eq!(
         tx.try_publish(Header::new(8), &[]),
         Err(PublishError::NoCredits)
     );
     // The fourth reaches it: exactly four publishes.
-    drop(rx.poll().unwrap());
+    drop(rx.try_recv().unwrap());
     for seq in 8..12 {
         assert_eq!(tx.try_publish(Header::new(seq), &[]), Ok(seq));
     }
@@ -237,7 +243,7 @@ fn progress_is_reported_at_release_every_housekeeping_or_empty() {
         Err(PublishError::NoCredits)
     );
     // Four read, not yet reported: the producer cannot know.
-    let batch = rx.batch(4, 64).unwrap();
+    let batch = rx.try_batch(Budget::new(4, 64).unwrap()).unwrap();
     batch.commit();
     assert_eq!(
         tx.try_publish(Header::new(8), &[]),
@@ -253,7 +259,7 @@ fn progress_is_reported_at_release_every_housekeeping_or_empty() {
         Err(PublishError::NoCredits)
     );
     // Seven more read: not reported (7 < release_every)...
-    let batch = rx.batch(7, 64).unwrap();
+    let batch = rx.try_batch(Budget::new(7, 64).unwrap()).unwrap();
     assert_eq!((batch.first_seq(), batch.len()), (4, 7));
     batch.commit();
     assert_eq!(
@@ -261,13 +267,19 @@ fn progress_is_reported_at_release_every_housekeeping_or_empty() {
         Err(PublishError::NoCredits)
     );
     // ...the eighth is.
-    drop(rx.poll().unwrap());
+    drop(rx.try_recv().unwrap());
     for seq in 12..15 {
         assert_eq!(tx.try_publish(Header::new(seq), &[]), Ok(seq));
     }
     // Three read, then nothing found: reported although fewer than `release_every`.
-    assert_eq!(rx.batch(8, 64).unwrap().iter().count(), 3);
-    assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+    assert_eq!(
+        rx.try_batch(Budget::new(8, 64).unwrap())
+            .unwrap()
+            .iter()
+            .count(),
+        3
+    );
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     // The producer still holds 5 credits; its refill then sees progress 15, not 12.
     for seq in 15..23 {
         assert_eq!(tx.try_publish(Header::new(seq), &[]), Ok(seq));
@@ -285,7 +297,7 @@ fn producer_housekeeping_refills_credits_early() {
         tx.try_publish(Header::new(seq), &[]).unwrap();
     }
     assert_eq!(tx.credits(), 2);
-    let batch = rx.batch(8, 64).unwrap();
+    let batch = rx.try_batch(Budget::new(8, 64).unwrap()).unwrap();
     batch.commit(); // release_every 1: reported
     tx.housekeeping(); // 2 < cr_refill: refresh
     assert_eq!(tx.credits(), 8);
@@ -297,30 +309,31 @@ fn producer_housekeeping_refills_credits_early() {
 fn dropped_consumer_disconnects_the_producer() {
     let (mut tx, rx) = link(4, 64, FlowConfig::new());
     assert_eq!(tx.try_publish(Header::new(0), b"a"), Ok(0));
+    assert!(!tx.is_disconnected());
     drop(rx);
-    // The producer learns it when it next refreshes its credits: the 3 it holds still go.
-    for seq in 1..4 {
-        assert_eq!(tx.try_publish(Header::new(seq), b"b"), Ok(seq));
-    }
+    // The first publish after the consumer went reports it, though the producer still
+    // holds 3 credits.
+    assert!(tx.is_disconnected());
+    assert_eq!(tx.credits(), 3);
     assert_eq!(
-        tx.try_publish(Header::new(4), b"c"),
+        tx.try_publish(Header::new(1), b"c"),
         Err(PublishError::Disconnected)
     );
     assert_eq!(
-        tx.try_publish(Header::new(4), b"c"),
+        tx.try_publish(Header::new(1), b"c"),
         Err(PublishError::Disconnected)
     );
     assert_eq!(tx.try_claim(1).err(), Some(PublishError::Disconnected));
     // A blocking publish does not wait for a consumer that is gone.
     assert_eq!(
-        tx.publish(Header::new(4), b"c", SpinThenYield::default()),
+        tx.publish_with(Header::new(4), b"c", SpinThenYield::default()),
         Err(PublishError::Disconnected)
     );
     assert_eq!(
-        tx.claim(1, SpinThenYield::default()).err(),
+        tx.claim_with(1, SpinThenYield::default()).err(),
         Some(PublishError::Disconnected)
     );
-    assert_eq!(tx.next_seq(), 4);
+    assert_eq!(tx.next_seq(), 1);
 }
 
 #[test]
@@ -329,7 +342,7 @@ fn dropped_consumer_disconnects_a_producer_on_another_thread() {
     let producer = thread::spawn(move || {
         let mut seq = 0u64;
         loop {
-            match tx.publish(
+            match tx.publish_with(
                 Header::new(seq),
                 &seq.to_le_bytes(),
                 SpinThenYield::default(),
@@ -344,7 +357,7 @@ fn dropped_consumer_disconnects_a_producer_on_another_thread() {
         }
     });
     for seq in 0..20u64 {
-        let frag = rx.recv(SpinThenYield::default()).unwrap();
+        let frag = rx.recv_with(SpinThenYield::default()).unwrap();
         assert_eq!(frag.payload(), &seq.to_le_bytes());
     }
     drop(rx);
@@ -367,18 +380,28 @@ fn publish_n(tx: &mut Producer<'_>, n: u64) {
 
 /// Reads until the stream ends: every frag must be there, in order, then `Closed`.
 fn drain(rx: &mut Consumer<'_>, n: u64) {
+    drain_to(rx, n, RecvError::Closed);
+}
+
+/// Reads until the stream ends: every frag must be there, in order, then `end`.
+fn drain_to(rx: &mut Consumer<'_>, n: u64, end: RecvError) {
     for seq in 0..n {
-        let frag = rx.poll().expect("a published frag is drained");
+        let frag = rx.try_recv().expect("a published frag is drained");
         assert_eq!((frag.seq(), frag.sig()), (seq, seq));
         assert_eq!(frag.payload(), &payload(seq, seq as usize % 65)[..]);
     }
     for _ in 0..3 {
-        assert_eq!(rx.poll().err(), Some(RecvError::Closed));
-        assert_eq!(rx.batch(4, 1024).err(), Some(RecvError::Closed));
+        assert_eq!(rx.try_recv().err(), Some(end.into()));
         assert_eq!(
-            rx.recv(SpinThenYield::default()).err(),
-            Some(RecvError::Closed)
+            rx.try_batch(Budget::new(4, 1024).unwrap()).err(),
+            Some(end.into())
         );
+        assert_eq!(
+            rx.recv_with(SpinThenYield::default()).err(),
+            Some(end.into())
+        );
+        assert_eq!(rx.recv().err(), Some(end));
+        assert_eq!(rx.recv_batch(Budget::default()).err(), Some(end));
     }
     assert_eq!(rx.cnc().end_seq(), Some(n));
 }
@@ -407,7 +430,7 @@ fn dropped_producer_lets_the_consumer_drain_then_closed() {
 #[test]
 fn empty_stream_closed_at_once() {
     let (tx, mut rx) = link(2, 0, FlowConfig::new());
-    assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     tx.halt();
     drain(&mut rx, 0);
 }
@@ -419,7 +442,7 @@ fn halt_request_is_acknowledged_and_the_stream_drains_on_another_thread() {
         let mut seq = 0u64;
         while !tx.halt_requested() {
             let p = payload(seq, seq as usize % 65);
-            match tx.publish(Header::new(seq), &p, SpinThenYield::default()) {
+            match tx.publish_with(Header::new(seq), &p, SpinThenYield::default()) {
                 Ok(s) => assert_eq!(s, seq),
                 Err(e) => panic!("{e}"),
             }
@@ -434,13 +457,13 @@ fn halt_request_is_acknowledged_and_the_stream_drains_on_another_thread() {
         if seq == 50 {
             rx.cnc().request_halt();
         }
-        match rx.recv(SpinThenYield::default()) {
+        match rx.recv_with(SpinThenYield::default()) {
             Ok(frag) => {
                 assert_eq!((frag.seq(), frag.sig()), (seq, seq));
                 assert_eq!(frag.payload(), &payload(seq, seq as usize % 65)[..]);
                 seq += 1;
             }
-            Err(RecvError::Closed) => break,
+            Err(RecvTimeoutError::Closed) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -460,7 +483,8 @@ fn producer_dropped_while_panicking_fails_the_cnc_and_the_stream_drains() {
     });
     assert!(producer.join().is_err());
     assert_eq!(rx.cnc().signal(), Signal::Fail);
-    drain(&mut rx, 11);
+    // What the consumer receives tells the failure from a clean end.
+    drain_to(&mut rx, 11, RecvError::Failed);
     assert_eq!(rx.cnc().signal(), Signal::Fail);
 }
 
@@ -473,12 +497,12 @@ fn forgotten_guards_and_batches_lend_the_same_frags_again() {
     for i in 0..4u8 {
         tx.try_publish(Header::new(i as u64), &[i]).unwrap();
     }
-    std::mem::forget(rx.poll().unwrap());
-    let again = rx.poll().unwrap();
+    std::mem::forget(rx.try_recv().unwrap());
+    let again = rx.try_recv().unwrap();
     assert_eq!((again.seq(), again.payload()), (0, &[0u8][..]));
     drop(again);
-    std::mem::forget(rx.batch(4, 32).unwrap());
-    let batch = rx.batch(4, 32).unwrap();
+    std::mem::forget(rx.try_batch(Budget::new(4, 32).unwrap()).unwrap());
+    let batch = rx.try_batch(Budget::new(4, 32).unwrap()).unwrap();
     assert_eq!(batch.first_seq(), 1);
     assert_eq!(batch.len(), 3);
     // Only frag 0 went back (its guard was dropped): one credit, not four.

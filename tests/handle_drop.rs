@@ -11,7 +11,8 @@
 use std::thread;
 
 use milonga::spsc::{Consumer, Link, Producer};
-use milonga::{Header, PublishError, RecvError};
+use milonga::TryRecvError;
+use milonga::{Header, PublishError};
 
 fn link() -> (Producer<'static>, Consumer<'static>) {
     Link::builder().depth(4).mtu(64).heap_pair().unwrap()
@@ -30,8 +31,8 @@ fn producer_dropped_then_consumer_dropped() {
     let (mut tx, mut rx) = link();
     tx.try_publish(Header::new(0), b"x").unwrap();
     drop(tx);
-    assert_eq!(rx.poll().unwrap().payload(), b"x");
-    assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+    assert_eq!(rx.try_recv().unwrap().payload(), b"x");
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
     drop(rx);
 }
 
@@ -58,7 +59,7 @@ fn last_handle_ends_with_its_thread() {
 
 fn use_and_drop(mut tx: Producer<'_>, mut rx: Consumer<'_>) {
     tx.try_publish(Header::new(1), b"y").unwrap();
-    assert_eq!(rx.poll().unwrap().payload(), b"y");
+    assert_eq!(rx.try_recv().unwrap().payload(), b"y");
 }
 
 #[test]
@@ -71,5 +72,5 @@ fn handles_owned_by_a_function() {
 fn handles_dropped_as_locals() {
     let (mut tx, mut rx) = link();
     tx.try_publish(Header::new(1), b"z").unwrap();
-    assert_eq!(rx.poll().unwrap().payload(), b"z");
+    assert_eq!(rx.try_recv().unwrap().payload(), b"z");
 }

@@ -1,8 +1,12 @@
 //! Lossy consumers: overruns of both kinds are detected, counted in events and frags, and
 //! published = consumed + filtered + lost holds exactly, in frags and in bytes.
 
+use milonga::spsc::SigFilter;
 use milonga::spsc::{InlineHandles, InlineLink, Link};
-use milonga::{data_chunks, ConsumerCounters, Header, PublishError, RecvError};
+use milonga::LossyTryRecvError;
+use milonga::Overrun;
+use milonga::OverrunKind;
+use milonga::{data_chunks, ConsumerCounters, Header, PublishError};
 
 fn assert_exact(c: &ConsumerCounters, frags: u64, bytes: u64) {
     assert_eq!(
@@ -39,18 +43,24 @@ fn a_lapped_reader_resumes_at_the_oldest_intact_frag_and_counts_what_it_skipped(
         );
     }
     // The ring holds 12..=19; 0..=11 are gone.
-    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 12 }));
+    assert_eq!(
+        rx.try_recv(&mut buf),
+        Err(LossyTryRecvError::Overrun(Overrun {
+            lost: 12,
+            kind: OverrunKind::Lapped
+        }))
+    );
     for i in 12..20u64 {
         let meta = rx.try_recv(&mut buf).unwrap();
         assert_eq!((meta.seq, meta.sig, meta.sz as u64), (i, i, i));
         assert!(buf[..i as usize].iter().all(|&b| b == i as u8));
     }
-    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
+    assert_eq!(rx.try_recv(&mut buf), Err(LossyTryRecvError::Empty));
     let c = rx.counters();
     assert_eq!((c.poll_overruns, c.poll_lost, c.read_overruns), (1, 12, 0));
     assert_eq!(c.lost_bytes, (0..12).sum::<u64>());
     tx.halt();
-    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Closed));
+    assert_eq!(rx.try_recv(&mut buf), Err(LossyTryRecvError::Closed));
     assert_exact(&rx.counters(), 20, (0..20).sum());
 }
 
@@ -75,7 +85,13 @@ fn a_resume_margin_skips_past_the_oldest_intact_frag_up_to_the_newest() {
             .unwrap();
     }
     // The ring holds 12..=19; the margin skips 12..=14 as well.
-    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 15 }));
+    assert_eq!(
+        rx.try_recv(&mut buf),
+        Err(LossyTryRecvError::Overrun(Overrun {
+            lost: 15,
+            kind: OverrunKind::Lapped
+        }))
+    );
     assert_eq!(rx.try_recv(&mut buf).unwrap().seq, 15);
     // Lapped again by far more than the ring: a margin past the newest stops at it.
     rx.set_resume_margin(1000);
@@ -83,14 +99,20 @@ fn a_resume_margin_skips_past_the_oldest_intact_frag_up_to_the_newest() {
         tx.try_publish(Header::new(i), &vec![i as u8; i as usize])
             .unwrap();
     }
-    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 23 }));
+    assert_eq!(
+        rx.try_recv(&mut buf),
+        Err(LossyTryRecvError::Overrun(Overrun {
+            lost: 23,
+            kind: OverrunKind::Lapped
+        }))
+    );
     let meta = rx.try_recv(&mut buf).unwrap();
     assert_eq!((meta.seq, meta.sz), (39, 39));
     assert!(buf[..39].iter().all(|&b| b == 39));
     let c = rx.counters();
     assert_eq!((c.poll_overruns, c.poll_lost), (2, 38));
     tx.halt();
-    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Closed));
+    assert_eq!(rx.try_recv(&mut buf), Err(LossyTryRecvError::Closed));
     assert_exact(&rx.counters(), 40, (0..40).sum());
 }
 
@@ -108,9 +130,9 @@ fn a_small_buffer_consumes_nothing_and_filters_count_as_filtered() {
     let mut small = [0u8; 5];
     assert_eq!(
         rx.try_recv(&mut small),
-        Err(RecvError::BufferTooSmall { needed: 10 })
+        Err(LossyTryRecvError::BufferTooSmall { needed: 10 })
     );
-    rx.set_filter(Some(|sig| sig != 1));
+    rx.set_filter(Some(SigFilter::func(|sig| sig != 1)));
     let mut buf = [0u8; 64];
     assert_eq!(rx.try_recv(&mut buf).unwrap().sig, 2);
     let c = rx.counters();
@@ -133,8 +155,8 @@ fn a_small_buffer_consumes_nothing_and_filters_count_as_filtered() {
     loop {
         match rx.try_recv(&mut buf) {
             Ok(_) => {}
-            Err(RecvError::Overrun { lost: n }) => lost += n,
-            Err(RecvError::Closed) => break,
+            Err(LossyTryRecvError::Overrun(Overrun { lost: n, .. })) => lost += n,
+            Err(LossyTryRecvError::Closed) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -205,9 +227,9 @@ fn both_kinds_of_overrun_are_provoked_and_the_accounting_is_exact() {
                         }
                     }
                 }
-                Err(RecvError::Overrun { lost }) => expect_lost += lost,
-                Err(RecvError::Empty) => std::hint::spin_loop(),
-                Err(RecvError::Closed) => break,
+                Err(LossyTryRecvError::Overrun(Overrun { lost, .. })) => expect_lost += lost,
+                Err(LossyTryRecvError::Empty) => std::hint::spin_loop(),
+                Err(LossyTryRecvError::Closed) => break,
                 Err(e) => panic!("{e}"),
             }
             let c = rx.counters();

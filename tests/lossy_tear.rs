@@ -18,9 +18,13 @@
 //! are printed, not required). No sleeps: the threads meet only through the link. The
 //! number of frags can be set with `LOSSY_TEAR_FRAGS` (for a run under ThreadSanitizer).
 
+use milonga::spsc::Budget;
 use milonga::spsc::{Link, SigFilter};
 use milonga::wait::SpinThenYield;
-use milonga::{ConsumerCounters, Header, RecvError};
+use milonga::LossyTryRecvError;
+use milonga::Overrun;
+use milonga::TryRecvError;
+use milonga::{ConsumerCounters, Header};
 
 const DEPTH: usize = 4;
 const MTU: usize = if cfg!(miri) { 200 } else { 2048 };
@@ -82,7 +86,7 @@ impl Payloads {
 }
 
 /// The lossy consumer skips these sigs (the sig is the seq).
-const FILTER: SigFilter = |sig| sig % 7 != 3;
+const FILTER: fn(u64) -> bool = |sig| sig % 7 != 3;
 
 /// Checks one delivered frag completely (`scratch`: room for the expected payload).
 fn check(p: &Payloads, seq: u64, sig: u64, payload: &[u8], scratch: &mut [u8]) {
@@ -134,7 +138,7 @@ fn run(reliable: usize, n: u64) {
     let metrics = tx.metrics();
     let bytes: u64 = (0..n).map(|s| size(s) as u64).sum();
     let mut lossy = lossy.into_iter().next().unwrap();
-    lossy.set_filter(Some(FILTER));
+    lossy.set_filter(Some(SigFilter::func(FILTER)));
     // Every thread starts once all are running, so the producer does not finish before
     // the readers are scheduled.
     let start = std::sync::Barrier::new(2 + reliable);
@@ -151,7 +155,7 @@ fn run(reliable: usize, n: u64) {
                 let got = if reliable == 0 {
                     tx.try_publish(hdr, &buf[..len]) // nobody to wait for
                 } else {
-                    tx.publish(hdr, &buf[..len], SpinThenYield::default())
+                    tx.publish_with(hdr, &buf[..len], SpinThenYield::default())
                 };
                 assert_eq!(got, Ok(seq));
             }
@@ -163,7 +167,7 @@ fn run(reliable: usize, n: u64) {
                 let (payloads, mut scratch) = (Payloads::new(), vec![0u8; MTU]);
                 let mut next = 0u64;
                 loop {
-                    match rx.batch(16, 16 * MTU) {
+                    match rx.try_batch(Budget::new(16, 16 * MTU).unwrap()) {
                         Ok(batch) => {
                             for frag in &batch {
                                 assert_eq!(frag.seq(), next, "reliable order");
@@ -178,8 +182,8 @@ fn run(reliable: usize, n: u64) {
                             }
                             batch.commit();
                         }
-                        Err(RecvError::Empty) => std::thread::yield_now(),
-                        Err(RecvError::Closed) => break,
+                        Err(TryRecvError::Empty) => std::thread::yield_now(),
+                        Err(TryRecvError::Closed) => break,
                         Err(e) => panic!("reliable: {e}"),
                     }
                 }
@@ -215,7 +219,7 @@ fn run(reliable: usize, n: u64) {
                         next = meta.seq + 1;
                         consumed += 1;
                     }
-                    Err(RecvError::Overrun { lost: l }) => {
+                    Err(LossyTryRecvError::Overrun(Overrun { lost: l, .. })) => {
                         // The call may have skipped filtered frags before it found the
                         // overrun: the `l` frags before where it resumes are the lost ones.
                         let resume = lossy.next_seq();
@@ -227,7 +231,7 @@ fn run(reliable: usize, n: u64) {
                         next = resume;
                         overruns += 1;
                     }
-                    Err(RecvError::Empty) => {
+                    Err(LossyTryRecvError::Empty) => {
                         // Spin, then let the producer run (on a busy machine the threads
                         // share a core); not a synchronisation.
                         empty += 1;
@@ -237,7 +241,7 @@ fn run(reliable: usize, n: u64) {
                             std::hint::spin_loop();
                         }
                     }
-                    Err(RecvError::Closed) => break,
+                    Err(LossyTryRecvError::Closed) => break,
                     Err(e) => panic!("lossy: {e}"),
                 }
                 assert!(lossy.next_seq() >= next);

@@ -3,7 +3,9 @@
 
 use milonga::reasm::Reassembler;
 use milonga::spsc::Link;
-use milonga::{Ctl, Header, PublishError, RecvError};
+use milonga::LossyTryRecvError;
+use milonga::Overrun;
+use milonga::{Ctl, Header, PublishError};
 
 fn message(id: u64) -> Vec<u8> {
     let len = (id * 37 % 300) as usize;
@@ -25,7 +27,7 @@ fn messages_round_trip_through_a_reliable_consumer() {
         assert_eq!(first, next);
         next += frags as u64;
         let mut done = None;
-        while let Ok(frag) = rx.poll() {
+        while let Ok(frag) = rx.try_recv() {
             assert_eq!(frag.sig(), id, "every frag of a message carries its header");
             if let Some(m) = reasm.push(frag.meta(), frag.payload()) {
                 done = Some(m.to_vec());
@@ -53,7 +55,7 @@ fn a_message_needs_credits_for_all_its_frags_or_nothing_is_published() {
     assert_eq!(tx.next_seq(), 5);
     assert_eq!(tx.try_publish_message(Header::new(2), &[0; 12]), Ok((5, 3)));
     let mut seen = 0;
-    while let Ok(f) = rx.poll() {
+    while let Ok(f) = rx.try_recv() {
         assert_ne!(f.sig(), 1);
         seen += 1;
     }
@@ -103,8 +105,8 @@ fn damaged_messages_are_dropped_and_counted() {
                             delivered.push((meta.sig, m.to_vec()));
                         }
                     }
-                    Err(RecvError::Overrun { .. }) => {}
-                    Err(RecvError::Empty) => break,
+                    Err(LossyTryRecvError::Overrun(Overrun { .. })) => {}
+                    Err(LossyTryRecvError::Empty) => break,
                     Err(e) => panic!("{e}"),
                 }
             }

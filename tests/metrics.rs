@@ -7,7 +7,8 @@ use milonga::clock::{elapsed, Clock, StdClock};
 use milonga::metrics::ConsumerKind;
 use milonga::spsc::Link;
 use milonga::wait::SpinThenYield;
-use milonga::{Header, RecvError};
+use milonga::Header;
+use milonga::TryRecvError;
 
 #[test]
 fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
@@ -49,7 +50,7 @@ fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
         s.spawn(move || {
             for i in 0..FRAGS {
                 let ts = milonga::clock::comp(StdClock.now());
-                tx.publish(
+                tx.publish_with(
                     Header::new(i).tspub(ts),
                     &i.to_le_bytes(),
                     SpinThenYield::default(),
@@ -74,15 +75,15 @@ fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
                     }
                     let mut worst = 0i64;
                     loop {
-                        match rx.poll() {
+                        match rx.try_recv() {
                             Ok(f) => {
                                 worst = worst.max(elapsed(f.meta().tspub, StdClock.now()));
                                 if n == 1 && f.seq() % 128 == 0 {
                                     std::thread::sleep(std::time::Duration::from_micros(50));
                                 }
                             }
-                            Err(RecvError::Empty) => std::thread::yield_now(),
-                            Err(RecvError::Closed) => break,
+                            Err(TryRecvError::Empty) => std::thread::yield_now(),
+                            Err(TryRecvError::Closed) => break,
                             Err(e) => panic!("{e}"),
                         }
                     }

@@ -3,9 +3,13 @@
 //! is fair and reshuffled.
 
 use milonga::mpsc::{FanIn, FanInHandles, InlineFanIn, InlineFanInHandles};
+use milonga::spsc::Budget;
+use milonga::spsc::SigFilter;
 use milonga::spsc::{Consumer, Producer};
 use milonga::wait::SpinThenYield;
-use milonga::{data_chunks, Header, PublishError, RecvError};
+use milonga::RecvTimeoutError;
+use milonga::TryRecvError;
+use milonga::{data_chunks, Header, PublishError};
 
 fn len_of(p: u64, i: u64, mtu: usize) -> usize {
     8 + ((p.wrapping_mul(131) ^ i.wrapping_mul(0x9e37_79b9)) % (mtu as u64 - 7)) as usize
@@ -32,7 +36,7 @@ fn produce(mut tx: Producer<'_>, p: u64, frags: u64) -> u64 {
     for i in 0..frags {
         let len = len_of(p, i, mtu);
         let mut claim = if (i / 256) % 2 == 0 {
-            tx.claim(len, SpinThenYield::new(16)).unwrap()
+            tx.claim_with(len, SpinThenYield::new(16)).unwrap()
         } else {
             loop {
                 match tx.try_claim(len) {
@@ -79,7 +83,7 @@ where
     loop {
         calls += 1;
         let got = if calls.is_multiple_of(3) {
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok((link, frag)) => {
                     check(link, frag.sig(), frag.payload());
                     Ok(1)
@@ -87,7 +91,7 @@ where
                 Err(e) => Err(e),
             }
         } else {
-            match rx.batch(16, 16 * mtu) {
+            match rx.try_batch(Budget::new(16, 16 * mtu).unwrap()) {
                 Ok((link, batch)) => {
                     for frag in &batch {
                         check(link, frag.sig(), frag.payload());
@@ -106,8 +110,8 @@ where
                     std::thread::sleep(std::time::Duration::from_micros(100));
                 }
             }
-            Err(RecvError::Empty) => std::thread::yield_now(),
-            Err(RecvError::Closed) => break,
+            Err(TryRecvError::Empty) => std::thread::yield_now(),
+            Err(TryRecvError::Closed) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -237,7 +241,7 @@ fn serve<'a>(rx: &mut FanIn<'a, Vec<Consumer<'a>>>, polls: usize) -> Vec<usize> 
     let mut next = vec![0u64; rx.len()];
     let mut order = Vec::new();
     for _ in 0..polls {
-        let (link, frag) = rx.poll().unwrap();
+        let (link, frag) = rx.try_recv().unwrap();
         assert_eq!(frag.payload(), &next[link].to_le_bytes());
         next[link] += 1;
         order.push(link);
@@ -301,39 +305,38 @@ fn an_idle_or_filtered_link_does_not_hide_the_others() {
         .mtu(8)
         .heap()
         .unwrap();
-    rx.link_mut(1).set_filter(Some(|sig| sig != 99));
-    assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+    rx.link_mut(1)
+        .set_filter(Some(SigFilter::func(|sig| sig != 99)));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     for _ in 0..4 {
         txs[1].try_publish(Header::new(99), b"no").unwrap(); // all filtered
     }
     txs[2].try_publish(Header::new(2), b"yes").unwrap();
     let mut none: FanIn<'_, Vec<Consumer<'_>>> = FanIn::new(Vec::new());
     assert!(none.is_empty());
-    assert_eq!(none.poll().err(), Some(RecvError::Closed));
-    let (link, frag) = rx.poll().unwrap();
+    assert_eq!(none.try_recv().err(), Some(TryRecvError::Closed));
+    let (link, frag) = rx.try_recv().unwrap();
     assert_eq!((link, frag.payload()), (2, &b"yes"[..]));
     drop(frag);
-    assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     assert_eq!(rx.link(1).counters().filtered_frags, 4);
-    // Budgets are checked against the largest mtu.
-    assert_eq!(
-        rx.batch(4, 7).err(),
-        Some(RecvError::BadBudget {
-            max_frags: 4,
-            max_bytes: 7,
-            mtu: 8
-        })
-    );
+    // A budget below a frag's size still lends that frag alone.
+    txs[0].try_publish(Header::new(0), b"12345678").unwrap();
+    txs[0].try_publish(Header::new(0), b"x").unwrap();
+    let (link, batch) = rx.try_batch(Budget::new(4, 7).unwrap()).unwrap();
+    assert_eq!((link, batch.len(), batch.bytes()), (0, 1, 8));
+    batch.commit();
+    assert_eq!(rx.try_recv().unwrap().1.payload(), b"x");
     // Closed only once every link is closed and drained.
     let last = txs.pop().unwrap();
     assert_eq!(last.next_seq(), 1);
     drop(txs);
-    assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     drop(last);
-    assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
     assert_eq!(
-        rx.recv(milonga::wait::BusySpin).err(),
-        Some(RecvError::Closed)
+        rx.recv_with(milonga::wait::BusySpin).err(),
+        Some(RecvTimeoutError::Closed)
     );
 }
 
@@ -354,12 +357,13 @@ fn recv_waits_for_any_link() {
             std::thread::sleep(std::time::Duration::from_millis(5));
             tx.try_publish(Header::new(3), b"late").unwrap();
         });
-        let (link, frag) = rx.recv(SpinThenYield::default()).unwrap();
+        let (link, frag) = rx.recv_with(SpinThenYield::default()).unwrap();
         assert_eq!((link, frag.payload()), (3, &b"late"[..]));
     });
     let timeout = milonga::wait::Park::default().with_timeout(std::time::Duration::from_millis(2));
     assert_eq!(
-        rx.recv_batch(4, 64, timeout).err(),
-        Some(RecvError::Timeout)
+        rx.recv_batch_with(Budget::new(4, 64).unwrap(), timeout)
+            .err(),
+        Some(RecvTimeoutError::Timeout)
     );
 }

@@ -5,8 +5,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use milonga::mpsc::{FanIn, FanInHandles, Ring};
+use milonga::spsc::Budget;
 
-use milonga::{Header, RecvError};
+use milonga::Header;
+use milonga::TryRecvError;
 
 struct Counting;
 
@@ -56,20 +58,20 @@ fn the_hot_paths_do_not_allocate() {
         claim.commit(8).unwrap();
         tx2.try_publish(Header::new(2), b"two").unwrap();
         drop(tx.try_claim(4).unwrap()); // abandoned
-        let batch = rx.batch(8, 8 * 64).unwrap();
+        let batch = rx.try_batch(Budget::new(8, 8 * 64).unwrap()).unwrap();
         for f in &batch {
             sum += f.payload().len() as u64;
         }
         batch.commit();
-        assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
         for (p, t) in txs.iter_mut().enumerate() {
             t.try_publish(Header::new(p as u64), b"x").unwrap();
         }
         for _ in 0..3 {
-            let (_, f) = fan.poll().unwrap();
+            let (_, f) = fan.try_recv().unwrap();
             sum += f.payload().len() as u64;
         }
-        assert_eq!(fan.poll().err(), Some(RecvError::Empty));
+        assert_eq!(fan.try_recv().err(), Some(TryRecvError::Empty));
         if i % 64 == 0 {
             let _ = metrics.snapshot();
         }

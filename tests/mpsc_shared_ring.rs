@@ -7,9 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use milonga::clock::StdClock;
 use milonga::mpsc::{ring_chunks, InlineRing, Ring, RingProducer, RingSnapshot};
+use milonga::spsc::Budget;
 use milonga::spsc::Consumer;
 use milonga::wait::SpinThenYield;
-use milonga::{Ctl, Header, PublishError, RecvError, Signal};
+use milonga::RecvTimeoutError;
+use milonga::TryRecvError;
+use milonga::{Ctl, Header, PublishError, Signal};
 
 /// Every `ABANDON`-th claim of a producer is dropped without a commit.
 const ABANDON: u64 = if cfg!(any(miri, milonga_tsan)) {
@@ -54,7 +57,7 @@ fn produce(tx: &RingProducer<'_>, p: u64, frags: u64) -> (u64, u64) {
     for i in 0..frags {
         let len = len_of(p, i, mtu);
         let mut claim = if (i / 256) % 2 == 0 {
-            tx.claim(len, SpinThenYield::new(16)).unwrap()
+            tx.claim_with(len, SpinThenYield::new(16)).unwrap()
         } else {
             loop {
                 match tx.try_claim(len) {
@@ -89,7 +92,7 @@ fn consume(rx: &mut Consumer<'_>, producers: usize, frags: u64) -> (Vec<u64>, u6
     let mut sums = vec![0u64; producers];
     let (mut total, mut errs, mut expect_seq) = (0u64, 0u64, 0u64);
     loop {
-        match rx.batch(32, 32 * mtu) {
+        match rx.try_batch(Budget::new(32, 32 * mtu).unwrap()) {
             Ok(batch) => {
                 for frag in &batch {
                     assert_eq!(frag.seq(), expect_seq, "seq order");
@@ -121,8 +124,8 @@ fn consume(rx: &mut Consumer<'_>, producers: usize, frags: u64) -> (Vec<u64>, u6
                     std::thread::sleep(std::time::Duration::from_micros(100));
                 }
             }
-            Err(RecvError::Empty) => std::thread::yield_now(),
-            Err(RecvError::Closed) => break,
+            Err(TryRecvError::Empty) => std::thread::yield_now(),
+            Err(TryRecvError::Closed) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -243,7 +246,7 @@ fn errors_are_named_and_leave_the_ring_as_it_was() {
         Err(PublishError::NoCredits)
     );
     assert_eq!(
-        tx.claim(
+        tx.claim_with(
             1,
             milonga::wait::Park::default().with_timeout(std::time::Duration::from_millis(2))
         )
@@ -252,13 +255,13 @@ fn errors_are_named_and_leave_the_ring_as_it_was() {
     );
     assert_eq!(tx.next_seq(), 4, "nothing claimed by the refusals");
     // Hysteresis: one credit back is not enough (resume mark 2), two are.
-    drop(rx.poll().unwrap());
+    drop(rx.try_recv().unwrap());
     rx.housekeeping();
     assert_eq!(
         tx.try_publish(Header::new(0), b"x"),
         Err(PublishError::NoCredits)
     );
-    drop(rx.poll().unwrap());
+    drop(rx.try_recv().unwrap());
     rx.housekeeping();
     assert_eq!(tx.try_publish(Header::new(0), b"x"), Ok(4));
     // A commit longer than the claim abandons it.
@@ -267,10 +270,10 @@ fn errors_are_named_and_leave_the_ring_as_it_was() {
         claim.commit(5),
         Err(PublishError::TooLarge { len: 5, max: 4 })
     );
-    assert_eq!(rx.poll().unwrap().payload(), &[2]);
-    assert_eq!(rx.poll().unwrap().payload(), &[3]);
-    assert_eq!(rx.poll().unwrap().payload(), b"x");
-    let err = rx.poll().unwrap();
+    assert_eq!(rx.try_recv().unwrap().payload(), &[2]);
+    assert_eq!(rx.try_recv().unwrap().payload(), &[3]);
+    assert_eq!(rx.try_recv().unwrap().payload(), b"x");
+    let err = rx.try_recv().unwrap();
     assert!(err.ctl().err() && err.payload().is_empty() && err.seq() == 5);
     drop(err);
     assert_eq!(tx.metrics().snapshot().abandoned, 1);
@@ -302,9 +305,9 @@ fn a_claim_dropped_by_an_early_return_publishes_an_err_frag() {
     drop(tx);
     let mut seen = Vec::new();
     loop {
-        match rx.poll() {
+        match rx.try_recv() {
             Ok(f) => seen.push((f.seq(), f.sig(), f.ctl().err(), f.payload().to_vec())),
-            Err(RecvError::Closed) => break,
+            Err(TryRecvError::Closed) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -332,7 +335,7 @@ fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
         let h = s.spawn(move || {
             for i in 0..frags {
                 healthy
-                    .publish(Header::new(1), &i.to_le_bytes(), SpinThenYield::default())
+                    .publish_with(Header::new(1), &i.to_le_bytes(), SpinThenYield::default())
                     .unwrap();
             }
         });
@@ -340,10 +343,10 @@ fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
         let d = s.spawn(move || {
             for i in 0..frags / 2 {
                 doomed
-                    .publish(Header::new(2), &i.to_le_bytes(), SpinThenYield::default())
+                    .publish_with(Header::new(2), &i.to_le_bytes(), SpinThenYield::default())
                     .unwrap();
             }
-            let mut claim = doomed.claim(8, SpinThenYield::default()).unwrap();
+            let mut claim = doomed.claim_with(8, SpinThenYield::default()).unwrap();
             claim.set_header(Header::new(2));
             claim.copy_from_slice(b"unlucky!");
             panic!("producer 2 dies holding a claim");
@@ -352,7 +355,7 @@ fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
         let mut next = [0u64; 3];
         let mut errs = 0;
         loop {
-            match rx.recv(SpinThenYield::default()) {
+            match rx.recv_with(SpinThenYield::default()) {
                 Ok(f) => {
                     let p = f.sig() as usize;
                     if f.ctl().err() {
@@ -363,7 +366,8 @@ fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
                         next[p] += 1;
                     }
                 }
-                Err(RecvError::Closed) => break,
+                // A handle went down with a panic: the end says so.
+                Err(RecvTimeoutError::Failed) => break,
                 Err(e) => panic!("{e}"),
             }
         }
@@ -391,11 +395,11 @@ fn a_stalled_claim_shows_in_the_metrics_with_its_seq_and_since_when() {
     for _ in 0..3 {
         tx.try_publish(Header::new(0), b"b").unwrap(); // seqs 2..5, behind it
     }
-    assert_eq!(rx.poll().unwrap().payload(), b"a");
+    assert_eq!(rx.try_recv().unwrap().payload(), b"a");
     assert_eq!(metrics.snapshot().oldest_unpublished, None);
     let before = milonga::clock::Clock::now(&StdClock);
     for _ in 0..RingSnapshot::STALL_POLLS * 2 {
-        assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     }
     let snap = metrics.snapshot();
     let stall = snap.oldest_unpublished.expect("the stall is reported");
@@ -412,7 +416,7 @@ fn a_stalled_claim_shows_in_the_metrics_with_its_seq_and_since_when() {
     assert_eq!(tx.try_claim(1).err(), Some(PublishError::NoCredits));
     stalled.commit_with(Header::new(0), 0).unwrap();
     let mut n = 0;
-    while let Ok(f) = rx.poll() {
+    while let Ok(f) = rx.try_recv() {
         assert!(!f.ctl().err());
         n += 1;
     }
@@ -434,7 +438,7 @@ fn an_empty_ring_is_not_reported_stalled_and_the_stream_ends_with_the_last_handl
         .unwrap();
     let metrics = tx.metrics();
     for _ in 0..RingSnapshot::STALL_POLLS * 2 {
-        assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     }
     assert_eq!(metrics.snapshot().oldest_unpublished, None);
     let tx2 = tx.clone();
@@ -447,9 +451,9 @@ fn an_empty_ring_is_not_reported_stalled_and_the_stream_ends_with_the_last_handl
     tx2.halt();
     assert_eq!(rx.cnc().end_seq(), Some(1));
     for want in [&b"w"[..], b"x", b"y"] {
-        assert_eq!(rx.poll().unwrap().payload(), want);
+        assert_eq!(rx.try_recv().unwrap().payload(), want);
     }
-    assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
 }
 
 #[test]
@@ -467,7 +471,7 @@ fn a_handle_shared_by_reference_between_threads_claims_distinct_seqs() {
             let tx = &tx;
             s.spawn(move || {
                 for i in 0..frags {
-                    tx.publish(Header::new(p), &i.to_le_bytes(), SpinThenYield::default())
+                    tx.publish_with(Header::new(p), &i.to_le_bytes(), SpinThenYield::default())
                         .unwrap();
                 }
             });
@@ -475,14 +479,14 @@ fn a_handle_shared_by_reference_between_threads_claims_distinct_seqs() {
         s.spawn(|| {
             let mut next = [0u64; 3];
             while seen.load(Ordering::Relaxed) < 3 * frags {
-                match rx.poll() {
+                match rx.try_recv() {
                     Ok(f) => {
                         let p = f.sig() as usize;
                         assert_eq!(f.payload(), &next[p].to_le_bytes());
                         next[p] += 1;
                         seen.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(RecvError::Empty) => std::thread::yield_now(),
+                    Err(TryRecvError::Empty) => std::thread::yield_now(),
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -503,7 +507,7 @@ fn claims_are_refused_only_a_full_window_behind() {
         tx.try_publish(Header::new(0), &[i]).unwrap();
     }
     for _ in 0..3 {
-        drop(rx.poll().unwrap());
+        drop(rx.try_recv().unwrap());
     }
     rx.housekeeping();
     // The consumer needs seq 3: seqs 3..=10 fit the window of 8.
@@ -515,14 +519,14 @@ fn claims_are_refused_only_a_full_window_behind() {
         Err(PublishError::NoCredits)
     );
     // Backpressure: one credit back is not enough (resume mark 4), four are.
-    drop(rx.poll().unwrap());
+    drop(rx.try_recv().unwrap());
     rx.housekeeping();
     assert_eq!(
         tx.try_publish(Header::new(0), b"x"),
         Err(PublishError::NoCredits)
     );
     for _ in 0..3 {
-        drop(rx.poll().unwrap());
+        drop(rx.try_recv().unwrap());
     }
     rx.housekeeping();
     for seq in 11..=14u64 {

@@ -7,9 +7,11 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use milonga::spsc::Budget;
 use milonga::spsc::{InlineLink, Link};
 use milonga::wait::{BusySpin, SpinThenYield};
-use milonga::{data_chunks, Header, PublishError, RecvError};
+use milonga::TryRecvError;
+use milonga::{data_chunks, Header, PublishError};
 
 /// Counts allocations (alloc, alloc_zeroed, realloc) made by a thread while its
 /// `COUNTING` flag is set, so that other threads (the test harness) are not counted.
@@ -100,7 +102,7 @@ fn exercise(
             // try_publish + poll
             0 | 1 => {
                 tx.try_publish(Header::new(i), &payload[..len]).unwrap();
-                let frag = rx.poll().unwrap();
+                let frag = rx.try_recv().unwrap();
                 sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
                 bytes += frag.payload().len() as u64;
                 frags += 1;
@@ -111,7 +113,7 @@ fn exercise(
                 let mut claim = tx.try_claim(MTU).unwrap();
                 claim[..len].copy_from_slice(&payload[..len]);
                 claim.commit_with(Header::new(i), len).unwrap();
-                let frag = rx.recv(SpinThenYield::default()).unwrap();
+                let frag = rx.recv_with(SpinThenYield::default()).unwrap();
                 sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
                 bytes += frag.payload().len() as u64;
                 frags += 1;
@@ -123,14 +125,14 @@ fn exercise(
                 for k in 0..burst {
                     let len = ((i + k) as usize * 13) % (MTU + 1);
                     if k % 2 == 0 {
-                        tx.publish(Header::new(i + k), &payload[..len], BusySpin)
+                        tx.publish_with(Header::new(i + k), &payload[..len], BusySpin)
                             .unwrap();
                     } else {
-                        let claim = tx.claim(len, BusySpin).unwrap();
+                        let claim = tx.claim_with(len, BusySpin).unwrap();
                         claim.commit_with(Header::new(i + k), len).unwrap();
                     }
                 }
-                let batch = rx.batch(64, 64 * MTU).unwrap();
+                let batch = rx.try_batch(Budget::new(64, 64 * MTU).unwrap()).unwrap();
                 assert_eq!(batch.len() as u64, burst);
                 for frag in &batch {
                     sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
@@ -142,8 +144,8 @@ fn exercise(
             }
             // Error paths: nothing to read, abandoned claim, too large, partial batch.
             5 => {
-                assert_eq!(rx.poll().err(), Some(RecvError::Empty));
-                assert!(matches!(rx.batch(0, MTU), Err(RecvError::BadBudget { .. })));
+                assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
+                assert!(Budget::new(0, MTU).is_err());
                 let _abandoned = tx.try_claim(len).unwrap();
                 let too_big = [0u8; MTU + 1];
                 assert!(matches!(
@@ -152,11 +154,13 @@ fn exercise(
                 ));
                 tx.try_publish(Header::new(i), &payload[..len]).unwrap();
                 tx.try_publish(Header::new(i + 1), &payload[..len]).unwrap();
-                let batch = rx.recv_batch(8, 8 * MTU, SpinThenYield::default()).unwrap();
+                let batch = rx
+                    .recv_batch_with(Budget::new(8, 8 * MTU).unwrap(), SpinThenYield::default())
+                    .unwrap();
                 let first = batch.iter().next().unwrap();
                 sum = sum.wrapping_add(first.sig() + first.payload().len() as u64);
                 drop(batch); // releases the first only
-                let frag = rx.poll().unwrap();
+                let frag = rx.try_recv().unwrap();
                 sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
                 drop(frag);
                 bytes += 2 * len as u64;
@@ -172,7 +176,7 @@ fn exercise(
                 sum = sum.wrapping_sub(tx.counters().published_frags);
                 sum = sum.wrapping_sub(rx.cnc().heartbeat());
                 tx.try_publish(Header::new(i), &payload[..len]).unwrap();
-                let frag = rx.poll().unwrap();
+                let frag = rx.try_recv().unwrap();
                 sum = sum.wrapping_add(frag.sig() + frag.payload().len() as u64);
                 bytes += frag.payload().len() as u64;
                 frags += 1;

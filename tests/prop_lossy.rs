@@ -1,4 +1,4 @@
-//! Property tests of links with lossy consumers (`heap_lossy` with 0 or 1 reliable and 1
+//! Property tests of links with lossy consumers (`.lossy(n)` links, 0 or 1 reliable and 1
 //! or 2 lossy consumers) against a model (`tests/common/model.rs`): random sequences of
 //! publishes, messages, runs that exhaust the reliable consumer's credits, reads by the
 //! reliable consumer (as in `prop_spsc.rs`), lossy reads with buffers large and too
@@ -23,7 +23,8 @@ mod model;
 
 use milonga::metrics::{ConsumerKind, Metrics};
 use milonga::spsc::{Consumer, LossyConsumer, Producer, Shared};
-use milonga::{Header, PublishError, RecvError};
+use milonga::LossyTryRecvError;
+use milonga::{Header, PublishError};
 use model::*;
 use proptest::prelude::*;
 
@@ -191,7 +192,7 @@ impl Link<'_> {
             Op::Filter { l, f } => {
                 let l = l % n;
                 if let Some(rx) = self.lossy[l].as_mut() {
-                    rx.set_filter(filter(*f));
+                    rx.set_filter(sig_filter(*f));
                     self.lms[l].filter = filter(*f);
                 }
             }
@@ -350,7 +351,7 @@ fn case(g: &Geometry, ops: &[Op], drop_all: bool) {
         apply_lossy(rx, &mut lms[l], m, m.mtu);
         assert_eq!(
             rx.try_recv(&mut vec![0; m.mtu]),
-            Err(RecvError::Closed),
+            Err(LossyTryRecvError::Closed),
             "lossy consumer {l} drained"
         );
         assert_exact(&rx.counters(), m.next(), m.bytes);

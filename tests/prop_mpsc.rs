@@ -1,6 +1,6 @@
 //! Property tests of the multi-producer links against a model (`tests/common/model.rs`).
 //!
-//! Shared ring (`heap_ring`): random sequences of publishes through several producer
+//! Shared ring (`Ring::builder()`): random sequences of publishes through several producer
 //! handles, several claims open at once (from one handle or several) ended in a random
 //! order (committed short, committed too long, abandoned), reads while claims are open,
 //! polls and batches held while the producers go on, filters, handles cloned and dropped,
@@ -12,7 +12,7 @@
 //! progress; and that the stream closes at the claim cursor once the last handle is gone,
 //! every frag delivered before `Closed`.
 //!
-//! Fan-in (`heap_fan_in`, 2 or 3 links): random producer operations on each link (as in
+//! Fan-in (`FanIn::builder()`, 2 or 3 links): random producer operations on each link (as in
 //! `prop_spsc.rs`), polls and batches through the fan-in, filters per link, halts per
 //! link. Shows that every frag is served once, in its link's order, intact; that nothing
 //! is `Empty` while a link has a frag to lend, and `Closed` only when every link is closed
@@ -24,8 +24,10 @@ mod model;
 
 use milonga::metrics::Metrics;
 use milonga::mpsc::{FanIn, FanInHandles, Ring, RingClaim, RingProducer};
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, Producer};
-use milonga::{Ctl, Header, PublishError, RecvError};
+use milonga::TryRecvError;
+use milonga::{Ctl, Header, PublishError};
 use model::*;
 use proptest::prelude::*;
 
@@ -140,14 +142,15 @@ impl Claims {
     /// none (until one finds `cr_resume`).
     fn claim(&mut self, m: &mut TxModel, seen: Seen) -> Result<u64, PublishError> {
         let s = m.next();
+        // The consumer gone: every claim says so at once.
+        if seen.detached {
+            note("disconnected");
+            return Err(PublishError::Disconnected);
+        }
         if m.seq(s) == 0 && m.seq0 != 0 {
             note("seq wrapped");
         }
         if s - self.mark >= m.flow.cr_max {
-            if seen.detached {
-                note("disconnected");
-                return Err(PublishError::Disconnected);
-            }
             let lag = s - seen.rx;
             let credits = m.flow.cr_max.saturating_sub(lag);
             if self.blocked {
@@ -479,7 +482,7 @@ fn ring_case(g: &Geometry, ops: &[RingOp]) {
         };
         while !apply_rx(rx, &mut rm, &mut m, &poll, &mut |_, _| {}) {}
         assert_eq!(rm.next, m.next());
-        assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
         assert_exact(&rx.counters(), m.next(), m.bytes);
     }
 }
@@ -608,11 +611,11 @@ impl Fan<'_> {
         }
     }
 
-    fn idle_result(&self) -> RecvError {
+    fn idle_result(&self) -> TryRecvError {
         if self.ms.iter().all(|m| m.closed) {
-            RecvError::Closed
+            TryRecvError::Closed
         } else {
-            RecvError::Empty
+            TryRecvError::Empty
         }
     }
 }
@@ -650,7 +653,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
             FanOp::Poll { p, hold } => {
                 let p = p % n;
                 let ready = fan.ready();
-                let idle = match rx.poll() {
+                let idle = match rx.try_recv() {
                     Ok((i, guard)) => {
                         let want = fan.rms[i].first_deliverable(&fan.ms[i], fan.rms[i].next);
                         let idx = want.unwrap_or_else(|| panic!("link {i} lent a frag not due"));
@@ -687,15 +690,12 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
                 end,
             } => {
                 let max_bytes = budget(*max_bytes, g.mtu);
-                if *max_frags == 0 || max_bytes < g.mtu {
-                    assert!(matches!(
-                        rx.batch(*max_frags, max_bytes).err(),
-                        Some(RecvError::BadBudget { .. })
-                    ));
+                let Ok(budget) = Budget::new(*max_frags, max_bytes) else {
+                    assert_eq!(*max_frags, 0, "only a budget of 0 frags is refused");
                     continue;
-                }
+                };
                 let ready = fan.ready();
-                let idle = match rx.batch(*max_frags, max_bytes) {
+                let idle = match rx.try_batch(budget) {
                     Ok((i, batch)) => {
                         let want = fan.rms[i].expect_batch(&fan.ms[i], *max_frags, max_bytes);
                         let released =
@@ -717,7 +717,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
             }
             FanOp::Filter { link, f } => {
                 let i = link % n;
-                rx.link_mut(i).set_filter(filter(*f));
+                rx.link_mut(i).set_filter(sig_filter(*f));
                 fan.rms[i].filter = filter(*f);
             }
             FanOp::Housekeeping => {
@@ -745,7 +745,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
     let total: u64 = fan.ms.iter().map(|m| m.next()).sum();
     for _ in 0..=total + 1 {
         let ready = fan.ready();
-        let closed = match rx.poll() {
+        let closed = match rx.try_recv() {
             Ok((i, guard)) => {
                 let idx = fan.rms[i]
                     .first_deliverable(&fan.ms[i], fan.rms[i].next)
@@ -756,7 +756,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
                 false
             }
             Err(e) => {
-                assert_eq!(e, RecvError::Closed);
+                assert_eq!(e, TryRecvError::Closed);
                 true
             }
         };
@@ -769,7 +769,7 @@ fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
         assert_eq!(fan.rms[j].next, fan.ms[j].next(), "link {j} drained");
         assert_exact(&rx.link(j).counters(), fan.ms[j].next(), fan.ms[j].bytes);
     }
-    assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
 }
 
 /// Two distinct-or-equal elements: `&mut v[i]`, and `&mut v[j]` unless `j == i`.

@@ -26,8 +26,10 @@
 mod model;
 
 use milonga::metrics::Metrics;
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, InlineHandles, InlineLink, Link};
-use milonga::{data_chunks, LinkError, RecvError};
+use milonga::TryRecvError;
+use milonga::{data_chunks, LinkError};
 use model::*;
 use proptest::prelude::*;
 
@@ -171,8 +173,11 @@ fn run<'a, T: Tx>(tx: T, rxs: Vec<Consumer<'a>>, metrics: Metrics<'a>, mut m: Tx
             assert!(rm.next > before, "no progress while draining");
         }
         assert_eq!(rm.next, m.next(), "consumer {c} drained");
-        assert_eq!(rx.poll().err(), Some(RecvError::Closed));
-        assert_eq!(rx.batch(1, m.mtu.max(1)).err(), Some(RecvError::Closed));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
+        assert_eq!(
+            rx.try_batch(Budget::new(1, m.mtu.max(1)).unwrap()).err(),
+            Some(TryRecvError::Closed)
+        );
         assert_exact(&rx.counters(), m.next(), m.bytes);
     }
     let snap = metrics.snapshot();

@@ -20,7 +20,8 @@ use std::thread;
 use milonga::mpsc::Ring;
 use milonga::spsc::Link;
 use milonga::wait::SpinThenYield;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::TryRecvError;
+use milonga::{FlowConfig, Header};
 
 const FRAGS: u64 = if cfg!(miri) { 300 } else { 20_000 };
 const MTU: usize = 24;
@@ -38,9 +39,9 @@ fn bytes(seq: u64) -> [u8; MTU] {
 fn consume(mut rx: milonga::spsc::Consumer<'_>) {
     for seq in 0..FRAGS {
         let guard = loop {
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok(g) => break g,
-                Err(RecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Empty) => thread::yield_now(),
                 Err(e) => panic!("{e}"),
             }
         };
@@ -61,7 +62,7 @@ fn spsc_claims_committed_while_the_consumer_reads() {
     thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..FRAGS {
-                let mut claim = tx.claim(MTU, SpinThenYield::default()).unwrap();
+                let mut claim = tx.claim_with(MTU, SpinThenYield::default()).unwrap();
                 claim.copy_from_slice(&bytes(seq));
                 assert_eq!(claim.commit(MTU), Ok(seq));
             }
@@ -81,7 +82,7 @@ fn spsc_claims_committed_with_a_header() {
     thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..FRAGS {
-                let mut claim = tx.claim(MTU, SpinThenYield::default()).unwrap();
+                let mut claim = tx.claim_with(MTU, SpinThenYield::default()).unwrap();
                 claim.copy_from_slice(&bytes(seq));
                 assert_eq!(claim.commit_with(Header::new(seq), MTU), Ok(seq));
             }
@@ -103,7 +104,7 @@ fn shared_ring_publishes_while_the_consumer_reads_and_releases() {
             for seq in 0..FRAGS {
                 // `publish` goes through a claim committed by value.
                 assert_eq!(
-                    tx.publish(Header::new(seq), &bytes(seq), SpinThenYield::default()),
+                    tx.publish_with(Header::new(seq), &bytes(seq), SpinThenYield::default()),
                     Ok(seq)
                 );
             }
@@ -123,7 +124,7 @@ fn shared_ring_claims_committed_while_the_consumer_reads_and_releases() {
     thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..FRAGS {
-                let mut claim = tx.claim(MTU, SpinThenYield::default()).unwrap();
+                let mut claim = tx.claim_with(MTU, SpinThenYield::default()).unwrap();
                 claim.copy_from_slice(&bytes(seq));
                 assert_eq!(claim.commit(MTU), Ok(seq));
             }

@@ -130,7 +130,7 @@ fn static_link_blocking_publish_against_blocking_reads() {
             let len = frag_len(seed, mtu);
             fill(seed, &mut buf[..len]);
             let seq = tx
-                .publish(frag_header(i), &buf[..len], SpinThenYield::default())
+                .publish_with(frag_header(i), &buf[..len], SpinThenYield::default())
                 .unwrap();
             assert_eq!(seq, i);
             bytes += len as u64;

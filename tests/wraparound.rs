@@ -9,9 +9,11 @@ use std::collections::VecDeque;
 use std::thread;
 
 use common::{consume_checked, fill, frag_header, frag_seed, produce_try_publish, XorShift};
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, InlineLink, Link, Producer, MTU_MAX};
 use milonga::wait::SpinThenYield;
-use milonga::{data_bytes, data_chunks, Header, PublishError, RecvError, CHUNK_SZ};
+use milonga::TryRecvError;
+use milonga::{data_bytes, data_chunks, Header, PublishError, CHUNK_SZ};
 
 const NEAR_END: u64 = u64::MAX - 5;
 const FRAGS: u64 = if cfg!(miri) { 300 } else { 300_000 };
@@ -38,7 +40,7 @@ fn seq_wraps_in_order_single_thread() {
     }
     assert_eq!(tx.next_seq(), 6);
     // One batch straddles the wrap.
-    let batch = rx.batch(64, 64 * 64).unwrap();
+    let batch = rx.try_batch(Budget::new(64, 64 * 64).unwrap()).unwrap();
     assert_eq!(
         (batch.first_seq(), batch.len(), batch.bytes()),
         (NEAR_END, 12, 96)
@@ -51,7 +53,7 @@ fn seq_wraps_in_order_single_thread() {
     }
     batch.commit();
     assert_eq!(rx.next_seq(), 6);
-    assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
 }
 
 #[test]
@@ -75,7 +77,7 @@ fn credits_are_counted_across_the_seq_wrap() {
     );
     // Read six (through the wrap), report them: the producer gets exactly six back.
     for i in 0..6 {
-        assert_eq!(rx.poll().unwrap().seq(), NEAR_END.wrapping_add(i));
+        assert_eq!(rx.try_recv().unwrap().seq(), NEAR_END.wrapping_add(i));
     }
     rx.housekeeping();
     for i in 8..14 {
@@ -122,7 +124,7 @@ fn static_link_crosses_the_seq_wrap_two_threads() {
             let seed = frag_seed(seq);
             let len = common::frag_len(seed, MTU);
             fill(seed, &mut buf[..len]);
-            let got = tx.publish(frag_header(seq), &buf[..len], SpinThenYield::default());
+            let got = tx.publish_with(frag_header(seq), &buf[..len], SpinThenYield::default());
             assert_eq!(got, Ok(seq));
         }
         tx.halt();
@@ -256,7 +258,9 @@ fn store_round_trips(
         }
         // Hold all k at once, then check them: a payload written over another one
         // still held would show here.
-        let batch = rx.batch(depth, depth * mtu.max(1)).unwrap();
+        let batch = rx
+            .try_batch(Budget::new(depth, depth * mtu.max(1)).unwrap())
+            .unwrap();
         assert_eq!(batch.len(), k);
         let held: Vec<_> = batch.iter().collect();
         for frag in held {
@@ -274,7 +278,7 @@ fn store_round_trips(
         }
         batch.commit();
         // Finding nothing reports the progress: the producer's credits come back.
-        assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     }
     assert!(sent.is_empty());
     model.wraps
@@ -336,10 +340,10 @@ fn zero_size_frags_take_no_room() {
     let (mut tx, mut rx) = Link::builder().depth(4).mtu(128).heap_pair().unwrap();
     // A one-chunk frag moves the cursor to word 8; zero-size frags leave it there.
     assert_eq!(tx.try_publish(Header::new(0), &[9; 64]), Ok(0));
-    assert_eq!(rx.poll().unwrap().payload(), &[9; 64]);
+    assert_eq!(rx.try_recv().unwrap().payload(), &[9; 64]);
     for seq in 1..=40u64 {
         assert_eq!(tx.try_publish(Header::new(seq), &[]), Ok(seq));
-        let frag = rx.poll().unwrap();
+        let frag = rx.try_recv().unwrap();
         assert_eq!(
             (frag.seq(), frag.sig(), frag.payload()),
             (seq, seq, &[][..])
@@ -351,14 +355,14 @@ fn zero_size_frags_take_no_room() {
     claim.set_header(Header::new(41));
     assert_eq!(claim.commit(0), Ok(41));
     assert_eq!(tx.try_publish(Header::new(42), &[7; 65]), Ok(42));
-    let batch = rx.batch(8, 128).unwrap();
+    let batch = rx.try_batch(Budget::new(8, 128).unwrap()).unwrap();
     assert_eq!((batch.len(), batch.bytes()), (2, 65));
     drop(batch); // nothing iterated: nothing released
-    let batch = rx.batch(8, 128).unwrap();
+    let batch = rx.try_batch(Budget::new(8, 128).unwrap()).unwrap();
     assert_eq!(batch.iter().next().map(|f| f.seq()), Some(41));
     drop(batch); // the first one released
     assert_eq!(rx.next_seq(), 42);
-    let frag = rx.poll().unwrap();
+    let frag = rx.try_recv().unwrap();
     assert_eq!(
         (frag.seq(), frag.meta().offset, frag.payload()),
         (42, 8, &[7; 65][..])
@@ -375,11 +379,11 @@ fn mtu_zero_link_carries_only_empty_frags() {
     for i in 0..20u64 {
         assert_eq!(tx.try_publish(Header::new(i), &[]), Ok(2 * i));
         assert_eq!(tx.try_publish(Header::new(i), &[]), Ok(2 * i + 1));
-        let batch = rx.batch(4, 0).unwrap();
+        let batch = rx.try_batch(Budget::new(4, 0).unwrap()).unwrap();
         assert_eq!((batch.len(), batch.bytes()), (2, 0));
         assert!(batch.iter().all(|f| f.payload().is_empty()));
         batch.commit();
-        assert_eq!(rx.poll().err(), Some(RecvError::Empty));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
     }
 }
 
@@ -390,7 +394,7 @@ fn static_link_with_an_empty_store() {
     let (mut tx, mut rx) = EMPTY_STORE.split().unwrap().into_pair();
     for seq in 0..10u64 {
         assert_eq!(tx.try_publish(Header::new(seq), &[]), Ok(seq));
-        let frag = rx.poll().unwrap();
+        let frag = rx.try_recv().unwrap();
         assert_eq!((frag.seq(), frag.payload()), (seq, &[][..]));
     }
 }
@@ -428,20 +432,20 @@ fn sizes_on_chunk_boundaries_and_the_mtu_round_trip() {
                     1 => {
                         fill(seed, &mut buf[..sz]);
                         assert_eq!(
-                            tx.publish(Header::new(7), &buf[..sz], SpinThenYield::default()),
+                            tx.publish_with(Header::new(7), &buf[..sz], SpinThenYield::default()),
                             Ok(seq)
                         );
                     }
                     _ => {
                         // Claim the whole mtu, commit only `sz`.
-                        let mut claim = tx.claim(mtu, SpinThenYield::default()).unwrap();
+                        let mut claim = tx.claim_with(mtu, SpinThenYield::default()).unwrap();
                         assert_eq!(claim.len(), mtu);
                         fill(seed, &mut claim[..sz]);
                         assert_eq!(claim.commit_with(Header::new(7), sz), Ok(seq));
                         model.cursor = offset as usize + sz.div_ceil(8);
                     }
                 }
-                let frag = rx.poll().unwrap();
+                let frag = rx.try_recv().unwrap();
                 assert_eq!((frag.seq(), frag.payload().len()), (seq, sz), "mtu {mtu}");
                 assert_eq!(frag.meta().offset, offset, "mtu {mtu}, size {sz}");
                 check_payload(seq, frag.payload(), &mut scratch);

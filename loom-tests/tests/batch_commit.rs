@@ -20,7 +20,9 @@
 //! `LOOM_MAX_PREEMPTIONS=2`, which takes about 70 s each.
 
 use loom::thread;
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, Link, Producer};
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -55,7 +57,7 @@ fn produce(mut tx: Producer<'static>) -> thread::JoinHandle<()> {
 /// Reads the rest of the stream, from `next`, in committed batches of up to two frags.
 fn drain_committed(rx: &mut Consumer<'static>, mut next: u64) {
     while next < FRAGS {
-        match rx.batch(2, 128) {
+        match rx.try_batch(Budget::new(2, 128).unwrap()) {
             Ok(batch) => {
                 assert_eq!(batch.first_seq(), next);
                 assert!(batch.len() <= 2);
@@ -66,7 +68,7 @@ fn drain_committed(rx: &mut Consumer<'static>, mut next: u64) {
                 }
                 batch.commit();
             }
-            Err(RecvError::Empty) => thread::yield_now(),
+            Err(TryRecvError::Empty) => thread::yield_now(),
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -89,7 +91,7 @@ fn dropping_a_half_read_batch_returns_only_the_frags_reached() {
         let producer = produce(tx);
         // Wait for a batch of two, read only its first frag, and drop it.
         loop {
-            match rx.batch(2, 128) {
+            match rx.try_batch(Budget::new(2, 128).unwrap()) {
                 Ok(batch) if batch.len() == 2 => {
                     assert_eq!(batch.first_seq(), 0);
                     let first = batch.iter().next().unwrap();
@@ -104,7 +106,7 @@ fn dropping_a_half_read_batch_returns_only_the_frags_reached() {
                     drop(batch);
                     thread::yield_now();
                 }
-                Err(RecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Empty) => thread::yield_now(),
                 Err(e) => panic!("unexpected {e}"),
             }
         }

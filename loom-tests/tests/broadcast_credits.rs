@@ -17,6 +17,7 @@
 
 use loom::thread;
 use milonga::spsc::{Consumer, Link};
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 use milonga_loom_tests::payload;
 
@@ -25,13 +26,13 @@ const FRAGS: u64 = 5;
 fn consume(rx: &mut Consumer<'_>) {
     let mut next = 0;
     while next < FRAGS {
-        match rx.poll() {
+        match rx.try_recv() {
             Ok(frag) => {
                 assert_eq!(frag.seq(), next);
                 assert_eq!(frag.payload(), &payload(next, 64)[..]);
                 next += 1;
             }
-            Err(RecvError::Empty) => thread::yield_now(),
+            Err(TryRecvError::Empty) => thread::yield_now(),
             Err(e) => panic!("unexpected {e}"),
         }
     }

@@ -23,6 +23,7 @@
 
 use loom::thread;
 use milonga::spsc::Link;
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -51,13 +52,13 @@ fn run(cr_max: u64) {
     });
     let mut next = 0;
     while next < FRAGS {
-        match rx.poll() {
+        match rx.try_recv() {
             Ok(frag) => {
                 assert_eq!((frag.seq(), frag.sig()), (next, next + 1));
                 assert_eq!(frag.payload(), &payload(next, 64)[..]);
                 next += 1;
             }
-            Err(RecvError::Empty) => thread::yield_now(),
+            Err(TryRecvError::Empty) => thread::yield_now(),
             Err(e) => panic!("unexpected {e}"),
         }
     }

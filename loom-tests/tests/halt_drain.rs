@@ -14,6 +14,7 @@
 
 use loom::thread;
 use milonga::spsc::Link;
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -34,13 +35,13 @@ fn halt_lets_the_consumer_drain_every_frag_then_closes() {
         });
         let mut next = 0;
         loop {
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok(frag) => {
                     assert_eq!((frag.seq(), frag.sig()), (next, next + 1));
                     assert_eq!(frag.payload(), &payload(next, 8)[..]);
                     next += 1;
                 }
-                Err(RecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Empty) => thread::yield_now(),
                 Err(RecvError::Closed) => break,
                 Err(e) => panic!("unexpected {e}"),
             }
@@ -48,7 +49,7 @@ fn halt_lets_the_consumer_drain_every_frag_then_closes() {
         assert_eq!(next, K, "closed after {next} of {K} frags");
         assert_eq!(rx.cnc().end_seq(), Some(K));
         // Closed is final.
-        assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
         producer.join().unwrap();
     });
 }

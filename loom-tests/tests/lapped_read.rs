@@ -23,6 +23,7 @@
 use loom::sync::Arc;
 use loom::thread;
 use milonga::__loom::{MCache, Read, Slot};
+use milonga::Overrun;
 use milonga::{Ctl, FragMeta};
 use milonga_loom_tests::model;
 

@@ -25,6 +25,9 @@
 
 use loom::thread;
 use milonga::spsc::Link;
+use milonga::LossyTryRecvError;
+use milonga::Overrun;
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -68,9 +71,12 @@ fn run() {
                 assert!(last.is_none_or(|l| meta.seq > l));
                 last = Some(meta.seq);
             }
-            Err(RecvError::Overrun { lost }) => assert!(lost > 0),
-            Err(RecvError::Empty) => thread::yield_now(),
-            Err(RecvError::Closed) => break,
+            Err(LossyTryRecvError::Overrun(Overrun {
+                lost,
+                kind: OverrunKind::Lapped,
+            })) => assert!(lost > 0),
+            Err(LossyTryRecvError::Empty) => thread::yield_now(),
+            Err(LossyTryRecvError::Closed) => break,
             Err(e) => panic!("unexpected {e}"),
         }
     }

@@ -19,6 +19,7 @@
 use loom::thread;
 use milonga::mpsc::Ring;
 use milonga::wait::Wait;
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 use milonga_loom_tests::{model, Bounded};
 
@@ -27,7 +28,7 @@ fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() 
     model(Some(2), || {
         let (tx, mut rx) = Ring::builder().depth(2).mtu(8).heap_pair().unwrap();
         let quitter = tx.clone();
-        let q = thread::spawn(move || match quitter.claim(8, Bounded(2)) {
+        let q = thread::spawn(move || match quitter.claim_with(8, Bounded(2)) {
             Ok(mut claim) => {
                 claim.set_header(Header::new(1));
                 claim[..4].copy_from_slice(b"lost");
@@ -36,7 +37,7 @@ fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() 
             Err(PublishError::Timeout) => false,
             Err(e) => panic!("{e}"),
         });
-        let w = thread::spawn(move || match tx.claim(1, Bounded(2)) {
+        let w = thread::spawn(move || match tx.claim_with(1, Bounded(2)) {
             Ok(mut claim) => {
                 claim[0] = 2;
                 claim.commit_with(Header::new(2), 1).unwrap();
@@ -49,7 +50,7 @@ fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() 
         let mut seq = 0;
         let mut idle = Bounded(3);
         let closed = loop {
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok(frag) => {
                     assert_eq!(frag.seq(), seq);
                     seq += 1;
@@ -67,7 +68,7 @@ fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() 
                     }
                     idle = Bounded(3);
                 }
-                Err(RecvError::Empty) => {
+                Err(TryRecvError::Empty) => {
                     if !idle.wait() {
                         break false;
                     }

@@ -24,6 +24,7 @@
 use loom::thread;
 use milonga::mpsc::Ring;
 use milonga::wait::Wait;
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError, RecvError};
 use milonga_loom_tests::{model, Bounded};
 
@@ -46,7 +47,7 @@ fn two_producers_claim_and_publish_racing_one_consumer() {
                 thread::spawn(move || {
                     let mut committed = 0u8;
                     for i in 0..FRAGS {
-                        let mut claim = match tx.claim(1, Bounded(2)) {
+                        let mut claim = match tx.claim_with(1, Bounded(2)) {
                             Ok(claim) => claim,
                             Err(PublishError::Timeout | PublishError::Disconnected) => break,
                             Err(e) => panic!("{e}"),
@@ -64,7 +65,7 @@ fn two_producers_claim_and_publish_racing_one_consumer() {
         let mut seq = 0;
         let mut idle = Bounded(3);
         let closed = loop {
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok(frag) => {
                     assert_eq!(frag.seq(), seq);
                     seq += 1;
@@ -74,7 +75,7 @@ fn two_producers_claim_and_publish_racing_one_consumer() {
                     next[p] += 1;
                     idle = Bounded(3);
                 }
-                Err(RecvError::Empty) => {
+                Err(TryRecvError::Empty) => {
                     if !idle.wait() {
                         break false;
                     }

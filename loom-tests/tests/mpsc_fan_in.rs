@@ -17,6 +17,7 @@ use loom::thread;
 use milonga::mpsc::{FanIn, FanInHandles};
 
 use milonga::wait::Wait;
+use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, Bounded};
 
@@ -57,12 +58,12 @@ fn fan_in_over_two_links_is_exact_and_takes_turns() {
         // While the producers run: take what comes, up to two frags.
         let mut idle = Bounded(3);
         while next[0] + next[1] < 2 {
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok((link, frag)) => {
                     check(link, frag.sig(), frag.payload(), &mut next);
                     last = Some(link);
                 }
-                Err(RecvError::Empty) => {
+                Err(TryRecvError::Empty) => {
                     if !idle.wait() {
                         break;
                     }
@@ -75,7 +76,7 @@ fn fan_in_over_two_links_is_exact_and_takes_turns() {
         }
         // Both done: drain, taking turns while both links have frags left.
         while next[0] + next[1] < 2 * FRAGS {
-            let (link, frag) = rx.poll().unwrap();
+            let (link, frag) = rx.try_recv().unwrap();
             if let Some(prev) = last {
                 let other = 1 - prev;
                 if next[prev] < FRAGS && next[other] < FRAGS {
@@ -86,6 +87,6 @@ fn fan_in_over_two_links_is_exact_and_takes_turns() {
             last = Some(link);
         }
         // The producers were dropped: both links are closed and drained.
-        assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+        assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
     });
 }

@@ -17,6 +17,7 @@
 
 use loom::thread;
 use milonga::spsc::Link;
+use milonga::TryRecvError;
 use milonga::{Ctl, FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
@@ -41,7 +42,7 @@ fn publish_then_poll_sees_every_field() {
         });
         let mut next = 0u64;
         while next < 2 {
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok(frag) => {
                     assert_eq!(frag.seq(), next);
                     assert_eq!(frag.sig(), header(next).sig);
@@ -50,7 +51,7 @@ fn publish_then_poll_sees_every_field() {
                     assert_eq!(frag.payload(), &payload(next, LENS[next as usize])[..]);
                     next += 1;
                 }
-                Err(RecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Empty) => thread::yield_now(),
                 Err(e) => panic!("unexpected {e}"),
             }
         }

@@ -27,7 +27,7 @@ use crate::spsc::{Consumer, Link, LinkBuilder};
 ///     .flow(FlowConfig::new().cr_max(512))
 ///     .heap_pair()?;
 /// assert_eq!(tx.try_publish(Header::new(0), &[1u8; 1500])?, 7);
-/// assert_eq!(rx.poll()?.payload().len(), 1500);
+/// assert_eq!(rx.try_recv()?.payload().len(), 1500);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -108,7 +108,7 @@ impl RingBuilder {
 /// let FanInHandles { mut producers, mut consumer } =
 ///     FanIn::builder().producers(3).depth(64).mtu(16).heap()?;
 /// producers[2].try_publish(Header::new(2), b"from 2")?;
-/// let (link, frag) = consumer.poll()?;
+/// let (link, frag) = consumer.try_recv()?;
 /// assert_eq!((link, frag.payload()), (2, &b"from 2"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

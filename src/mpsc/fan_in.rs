@@ -3,10 +3,10 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::error::RecvError;
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::metrics::Metrics;
-use crate::spsc::{Batch, Consumer, ReadGuard};
-use crate::wait::Wait;
+use crate::spsc::{Batch, Budget, Consumer, ReadGuard};
+use crate::wait::{retry, Strategy, Wait};
 
 /// Rounds (of `n` frags served, for `n` links) between two reshuffles of the polling
 /// order, by default.
@@ -19,7 +19,8 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// order: `S` holds the links' [`Consumer`]s (an array `[Consumer; N]` for inline storage,
 /// a `Vec` on the heap, or anything that lends a slice of them).
 ///
-/// Each [`poll`](Self::poll) or [`batch`](Self::batch) serves the first link that has a
+/// Each [`try_recv`](Self::try_recv) or [`try_batch`](Self::try_batch) (and their
+/// blocking forms) serves the first link that has a
 /// frag, trying the links in the current order from where the last call left off: after
 /// serving a link it moves on to the next one, so links that stay busy take turns (round
 /// robin). The order visits link `(start + k * stride) % n` at step `k`, with `stride`
@@ -29,7 +30,8 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// is served at least once in every `2n - 1` calls that serve a frag.
 ///
 /// Frags of one link arrive in that link's order; there is no order across links. The
-/// stream ends ([`RecvError::Closed`]) when every link is closed and drained.
+/// stream ends when every link is closed and drained: [`RecvError::Closed`], or
+/// [`RecvError::Failed`] if any link's producer died.
 ///
 /// ```
 /// use milonga::mpsc::{FanIn, FanInHandles};
@@ -42,7 +44,7 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 ///     tx.try_publish(Header::new(p as u64), b"b").unwrap();
 /// }
 /// let mut served = Vec::new();
-/// while let Ok((link, frag)) = rx.poll() {
+/// while let Ok((link, frag)) = rx.try_recv() {
 ///     assert_eq!(frag.sig(), link as u64);
 ///     served.push((link, frag.payload()[0]));
 /// }
@@ -61,8 +63,7 @@ pub struct FanIn<'a, S> {
     served: u64,
     reshuffle_every: u64,
     rng: u64,
-    /// The largest mtu over the links (for batch budgets).
-    mtu: usize,
+    wait: Strategy,
     link: PhantomData<Consumer<'a>>,
 }
 
@@ -76,7 +77,6 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// equal orders).
     pub fn with_seed(links: S, seed: u64) -> Self {
         let n = links.as_ref().len();
-        let mtu = links.as_ref().iter().map(|c| c.mtu()).max().unwrap_or(0);
         let mut fan = FanIn {
             links,
             n,
@@ -86,7 +86,7 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
             served: 0,
             reshuffle_every: RESHUFFLE_ROUNDS.saturating_mul(n as u64),
             rng: seed | 1,
-            mtu,
+            wait: Strategy::default(),
             link: PhantomData,
         };
         fan.reshuffle();
@@ -97,6 +97,32 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// then stays plain round robin from a fixed start). The default is 4.
     pub fn reshuffle_every(&mut self, rounds: u64) {
         self.reshuffle_every = rounds.saturating_mul(self.n as u64);
+    }
+
+    /// The wait strategy of the blocking calls ([`recv`](Self::recv), ...). The default
+    /// spins briefly, then parks.
+    pub fn set_wait(&mut self, wait: Strategy) {
+        self.wait = wait;
+    }
+
+    /// The links whose next frag is published, in link order, without reading anything:
+    /// one load of one slot per link.
+    ///
+    /// ```
+    /// # use milonga::mpsc::{FanIn, FanInHandles};
+    /// # use milonga::Header;
+    /// let FanInHandles { producers: mut txs, consumer: rx } =
+    ///     FanIn::builder().producers(3).depth(8).mtu(64).heap().unwrap();
+    /// txs[2].try_publish(Header::new(0), b"x").unwrap();
+    /// assert!(rx.ready().eq([2]));
+    /// ```
+    pub fn ready(&self) -> impl Iterator<Item = usize> + '_ {
+        self.links
+            .as_ref()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_ready())
+            .map(|(i, _)| i)
     }
 
     /// The number of links.
@@ -141,56 +167,98 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// link's index.
     ///
     /// # Errors
-    /// [`RecvError::Empty`] if no link has a frag, [`RecvError::Closed`] if every link is
-    /// closed and drained, [`RecvError::Corrupt`] as for [`Consumer::poll`].
+    /// [`TryRecvError::Empty`] if no link has a frag; `Closed` (or `Failed`, if any
+    /// link's producer died) once every link is closed and drained; `Corrupt` as for
+    /// [`Consumer::try_recv`].
     #[inline]
-    pub fn poll(&mut self) -> Result<(usize, ReadGuard<'_, 'a>), RecvError> {
+    pub fn try_recv(&mut self) -> Result<(usize, ReadGuard<'_, 'a>), TryRecvError> {
         let i = self.next_ready()?;
-        let frag = self.links.as_mut()[i].poll()?;
+        let frag = self.links.as_mut()[i].try_recv()?;
         Ok((i, frag))
     }
 
-    /// [`poll`](Self::poll), waiting with `wait` while no link has a frag.
+    /// [`try_recv`](Self::try_recv), waiting with the fan-in's [`Strategy`] while no link
+    /// has a frag.
     ///
     /// # Errors
-    /// As [`poll`](Self::poll) except `Empty`; [`RecvError::Timeout`] if the wait strategy
-    /// gives up.
-    pub fn recv<W: Wait>(&mut self, wait: W) -> Result<(usize, ReadGuard<'_, 'a>), RecvError> {
-        let i = self.wait_ready(wait)?;
-        let frag = self.links.as_mut()[i].poll()?;
+    /// Only at the end of every link's stream, or on a fault.
+    pub fn recv(&mut self) -> Result<(usize, ReadGuard<'_, 'a>), RecvError> {
+        let i = self.wait_ready()?;
+        let frag = self.links.as_mut()[i]
+            .try_recv()
+            .map_err(TryRecvError::end)?;
         Ok((i, frag))
     }
 
-    /// Lends a batch (as [`Consumer::batch`]) from the first link in the current order that
-    /// has a frag, with the link's index. One call serves one link.
+    /// [`recv`](Self::recv), giving up after `timeout`.
     ///
     /// # Errors
-    /// [`RecvError::BadBudget`] if `max_frags` is 0 or `max_bytes` is below the largest
-    /// mtu of the links; otherwise as [`poll`](Self::poll).
-    pub fn batch(
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time; otherwise as
+    /// [`recv`](Self::recv).
+    #[cfg(feature = "std")]
+    pub fn recv_timeout(
         &mut self,
-        max_frags: usize,
-        max_bytes: usize,
-    ) -> Result<(usize, Batch<'_, 'a>), RecvError> {
-        self.check_budget(max_frags, max_bytes)?;
+        timeout: std::time::Duration,
+    ) -> Result<(usize, ReadGuard<'_, 'a>), RecvTimeoutError> {
+        match crate::wait::deadline_in(timeout) {
+            Some(deadline) => self.recv_with(self.wait.until(deadline)),
+            None => Ok(self.recv()?),
+        }
+    }
+
+    /// [`recv`](Self::recv), waiting with `wait` (for this call).
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] if `wait` gives up; otherwise as
+    /// [`recv`](Self::recv).
+    pub fn recv_with<W: Wait>(
+        &mut self,
+        wait: W,
+    ) -> Result<(usize, ReadGuard<'_, 'a>), RecvTimeoutError> {
+        let i = self.wait_ready_with(wait)?;
+        let frag = self.links.as_mut()[i]
+            .try_recv()
+            .map_err(TryRecvError::end)?;
+        Ok((i, frag))
+    }
+
+    /// Lends a batch (as [`Consumer::try_batch`]) from the first link in the current order
+    /// that has a frag, with the link's index. One call serves one link.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Self::try_recv).
+    pub fn try_batch(&mut self, budget: Budget) -> Result<(usize, Batch<'_, 'a>), TryRecvError> {
         let i = self.next_ready()?;
-        let batch = self.links.as_mut()[i].batch(max_frags, max_bytes)?;
+        let batch = self.links.as_mut()[i].try_batch(budget)?;
         Ok((i, batch))
     }
 
-    /// [`batch`](Self::batch), waiting with `wait` while no link has a frag.
+    /// [`try_batch`](Self::try_batch), waiting with the fan-in's [`Strategy`] while no
+    /// link has a frag.
     ///
     /// # Errors
-    /// As [`batch`](Self::batch) and [`recv`](Self::recv).
-    pub fn recv_batch<W: Wait>(
+    /// As [`recv`](Self::recv).
+    pub fn recv_batch(&mut self, budget: Budget) -> Result<(usize, Batch<'_, 'a>), RecvError> {
+        let i = self.wait_ready()?;
+        let batch = self.links.as_mut()[i]
+            .try_batch(budget)
+            .map_err(TryRecvError::end)?;
+        Ok((i, batch))
+    }
+
+    /// [`recv_batch`](Self::recv_batch), waiting with `wait` (for this call).
+    ///
+    /// # Errors
+    /// As [`recv_with`](Self::recv_with).
+    pub fn recv_batch_with<W: Wait>(
         &mut self,
-        max_frags: usize,
-        max_bytes: usize,
+        budget: Budget,
         wait: W,
-    ) -> Result<(usize, Batch<'_, 'a>), RecvError> {
-        self.check_budget(max_frags, max_bytes)?;
-        let i = self.wait_ready(wait)?;
-        let batch = self.links.as_mut()[i].batch(max_frags, max_bytes)?;
+    ) -> Result<(usize, Batch<'_, 'a>), RecvTimeoutError> {
+        let i = self.wait_ready_with(wait)?;
+        let batch = self.links.as_mut()[i]
+            .try_batch(budget)
+            .map_err(TryRecvError::end)?;
         Ok((i, batch))
     }
 
@@ -201,37 +269,34 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
         }
     }
 
-    fn check_budget(&self, max_frags: usize, max_bytes: usize) -> Result<(), RecvError> {
-        if max_frags == 0 || max_bytes < self.mtu {
-            return Err(RecvError::BadBudget {
-                max_frags,
-                max_bytes,
-                mtu: self.mtu,
-            });
+    /// The next ready link, waiting with the fan-in's strategy.
+    fn wait_ready(&mut self) -> Result<usize, RecvError> {
+        loop {
+            match retry(self.wait.waiter(), TryRecvError::Empty, || {
+                self.next_ready()
+            }) {
+                Ok(Some(i)) => return Ok(i),
+                Ok(None) => continue, // a waiter without deadline never gives up
+                Err(e) => return Err(e.end()),
+            }
         }
-        Ok(())
     }
 
-    fn wait_ready<W: Wait>(&mut self, mut wait: W) -> Result<usize, RecvError> {
-        wait.reset();
-        loop {
-            match self.next_ready() {
-                Err(RecvError::Empty) => {
-                    if !wait.wait() {
-                        return Err(RecvError::Timeout);
-                    }
-                }
-                other => return other,
-            }
+    /// The next ready link, waiting with `wait`.
+    fn wait_ready_with<W: Wait>(&mut self, wait: W) -> Result<usize, RecvTimeoutError> {
+        match retry(wait, TryRecvError::Empty, || self.next_ready()) {
+            Ok(Some(i)) => Ok(i),
+            Ok(None) => Err(RecvTimeoutError::Timeout),
+            Err(e) => Err(e.end().into()),
         }
     }
 
     /// The first link, in the current order from the current step, whose next frag is
     /// ready; the order moves on past it.
     #[inline]
-    fn next_ready(&mut self) -> Result<usize, RecvError> {
+    fn next_ready(&mut self) -> Result<usize, TryRecvError> {
         let n = self.n;
-        let mut closed = 0;
+        let (mut closed, mut failed) = (0, false);
         let links = self.links.as_mut();
         for t in 0..n {
             let k = (self.step + t) % n;
@@ -248,8 +313,12 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
                     }
                     return Ok(i);
                 }
-                Err(RecvError::Closed) => closed += 1,
-                Err(RecvError::Empty) => {}
+                Err(TryRecvError::Closed) => closed += 1,
+                Err(TryRecvError::Failed) => {
+                    closed += 1;
+                    failed = true;
+                }
+                Err(TryRecvError::Empty) => {}
                 Err(e) => {
                     // Do not come back to a corrupt link first.
                     self.step = (k + 1) % n;
@@ -257,10 +326,10 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
                 }
             }
         }
-        Err(if closed == n {
-            RecvError::Closed
-        } else {
-            RecvError::Empty
+        Err(match (closed == n, failed) {
+            (true, false) => TryRecvError::Closed,
+            (true, true) => TryRecvError::Failed,
+            _ => TryRecvError::Empty,
         })
     }
 

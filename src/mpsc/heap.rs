@@ -67,7 +67,7 @@ impl RingBuilder {
 /// let FanInHandles { mut producers, mut consumer } =
 ///     FanIn::builder().producers(2).depth(8).mtu(8).heap()?;
 /// producers[0].try_publish(Header::new(0), b"a")?;
-/// assert_eq!(consumer.poll()?.0, 0);
+/// assert_eq!(consumer.try_recv()?.0, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

@@ -33,8 +33,8 @@ use crate::sync::{AtomicBool, Ordering::AcqRel, Ref, Track};
 /// let tx2 = tx.clone();
 /// assert_eq!(tx.try_publish(Header::new(1), b"one"), Ok(0));
 /// assert_eq!(tx2.try_publish(Header::new(2), b"two"), Ok(1));
-/// assert_eq!(rx.poll().unwrap().payload(), b"one");
-/// assert_eq!(rx.poll().unwrap().payload(), b"two");
+/// assert_eq!(rx.try_recv().unwrap().payload(), b"one");
+/// assert_eq!(rx.try_recv().unwrap().payload(), b"two");
 /// assert_eq!(RING.metrics().snapshot().producers, 2);
 /// ```
 pub struct InlineRing<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> {
@@ -119,7 +119,7 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> InlineRing<DEPTH
     /// static RING: InlineRing<16, 64, { ring_chunks(16, 64) }> = InlineRing::new();
     /// let Ring { producer, mut consumer, .. } = RING.split().unwrap();
     /// producer.try_publish(Header::new(1), b"one").unwrap();
-    /// assert_eq!(consumer.poll().unwrap().payload(), b"one");
+    /// assert_eq!(consumer.try_recv().unwrap().payload(), b"one");
     /// ```
     pub fn split(&self) -> Result<Ring<'_>, LinkError> {
         self.split_with(FlowConfig::new())
@@ -164,10 +164,10 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> Default
 ///     LINKS.split().unwrap();
 /// a.try_publish(Header::new(0), b"from a").unwrap();
 /// d.try_publish(Header::new(3), b"from d").unwrap();
-/// let (link, frag) = rx.poll().unwrap();
+/// let (link, frag) = rx.try_recv().unwrap();
 /// assert!(link == 0 || link == 3);
 /// drop(frag);
-/// assert_eq!(rx.poll().unwrap().0 + link, 3);
+/// assert_eq!(rx.try_recv().unwrap().0 + link, 3);
 /// ```
 pub struct InlineFanIn<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize> {
     links: [InlineLink<DEPTH, MTU, CHUNKS>; N],
@@ -237,7 +237,7 @@ impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize>
 /// static LINKS: InlineFanIn<2, 8, 8, { data_chunks(8, 8) }> = InlineFanIn::new();
 /// let InlineFanInHandles { producers: [_, mut b], mut consumer } = LINKS.split().unwrap();
 /// b.try_publish(Header::new(1), b"b").unwrap();
-/// assert_eq!(consumer.poll().unwrap().0, 1);
+/// assert_eq!(consumer.try_recv().unwrap().0, 1);
 /// ```
 #[derive(Debug)]
 pub struct InlineFanInHandles<'a, const N: usize> {

@@ -62,7 +62,7 @@
 //!
 //! ```
 //! use milonga::mpsc::Ring;
-//! use milonga::{Header, RecvError};
+//! use milonga::{Header, RecvError, TryRecvError};
 //!
 //! let (tx, mut rx) = Ring::builder().depth(64).mtu(32).heap_pair()?;
 //! std::thread::scope(|s| {
@@ -70,7 +70,7 @@
 //!         let tx = tx.clone();
 //!         s.spawn(move || {
 //!             for i in 0..100u64 {
-//!                 let mut claim = tx.claim(8, milonga::wait::SpinThenYield::default()).unwrap();
+//!                 let mut claim = tx.claim_with(8, milonga::wait::SpinThenYield::default()).unwrap();
 //!                 claim.copy_from_slice(&i.to_le_bytes());
 //!                 claim.commit_with(Header::new(p), 8).unwrap();
 //!             }
@@ -79,13 +79,13 @@
 //!     drop(tx); // the stream closes when the last handle is gone
 //!     let mut next = [0u64; 2];
 //!     loop {
-//!         match rx.poll() {
+//!         match rx.try_recv() {
 //!             Ok(frag) => {
 //!                 let p = frag.sig() as usize;
 //!                 assert_eq!(frag.payload(), &next[p].to_le_bytes()); // each producer in order
 //!                 next[p] += 1;
 //!             }
-//!             Err(RecvError::Empty) => std::thread::yield_now(),
+//!             Err(TryRecvError::Empty) => std::thread::yield_now(),
 //!             Err(RecvError::Closed) => break,
 //!             Err(e) => panic!("{e}"),
 //!         }

@@ -18,7 +18,7 @@ use crate::spsc::Consumer;
 /// let second = producer.clone();
 /// assert_eq!(producer.try_publish(Header::new(1), b"one")?, 0);
 /// assert_eq!(second.try_publish(Header::new(2), b"two")?, 1);
-/// assert_eq!(consumer.poll()?.payload(), b"one");
+/// assert_eq!(consumer.try_recv()?.payload(), b"one");
 /// assert_eq!(metrics.snapshot().producers, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

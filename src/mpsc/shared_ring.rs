@@ -43,7 +43,7 @@ use crate::seq;
 use crate::spsc::{Consumer, Keep, Parts};
 use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::Relaxed, Ref};
 use crate::sync::{CREDIT_SHARE, CREDIT_TAKE, PRODUCER_LEAVE};
-use crate::wait::Wait;
+use crate::wait::{retry, Strategy, Wait};
 
 /// The line every claim reads and writes: the claim cursor and the credit mark.
 struct ClaimLine {
@@ -146,6 +146,7 @@ pub(crate) fn split<'a>(
     let tx = RingProducer {
         core,
         metrics,
+        wait: Strategy::default(),
         keep: keep(),
     };
     (tx, rx)
@@ -180,6 +181,7 @@ struct RingCore<'a> {
 pub struct RingProducer<'a> {
     core: RingCore<'a>,
     metrics: Metrics<'a>,
+    wait: Strategy,
     keep: Keep,
 }
 
@@ -199,6 +201,30 @@ impl<'a> RingProducer<'a> {
     /// The ring's command-and-control block.
     pub fn cnc(&self) -> &Cnc {
         self.core.cnc.get()
+    }
+
+    /// The ring's depth: the most frags that can be claimed and not yet released.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        (self.core.mask + 1) as usize
+    }
+
+    /// The consumer is gone: the next claim reports [`PublishError::Disconnected`].
+    #[inline]
+    pub fn is_disconnected(&self) -> bool {
+        self.core.cnc.consumers_gone()
+    }
+
+    /// The wait strategy of this handle's blocking calls ([`claim`](Self::claim),
+    /// [`publish`](Self::publish)); a clone starts with the same. The default spins
+    /// briefly, then parks.
+    pub fn set_wait(&mut self, wait: Strategy) {
+        self.wait = wait;
+    }
+
+    /// The wait strategy of this handle's blocking calls.
+    pub fn wait_strategy(&self) -> Strategy {
+        self.wait
     }
 
     /// Someone asked the producers to halt ([`Cnc::request_halt`]); acknowledge it by
@@ -223,7 +249,8 @@ impl<'a> RingProducer<'a> {
     /// [`PublishError::TooLarge`] if `len` is over the mtu, [`PublishError::NoCredits`] if
     /// the consumer is `cr_max` frags behind the claim cursor (or, after that, until it is
     /// no more than `cr_max - cr_resume` behind), [`PublishError::Disconnected`] if the
-    /// consumer is gone. Nothing is claimed then.
+    /// consumer is gone (from the first claim after it was dropped). Nothing is claimed
+    /// then.
     ///
     /// ```
     /// # use milonga::mpsc::Ring;
@@ -235,7 +262,7 @@ impl<'a> RingProducer<'a> {
     /// a.copy_from_slice(b"hello");
     /// assert_eq!(a.commit(5), Ok(0));
     /// assert_eq!(b, 1);
-    /// assert_eq!(rx.poll().unwrap().payload(), b"hello");
+    /// assert_eq!(rx.try_recv().unwrap().payload(), b"hello");
     /// ```
     #[inline]
     pub fn try_claim(&self, len: usize) -> Result<RingClaim<'_, 'a>, PublishError> {
@@ -251,33 +278,37 @@ impl<'a> RingProducer<'a> {
         }
     }
 
-    /// [`try_claim`](Self::try_claim), waiting with `wait` for a credit if there is none.
+    /// [`try_claim`](Self::try_claim), waiting with the handle's [`Strategy`] for a
+    /// credit if there is none.
     ///
     /// # Errors
-    /// As [`try_claim`](Self::try_claim), except that a lack of credits is waited out;
-    /// [`PublishError::Timeout`] if the wait strategy gives up.
-    pub fn claim<W: Wait>(
+    /// As [`try_claim`](Self::try_claim), except that a lack of credits is waited out.
+    pub fn claim(&self, len: usize) -> Result<RingClaim<'_, 'a>, PublishError> {
+        self.claim_with(len, self.wait.waiter())
+    }
+
+    /// [`claim`](Self::claim), waiting with `wait` (for this call).
+    ///
+    /// # Errors
+    /// As [`claim`](Self::claim); [`PublishError::Timeout`] if `wait` gives up.
+    pub fn claim_with<W: Wait>(
         &self,
         len: usize,
-        mut wait: W,
+        wait: W,
     ) -> Result<RingClaim<'_, 'a>, PublishError> {
         self.check_len(len)?;
-        wait.reset();
         let mut counted = false;
-        loop {
-            match self.claim_seq() {
-                Ok(seq) => return Ok(self.claim_region(seq, len)),
-                Err(PublishError::NoCredits) => {
-                    if !counted {
-                        counted = true;
-                        self.core.state.diag.refused.fetch_add(1, Relaxed);
-                    }
-                    if !wait.wait() {
-                        return Err(PublishError::Timeout);
-                    }
-                }
-                Err(e) => return Err(e),
+        let seq = retry(wait, PublishError::NoCredits, || {
+            let claimed = self.claim_seq();
+            if claimed == Err(PublishError::NoCredits) && !counted {
+                counted = true;
+                self.core.state.diag.refused.fetch_add(1, Relaxed);
             }
+            claimed
+        })?;
+        match seq {
+            Some(seq) => Ok(self.claim_region(seq, len)),
+            None => Err(PublishError::Timeout),
         }
     }
 
@@ -293,17 +324,43 @@ impl<'a> RingProducer<'a> {
         claim.commit_with(hdr, payload.len())
     }
 
-    /// Publishes a copy of `payload`, waiting with `wait` for a credit if there is none.
+    /// Publishes a copy of `payload`, waiting with the handle's [`Strategy`] for a credit
+    /// if there is none.
     ///
     /// # Errors
     /// As [`claim`](Self::claim).
-    pub fn publish<W: Wait>(
+    pub fn publish(&self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError> {
+        self.publish_with(hdr, payload, self.wait.waiter())
+    }
+
+    /// [`publish`](Self::publish), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// As [`claim_with`](Self::claim_with).
+    #[cfg(feature = "std")]
+    pub fn publish_timeout(
+        &self,
+        hdr: Header,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<u64, PublishError> {
+        match crate::wait::deadline_in(timeout) {
+            Some(deadline) => self.publish_with(hdr, payload, self.wait.until(deadline)),
+            None => self.publish(hdr, payload),
+        }
+    }
+
+    /// [`publish`](Self::publish), waiting with `wait` (for this call).
+    ///
+    /// # Errors
+    /// As [`claim_with`](Self::claim_with).
+    pub fn publish_with<W: Wait>(
         &self,
         hdr: Header,
         payload: &[u8],
         wait: W,
     ) -> Result<u64, PublishError> {
-        let mut claim = self.claim(payload.len(), wait)?;
+        let mut claim = self.claim_with(payload.len(), wait)?;
         claim.copy_from_slice(payload);
         claim.commit_with(hdr, payload.len())
     }
@@ -324,6 +381,9 @@ impl<'a> RingProducer<'a> {
     /// Claim steps 1 and 2: the seq this caller now owns.
     #[inline]
     fn claim_seq(&self) -> Result<u64, PublishError> {
+        if self.core.cnc.consumers_gone() {
+            return Err(PublishError::Disconnected);
+        }
         let line = &self.core.state.claim;
         let cr_max = self.core.flow.cr_max as i64;
         let mut s = line.cursor.load(Relaxed);
@@ -409,6 +469,7 @@ impl Clone for RingProducer<'_> {
         RingProducer {
             core: self.core,
             metrics: self.metrics.clone(),
+            wait: self.wait,
             keep: self.keep.clone(),
         }
     }

@@ -40,7 +40,7 @@ pub(crate) const DEFAULT_MTU: usize = 1500;
 /// // One producer, one consumer.
 /// let (mut tx, mut rx) = Link::builder().depth(256).mtu(1024).heap_pair()?;
 /// tx.try_publish(Header::new(1), b"hello")?;
-/// assert_eq!(rx.poll()?.payload(), b"hello");
+/// assert_eq!(rx.try_recv()?.payload(), b"hello");
 ///
 /// // Two reliable consumers, one lossy one, every setting named.
 /// let link = Link::builder()

@@ -2,33 +2,59 @@
 
 use core::fmt;
 
-use crate::clock::Clock;
+use crate::clock::ClockRef;
 use crate::cnc::Cnc;
 use crate::dcache::{DCache, RegionRef};
-use crate::error::RecvError;
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::frag::{Ctl, FragMeta};
 use crate::fseq::{Claims, ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::batch::{Run, FILTERED_RUN_MAX};
-use crate::spsc::{Batch, Frag, Keep, Parts, SigFilter};
+use crate::spsc::{Batch, Budget, Frag, Keep, Parts, SigFilter};
 use crate::sync::Ref;
-use crate::wait::Wait;
+use crate::wait::{retry, Strategy, Wait};
 
 /// A reliable consuming end of a link: `Send`; there is one per reliable consumer.
 ///
-/// It reads frags in order, zero-copy: [`poll`](Self::poll) lends one frag through a
-/// [`ReadGuard`], [`batch`](Self::batch) lends several through a [`Batch`]. A frag's
+/// It reads frags in order, zero-copy: [`try_recv`](Self::try_recv) and
+/// [`recv`](Self::recv) lend one frag through a [`ReadGuard`],
+/// [`try_batch`](Self::try_batch) and [`recv_batch`](Self::recv_batch) lend several
+/// through a [`Batch`]. The blocking calls wait with the handle's [`Strategy`] (see
+/// [`set_wait`](Self::set_wait)); the `*_with` calls take a [`Wait`] for one call. A
+/// reliable consumer is never overrun, so its errors have no such case: only
+/// [`TryRecvError::Empty`] means "try again", and `recv` fails only at the end of the
+/// stream. A frag's
 /// credit goes back to the producer when its guard (or its batch) ends, so the payload can
 /// never be used after the producer may rewrite it: the borrow checker ties every payload
 /// slice to its guard.
 ///
 /// Released frags are reported to the producer (the consumer's fseq is published, with
 /// its counters) every `release_every` frags and whenever the consumer finds nothing to
-/// read. Dropping the consumer detaches it: it no longer gates the producer, whose next
-/// credit refresh reports [`PublishError::Disconnected`](crate::PublishError::Disconnected)
-/// once every consumer is gone.
+/// read. Dropping the consumer detaches it: it no longer gates the producer, and once
+/// every consumer of the link is gone the producer's next publish reports
+/// [`PublishError::Disconnected`](crate::PublishError::Disconnected).
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(64).mtu(8).heap_pair()?;
+/// let producer = std::thread::spawn(move || {
+///     for i in 0..1000u64 {
+///         tx.publish(Header::new(i), &i.to_le_bytes()).unwrap();
+///     }
+/// }); // dropping the producer closes the stream
+/// let mut next = 0u64;
+/// while let Ok(frag) = rx.recv() {
+///     assert_eq!(frag.payload(), next.to_le_bytes());
+///     next += 1;
+/// }
+/// assert_eq!(next, 1000);
+/// producer.join().unwrap();
+/// # Ok::<(), milonga::LinkError>(())
+/// ```
 pub struct Consumer<'a> {
     mcache: MCache<'a>,
     dcache: DCache<'a>,
@@ -41,13 +67,14 @@ pub struct Consumer<'a> {
     /// the slot, so the two cache misses of a frag overlap).
     next_offset: u32,
     release_every: u64,
-    filter: Option<SigFilter>,
+    filter: Option<SigFilter<'a>>,
     counters: ConsumerCounters,
     fseq: Ref<'a, Fseq>,
     parts: Parts<'a>,
     /// On a shared multi-producer ring: its claim cursor and stall watch.
     claims: Option<Claims<'a>>,
-    clock: Option<&'a (dyn Clock + Sync)>,
+    clock: Option<ClockRef<'a>>,
+    wait: Strategy,
     keep: Keep,
 }
 
@@ -58,6 +85,7 @@ impl<'a> Consumer<'a> {
         release_every: u64,
         keep: Keep,
     ) -> Self {
+        parts.cnc.attach();
         Consumer {
             mcache: parts.mcache,
             dcache: parts.dcache,
@@ -71,6 +99,7 @@ impl<'a> Consumer<'a> {
             parts,
             claims: None,
             clock: None,
+            wait: Strategy::default(),
             keep,
         }
     }
@@ -84,25 +113,43 @@ impl<'a> Consumer<'a> {
     /// Gives the consumer a clock. On a shared multi-producer ring, a claim found stalled
     /// is then reported with the tick at which it was first seen
     /// ([`StalledClaim::since`](crate::mpsc::StalledClaim::since)).
-    pub fn set_clock(&mut self, clock: &'a (dyn Clock + Sync)) {
-        self.clock = Some(clock);
+    pub fn set_clock(&mut self, clock: impl Into<ClockRef<'a>>) {
+        self.clock = Some(clock.into());
+    }
+
+    /// The wait strategy of the blocking calls ([`recv`](Self::recv),
+    /// [`recv_batch`](Self::recv_batch), ...). The default spins briefly, then parks.
+    pub fn set_wait(&mut self, wait: Strategy) {
+        self.wait = wait;
+    }
+
+    /// The wait strategy of the blocking calls.
+    pub fn wait_strategy(&self) -> Strategy {
+        self.wait
     }
 
     /// From now on, deliver only frags whose `sig` `filter` accepts; the others are
     /// released without touching their payload and counted as filtered.
     ///
+    /// A filter can be a plain function, a closure borrowed for the link's lifetime, or
+    /// (with `alloc`) a closure the consumer owns, chosen at run time:
+    ///
     /// ```
-    /// # use milonga::{spsc::Link, Header};
-    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
-    /// rx.set_filter(Some(|sig| sig % 2 == 0));
-    /// for sig in 1..=4 {
-    ///     tx.try_publish(Header::new(sig), b"x").unwrap();
+    /// use milonga::spsc::{Link, SigFilter};
+    /// use milonga::Header;
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+    /// let shard = 2; // chosen at run time
+    /// rx.set_filter(Some(SigFilter::new(move |sig| sig % 3 == shard)));
+    /// for sig in 1..=6 {
+    ///     tx.try_publish(Header::new(sig), b"x")?;
     /// }
-    /// assert_eq!(rx.poll().unwrap().sig(), 2);
-    /// assert_eq!(rx.poll().unwrap().sig(), 4);
-    /// assert_eq!(rx.counters().filtered_frags, 2);
+    /// assert_eq!(rx.try_recv()?.sig(), 2);
+    /// assert_eq!(rx.try_recv()?.sig(), 5);
+    /// assert_eq!(rx.counters().filtered_frags, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn set_filter(&mut self, filter: Option<SigFilter>) {
+    pub fn set_filter(&mut self, filter: Option<SigFilter<'a>>) {
         self.filter = filter;
     }
 
@@ -144,22 +191,39 @@ impl<'a> Consumer<'a> {
         self.parts.cnc.get()
     }
 
+    /// The ring's depth: the most frags the producer can publish ahead of this consumer.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.mcache.depth() as usize
+    }
+
+    /// The next frag is published: [`try_recv`](Self::try_recv) would lend a frag now
+    /// (unless a filter rejects it). One load of the frag's slot; changes nothing.
+    #[inline]
+    pub fn is_ready(&self) -> bool {
+        self.mcache.poll(self.rx_seq) == 0
+    }
+
     /// Lends the next frag, if it is published.
     ///
     /// # Errors
-    /// [`RecvError::Empty`] if it is not published yet, [`RecvError::Closed`] if the
-    /// producer closed the stream and every frag was read.
+    /// [`TryRecvError::Empty`] if it is not published yet; at the end of the stream
+    /// [`TryRecvError::Closed`] (or [`Failed`](TryRecvError::Failed) if the producer
+    /// died) once every frag was read.
     ///
     /// ```
-    /// # use milonga::{spsc::Link, Header, RecvError};
-    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
-    /// assert_eq!(rx.poll().err(), Some(RecvError::Empty));
-    /// tx.try_publish(Header::new(9), b"x").unwrap();
-    /// let frag = rx.poll().unwrap();
+    /// use milonga::spsc::Link;
+    /// use milonga::{Header, TryRecvError};
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair()?;
+    /// assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
+    /// tx.try_publish(Header::new(9), b"x")?;
+    /// let frag = rx.try_recv()?;
     /// assert_eq!((frag.seq(), frag.sig(), frag.payload()), (0, 9, &b"x"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn poll(&mut self) -> Result<ReadGuard<'_, 'a>, RecvError> {
+    pub fn try_recv(&mut self) -> Result<ReadGuard<'_, 'a>, TryRecvError> {
         let (meta, payload) = self.next_frag()?;
         Ok(ReadGuard {
             consumer: self,
@@ -172,7 +236,7 @@ impl<'a> Consumer<'a> {
     /// filter rejects before it are released). Borrows nothing, so that blocking callers
     /// can loop on it.
     #[inline(always)]
-    fn next_frag<'r>(&mut self) -> Result<(FragMeta, RegionRef<'r>), RecvError> {
+    fn next_frag<'r>(&mut self) -> Result<(FragMeta, RegionRef<'r>), TryRecvError> {
         loop {
             let seq = self.rx_seq;
             self.dcache.prefetch(self.next_offset);
@@ -187,22 +251,23 @@ impl<'a> Consumer<'a> {
                     return Ok((meta, payload));
                 }
                 Read::NotYet => return Err(self.idle()),
-                Read::Overrun { .. } => return Err(RecvError::Corrupt { seq }),
+                Read::Overrun { .. } => return Err(TryRecvError::Corrupt { seq }),
             }
         }
     }
 
-    /// Whether [`poll`](Self::poll) would lend a frag now: releases the frags the filter
-    /// rejects at the head of the stream, then reports `Ok` if the next frag is published,
-    /// or the error `poll` would return. Borrows nothing (for the fan-in scan).
+    /// Whether [`try_recv`](Self::try_recv) would lend a frag now: releases the frags the
+    /// filter rejects at the head of the stream, then reports `Ok` if the next frag is
+    /// published, or the error `try_recv` would return. Borrows nothing (for the fan-in
+    /// scan).
     #[inline]
-    pub(crate) fn ready(&mut self) -> Result<(), RecvError> {
+    pub(crate) fn ready(&mut self) -> Result<(), TryRecvError> {
         loop {
             let seq = self.rx_seq;
             match self.mcache.poll(seq) {
                 0 => {}
                 d if d < 0 => return Err(self.idle()),
-                _ => return Err(RecvError::Corrupt { seq }),
+                _ => return Err(TryRecvError::Corrupt { seq }),
             }
             if self.filter.is_none() {
                 return Ok(());
@@ -218,38 +283,79 @@ impl<'a> Consumer<'a> {
     /// The filter rejects this `sig`.
     #[inline(always)]
     pub(crate) fn rejects(&self, sig: u64) -> bool {
-        self.filter.is_some_and(|f| !f(sig))
+        self.filter.as_ref().is_some_and(|f| !f.accepts(sig))
     }
 
-    /// Lends the next frag, waiting for it with `wait`. Frags the filter rejects are
-    /// released while it waits; it returns only with a frag the filter accepts.
+    /// Lends the next frag, waiting for it with the handle's [`Strategy`]. Frags the
+    /// filter rejects are released while it waits; it returns only with a frag the filter
+    /// accepts.
     ///
     /// # Errors
-    /// [`RecvError::Closed`] at the end of the stream, [`RecvError::Timeout`] if the wait
-    /// strategy gives up.
-    pub fn recv<W: Wait>(&mut self, mut wait: W) -> Result<ReadGuard<'_, 'a>, RecvError> {
-        wait.reset();
-        loop {
-            match self.next_frag() {
-                Ok((meta, payload)) => {
-                    return Ok(ReadGuard {
-                        consumer: self,
-                        meta,
-                        payload,
-                    })
-                }
-                Err(RecvError::Empty) => {
-                    if !wait.wait() {
-                        return Err(RecvError::Timeout);
-                    }
-                }
-                Err(e) => return Err(e),
+    /// Only at the end of the stream ([`RecvError::Closed`], [`RecvError::Failed`]) or on
+    /// a fault ([`RecvError::Corrupt`]).
+    pub fn recv(&mut self) -> Result<ReadGuard<'_, 'a>, RecvError> {
+        let (meta, payload) = loop {
+            match retry(self.wait.waiter(), TryRecvError::Empty, || self.next_frag()) {
+                Ok(Some(frag)) => break frag,
+                Ok(None) => continue, // a waiter without deadline never gives up
+                Err(e) => return Err(e.end()),
             }
+        };
+        Ok(ReadGuard {
+            consumer: self,
+            meta,
+            payload,
+        })
+    }
+
+    /// [`recv`](Self::recv), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time; otherwise as
+    /// [`recv`](Self::recv).
+    #[cfg(feature = "std")]
+    pub fn recv_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<ReadGuard<'_, 'a>, RecvTimeoutError> {
+        match crate::wait::deadline_in(timeout) {
+            Some(deadline) => self.recv_deadline(deadline),
+            None => Ok(self.recv()?),
         }
     }
 
-    /// Lends up to `max_frags` consecutive published frags holding at most `max_bytes`
-    /// payload bytes in all (frags the filter rejects are skipped and do not count).
+    /// [`recv`](Self::recv), giving up at `deadline`.
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](Self::recv_timeout).
+    #[cfg(feature = "std")]
+    pub fn recv_deadline(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<ReadGuard<'_, 'a>, RecvTimeoutError> {
+        self.recv_with(self.wait.until(deadline))
+    }
+
+    /// [`recv`](Self::recv), waiting with `wait` (for this call) instead of the handle's
+    /// strategy.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] if `wait` gives up; otherwise as [`recv`](Self::recv).
+    pub fn recv_with<W: Wait>(&mut self, wait: W) -> Result<ReadGuard<'_, 'a>, RecvTimeoutError> {
+        match retry(wait, TryRecvError::Empty, || self.next_frag()) {
+            Ok(Some((meta, payload))) => Ok(ReadGuard {
+                consumer: self,
+                meta,
+                payload,
+            }),
+            Ok(None) => Err(RecvTimeoutError::Timeout),
+            Err(e) => Err(e.end().into()),
+        }
+    }
+
+    /// Lends up to `budget.max_frags()` consecutive published frags holding at most
+    /// `budget.max_bytes()` payload bytes in all, except that the first frag is always
+    /// lent whatever its size (frags the filter rejects are skipped and do not count).
     /// Their credits go back when the batch ends: all of them on [`Batch::commit`], and on
     /// drop only those the batch's iterators reached (the rest are read again by the next
     /// call).
@@ -257,31 +363,28 @@ impl<'a> Consumer<'a> {
     /// With a filter set, the filter is called once per frag, by this scan (the batch
     /// remembers its answers, so iterating never calls it), and a batch spans at most
     /// [`FILTERED_RUN_MAX`] frags of the stream, delivered and rejected together. A frag
-    /// that would take the batch over `max_bytes` ends it before the filter sees it.
+    /// that would take the batch over its bytes ends it before the filter sees it.
     ///
     /// # Errors
-    /// [`RecvError::BadBudget`] if `max_frags` is 0 or `max_bytes` is below the mtu (the
-    /// budget must admit any single frag); otherwise as [`poll`](Self::poll).
+    /// As [`try_recv`](Self::try_recv).
     ///
     /// ```
-    /// # use milonga::{spsc::Link, Header};
-    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(4).heap_pair().unwrap();
+    /// use milonga::spsc::{Budget, Link};
+    /// use milonga::Header;
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(4).heap_pair()?;
     /// for i in 0..5u8 {
-    ///     tx.try_publish(Header::new(0), &[i; 4]).unwrap();
+    ///     tx.try_publish(Header::new(0), &[i; 4])?;
     /// }
-    /// let batch = rx.batch(16, 12).unwrap(); // 12 bytes: three frags of 4
+    /// let batch = rx.try_batch(Budget::new(16, 12)?)?; // 12 bytes: three frags of 4
     /// let firsts: Vec<u8> = batch.iter().map(|f| f.payload()[0]).collect();
     /// assert_eq!(firsts, [0, 1, 2]);
     /// batch.commit();
-    /// assert_eq!(rx.batch(16, 64).unwrap().len(), 2);
+    /// assert_eq!(rx.try_batch(Budget::frags(16)?)?.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn batch(
-        &mut self,
-        max_frags: usize,
-        max_bytes: usize,
-    ) -> Result<Batch<'_, 'a>, RecvError> {
-        self.check_budget(max_frags, max_bytes)?;
-        let run = self.scan(max_frags, max_bytes)?;
+    pub fn try_batch(&mut self, budget: Budget) -> Result<Batch<'_, 'a>, TryRecvError> {
+        let run = self.scan(budget)?;
         Ok(Batch::new(self, run))
     }
 
@@ -289,9 +392,10 @@ impl<'a> Consumer<'a> {
     /// then measures the run a batch will lend. Borrows nothing, so that blocking callers
     /// can loop on it.
     #[inline(always)]
-    fn scan(&mut self, max_frags: usize, max_bytes: usize) -> Result<Run, RecvError> {
+    fn scan(&mut self, budget: Budget) -> Result<Run, TryRecvError> {
+        let (max_frags, max_bytes) = (budget.max_frags(), budget.max_bytes());
         // Locals, so the scan keeps them in registers (the filter is an opaque call).
-        let (mcache, dcache, filter) = (self.mcache, self.dcache, self.filter);
+        let (mcache, dcache, filter) = (self.mcache, self.dcache, self.filter.as_ref());
         let mut run = Run {
             start: self.rx_seq,
             raw: 0,
@@ -310,20 +414,21 @@ impl<'a> Consumer<'a> {
             match mcache.poll(seq) {
                 0 => {}
                 d if d < 0 => break Ok(()),
-                _ => break Err(RecvError::Corrupt { seq }),
+                _ => break Err(TryRecvError::Corrupt { seq }),
             }
             let (offset, sz) = mcache.loc_gated(seq);
             if !dcache.in_bounds(offset, sz) {
-                break Err(RecvError::Corrupt { seq });
+                break Err(TryRecvError::Corrupt { seq });
             }
-            if run.bytes + sz > max_bytes {
+            // The first frag is lent whatever its size: a budget never stalls the stream.
+            if run.bytes + sz > max_bytes && run.len > 0 {
                 break Ok(());
             }
             if let Some(f) = filter {
                 if run.raw == FILTERED_RUN_MAX {
                     break Ok(());
                 }
-                if !f(mcache.sig_gated(seq)) {
+                if !f.accepts(mcache.sig_gated(seq)) {
                     if run.len == 0 {
                         lead += 1;
                         lead_bytes += sz as u64;
@@ -350,42 +455,55 @@ impl<'a> Consumer<'a> {
         Ok(run)
     }
 
-    /// [`batch`](Self::batch), waiting with `wait` for at least one frag the filter
-    /// accepts (the rejected ones are released while it waits).
+    /// [`try_batch`](Self::try_batch), waiting with the handle's [`Strategy`] for at
+    /// least one frag the filter accepts (the rejected ones are released while it waits).
     ///
     /// # Errors
-    /// As [`batch`](Self::batch) and [`recv`](Self::recv).
-    pub fn recv_batch<W: Wait>(
-        &mut self,
-        max_frags: usize,
-        max_bytes: usize,
-        mut wait: W,
-    ) -> Result<Batch<'_, 'a>, RecvError> {
-        self.check_budget(max_frags, max_bytes)?;
-        wait.reset();
-        loop {
-            match self.scan(max_frags, max_bytes) {
-                Ok(run) => return Ok(Batch::new(self, run)),
-                Err(RecvError::Empty) => {
-                    if !wait.wait() {
-                        return Err(RecvError::Timeout);
-                    }
-                }
-                Err(e) => return Err(e),
+    /// As [`recv`](Self::recv).
+    pub fn recv_batch(&mut self, budget: Budget) -> Result<Batch<'_, 'a>, RecvError> {
+        let run = loop {
+            match retry(self.wait.waiter(), TryRecvError::Empty, || {
+                self.scan(budget)
+            }) {
+                Ok(Some(run)) => break run,
+                Ok(None) => continue, // a waiter without deadline never gives up
+                Err(e) => return Err(e.end()),
             }
+        };
+        Ok(Batch::new(self, run))
+    }
+
+    /// [`recv_batch`](Self::recv_batch), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](Self::recv_timeout).
+    #[cfg(feature = "std")]
+    pub fn recv_batch_timeout(
+        &mut self,
+        budget: Budget,
+        timeout: std::time::Duration,
+    ) -> Result<Batch<'_, 'a>, RecvTimeoutError> {
+        match crate::wait::deadline_in(timeout) {
+            Some(deadline) => self.recv_batch_with(budget, self.wait.until(deadline)),
+            None => Ok(self.recv_batch(budget)?),
         }
     }
 
-    fn check_budget(&self, max_frags: usize, max_bytes: usize) -> Result<(), RecvError> {
-        let mtu = self.dcache.mtu();
-        if max_frags == 0 || max_bytes < mtu {
-            return Err(RecvError::BadBudget {
-                max_frags,
-                max_bytes,
-                mtu,
-            });
+    /// [`recv_batch`](Self::recv_batch), waiting with `wait` (for this call) instead of the
+    /// handle's strategy.
+    ///
+    /// # Errors
+    /// As [`recv_with`](Self::recv_with).
+    pub fn recv_batch_with<W: Wait>(
+        &mut self,
+        budget: Budget,
+        wait: W,
+    ) -> Result<Batch<'_, 'a>, RecvTimeoutError> {
+        match retry(wait, TryRecvError::Empty, || self.scan(budget)) {
+            Ok(Some(run)) => Ok(Batch::new(self, run)),
+            Ok(None) => Err(RecvTimeoutError::Timeout),
+            Err(e) => Err(e.end().into()),
         }
-        Ok(())
     }
 
     /// Reports this consumer's progress and counters now (they are otherwise reported
@@ -396,10 +514,10 @@ impl<'a> Consumer<'a> {
 
     /// The payload of a frag this consumer holds, bounds-checked.
     #[inline(always)]
-    pub(crate) fn payload<'r>(&self, meta: &FragMeta) -> Result<RegionRef<'r>, RecvError> {
+    pub(crate) fn payload<'r>(&self, meta: &FragMeta) -> Result<RegionRef<'r>, TryRecvError> {
         let sz = meta.sz as usize;
         if !self.dcache.in_bounds(meta.offset, sz) {
-            return Err(RecvError::Corrupt { seq: meta.seq });
+            return Err(TryRecvError::Corrupt { seq: meta.seq });
         }
         // SAFETY: in bounds (checked above). The frag is published (its seq was acquired)
         // and not released by this consumer, so the producer cannot rewrite the region
@@ -448,16 +566,17 @@ impl<'a> Consumer<'a> {
 
     /// Nothing to read: report progress, then tell an empty link from a closed one.
     #[cold]
-    fn idle(&mut self) -> RecvError {
+    fn idle(&mut self) -> TryRecvError {
         self.publish_progress();
         if let Some(claims) = self.claims {
             claims
                 .watch
-                .idle(self.rx_seq, claims.cursor.get(), self.clock);
+                .idle(self.rx_seq, claims.cursor.get(), self.clock.as_ref());
         }
-        match self.parts.cnc.end_seq() {
-            Some(end) if seq::ge(self.rx_seq, end) => RecvError::Closed,
-            _ => RecvError::Empty,
+        match self.parts.cnc.ended(self.rx_seq) {
+            Some(false) => TryRecvError::Closed,
+            Some(true) => TryRecvError::Failed,
+            None => TryRecvError::Empty,
         }
     }
 }
@@ -466,6 +585,7 @@ impl Drop for Consumer<'_> {
     fn drop(&mut self) {
         self.publish_progress();
         self.fseq.detach();
+        self.parts.cnc.detach();
     }
 }
 

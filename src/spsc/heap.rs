@@ -29,7 +29,7 @@ use crate::spsc::{Consumer, Exclusive, LinkBuilder, LossyConsumer, Producer, Sha
 /// assert!(lossy.is_empty());
 /// producer.try_publish(Header::new(1), b"to both")?;
 /// for rx in &mut reliable {
-///     assert_eq!(rx.poll()?.payload(), b"to both");
+///     assert_eq!(rx.try_recv()?.payload(), b"to both");
 /// }
 /// assert_eq!(metrics.snapshot().consumers.len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -86,7 +86,7 @@ impl LinkBuilder<Pair> {
     ///
     /// let (mut tx, mut rx) = Link::builder().depth(1024).mtu(1500).first_seq(7).heap_pair()?;
     /// assert_eq!(tx.try_publish(Header::new(0), &[0u8; 1500])?, 7);
-    /// assert_eq!(rx.poll()?.payload().len(), 1500);
+    /// assert_eq!(rx.try_recv()?.payload().len(), 1500);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn heap_pair(self) -> Result<(Producer<'static>, Consumer<'static>), LinkError> {
@@ -127,7 +127,7 @@ impl LinkBuilder<Broadcast> {
     /// let mut link = Link::builder().depth(64).mtu(64).reliable(2).heap()?;
     /// link.producer.try_publish(Header::new(1), b"to both")?;
     /// for rx in &mut link.reliable {
-    ///     assert_eq!(rx.poll()?.payload(), b"to both");
+    ///     assert_eq!(rx.try_recv()?.payload(), b"to both");
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -151,7 +151,7 @@ impl LinkBuilder<WithLossy> {
     ///
     /// let mut link = Link::builder().depth(64).mtu(64).lossy(1).heap()?;
     /// link.producer.try_publish(Header::new(1), b"hi")?;
-    /// assert_eq!(link.reliable[0].poll()?.payload(), b"hi");
+    /// assert_eq!(link.reliable[0].try_recv()?.payload(), b"hi");
     /// let mut buf = [0u8; 64];
     /// let meta = link.lossy[0].try_recv(&mut buf)?;
     /// assert_eq!(&buf[..meta.sz as usize], b"hi");

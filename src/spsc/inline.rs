@@ -57,7 +57,7 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering::AcqRel, Ref, Track};
 /// let (mut tx, mut rx) = LINK.split().unwrap().into_pair();
 /// assert_eq!(LINK.split().err(), Some(LinkError::AlreadySplit));
 /// assert_eq!(tx.try_publish(Header::new(1), &[1, 2, 3]), Ok(100));
-/// assert_eq!(rx.poll().unwrap().payload(), &[1, 2, 3]);
+/// assert_eq!(rx.try_recv().unwrap().payload(), &[1, 2, 3]);
 /// ```
 pub struct InlineLink<
     const DEPTH: usize,
@@ -191,7 +191,7 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, 
     /// let InlineHandles { mut producer, reliable: [mut reliable], lossy: [mut lossy], .. } =
     ///     LINK.split_lossy().unwrap();
     /// producer.try_publish(Header::new(3), b"abc").unwrap();
-    /// assert_eq!(reliable.poll().unwrap().payload(), b"abc");
+    /// assert_eq!(reliable.try_recv().unwrap().payload(), b"abc");
     /// let mut buf = [0u8; 64];
     /// assert_eq!(lossy.try_recv(&mut buf).unwrap().sz, 3);
     /// ```
@@ -226,7 +226,7 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize>
     /// let mut handles = LINK.split().unwrap();
     /// handles.producer.try_publish(Header::new(3), b"abc").unwrap();
     /// for rx in &mut handles.reliable {
-    ///     assert_eq!(rx.poll().unwrap().payload(), b"abc");
+    ///     assert_eq!(rx.try_recv().unwrap().payload(), b"abc");
     /// }
     /// ```
     pub fn split(&self) -> Result<InlineHandles<'_, Exclusive, R, 0>, LinkError> {
@@ -267,8 +267,8 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize>
 /// let InlineHandles { mut producer, reliable: [mut a, mut b], lossy: [mut c], metrics } =
 ///     LINK.split_lossy().unwrap();
 /// producer.try_publish(Header::new(1), b"all").unwrap();
-/// assert_eq!(a.poll().unwrap().payload(), b"all");
-/// assert_eq!(b.poll().unwrap().payload(), b"all");
+/// assert_eq!(a.try_recv().unwrap().payload(), b"all");
+/// assert_eq!(b.try_recv().unwrap().payload(), b"all");
 /// let mut buf = [0u8; 64];
 /// assert_eq!(c.try_recv(&mut buf).unwrap().sz, 3);
 /// assert_eq!(metrics.snapshot().consumers.len(), 3);
@@ -294,7 +294,7 @@ impl<'a> InlineHandles<'a, Exclusive, 1, 0> {
     /// static LINK: InlineLink<8, 64, { data_chunks(8, 64) }> = InlineLink::new();
     /// let (mut tx, mut rx) = LINK.split().unwrap().into_pair();
     /// tx.try_publish(Header::new(1), b"hi").unwrap();
-    /// assert_eq!(rx.poll().unwrap().payload(), b"hi");
+    /// assert_eq!(rx.try_recv().unwrap().payload(), b"hi");
     /// ```
     pub fn into_pair(self) -> (Producer<'a>, Consumer<'a>) {
         let [rx] = self.reliable;

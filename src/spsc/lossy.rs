@@ -5,7 +5,9 @@ use core::fmt;
 
 use crate::cnc::Cnc;
 use crate::dcache::DCache;
-use crate::error::RecvError;
+use crate::error::{
+    LossyRecvError, LossyRecvTimeoutError, LossyTryRecvError, Overrun, OverrunKind,
+};
 use crate::frag::FragMeta;
 use crate::fseq::{ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
@@ -13,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::{Keep, Parts, SigFilter};
 use crate::sync::Ref;
-use crate::wait::Wait;
+use crate::wait::{retry, Strategy, Wait};
 
 /// A consumer that never gates the producer (`Send`).
 ///
@@ -22,27 +24,31 @@ use crate::wait::Wait;
 /// the copy is thrown away. It never receives a plain `&[u8]` into the link's store.
 ///
 /// When it finds it was overrun, it resumes at the oldest frag still intact (or, with a
-/// [resume margin](Self::set_resume_margin), that many frags later), returns
-/// [`RecvError::Overrun`] with the number of frags skipped, and counts them: overruns found
-/// while polling (the slot already held a later frag) and found while reading (the slot
-/// changed under the copy) separately, each in events and in frags, plus the bytes lost.
+/// [resume margin](Self::set_resume_margin), that many frags later), returns an
+/// [`Overrun`] error with the number of frags skipped and how it was found, and counts
+/// them: overruns found before the read (the slot already held a later frag:
+/// [`OverrunKind::Lapped`]) and during the copy (the slot changed under it:
+/// [`OverrunKind::Overwritten`]) separately, each in events and in frags, plus the bytes
+/// lost.
 /// Its metadata is untrusted: the offset and size are checked against the store before
 /// any address is formed.
 ///
 /// ```
 /// use milonga::spsc::Link;
-/// use milonga::{FlowConfig, Header, RecvError};
+/// use milonga::{Header, LossyTryRecvError, Overrun, OverrunKind};
 ///
-/// let Link { producer: mut tx, mut lossy, .. } = Link::builder().depth(4).mtu(16).reliable(0).lossy(1).heap().unwrap();
-/// let mut rx = lossy.pop().unwrap();
+/// let mut link = Link::builder().depth(4).mtu(16).reliable(0).lossy(1).heap()?;
+/// let (mut tx, mut rx) = (link.producer, link.lossy.pop().unwrap());
 /// for i in 0..10u8 {
-///     tx.try_publish(Header::new(i as u64), &[i; 16]).unwrap(); // never blocks
+///     tx.try_publish(Header::new(i as u64), &[i; 16])?; // never blocks
 /// }
 /// let mut buf = [0u8; 16];
-/// assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 6 }));
-/// assert_eq!(rx.try_recv(&mut buf).unwrap().sig, 6);
+/// let lapped = Overrun { lost: 6, kind: OverrunKind::Lapped };
+/// assert_eq!(rx.try_recv(&mut buf), Err(LossyTryRecvError::Overrun(lapped)));
+/// assert_eq!(rx.try_recv(&mut buf)?.sig, 6);
 /// assert_eq!(buf, [6; 16]);
 /// assert_eq!(rx.counters().poll_lost, 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct LossyConsumer<'a> {
     mcache: MCache<'a>,
@@ -56,7 +62,8 @@ pub struct LossyConsumer<'a> {
     release_every: u64,
     /// Frags to skip past the oldest intact one when resuming after an overrun.
     resume_margin: u64,
-    filter: Option<SigFilter>,
+    filter: Option<SigFilter<'a>>,
+    wait: Strategy,
     counters: ConsumerCounters,
     fseq: Ref<'a, Fseq>,
     parts: Parts<'a>,
@@ -70,6 +77,7 @@ impl<'a> LossyConsumer<'a> {
         release_every: u64,
         keep: Keep,
     ) -> Self {
+        parts.cnc.attach();
         LossyConsumer {
             mcache: parts.mcache,
             dcache: parts.dcache,
@@ -79,6 +87,7 @@ impl<'a> LossyConsumer<'a> {
             release_every,
             resume_margin: 0,
             filter: None,
+            wait: Strategy::default(),
             counters: ConsumerCounters::default(),
             fseq,
             parts,
@@ -112,18 +121,20 @@ impl<'a> LossyConsumer<'a> {
     ///
     /// ```
     /// use milonga::spsc::Link;
-    /// use milonga::{FlowConfig, Header, RecvError};
+    /// use milonga::{Header, LossyTryRecvError, Overrun, OverrunKind};
     ///
-    /// let Link { producer: mut tx, mut lossy, .. } = Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap().unwrap();
-    /// let mut rx = lossy.pop().unwrap();
+    /// let mut link = Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap()?;
+    /// let (mut tx, mut rx) = (link.producer, link.lossy.pop().unwrap());
     /// rx.set_resume_margin(2);
     /// for i in 0..10u64 {
-    ///     tx.try_publish(Header::new(i), &i.to_le_bytes()).unwrap();
+    ///     tx.try_publish(Header::new(i), &i.to_le_bytes())?;
     /// }
     /// let mut buf = [0u8; 8];
     /// // Frags 6 to 9 are intact; the margin skips 6 and 7 too.
-    /// assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Overrun { lost: 8 }));
-    /// assert_eq!(rx.try_recv(&mut buf).unwrap().sig, 8);
+    /// let lapped = Overrun { lost: 8, kind: OverrunKind::Lapped };
+    /// assert_eq!(rx.try_recv(&mut buf), Err(LossyTryRecvError::Overrun(lapped)));
+    /// assert_eq!(rx.try_recv(&mut buf)?.sig, 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_resume_margin(&mut self, margin: u64) {
         self.resume_margin = margin;
@@ -131,8 +142,26 @@ impl<'a> LossyConsumer<'a> {
 
     /// From now on, deliver only frags whose `sig` `filter` accepts; the others are
     /// skipped without touching their payload and counted as filtered.
-    pub fn set_filter(&mut self, filter: Option<SigFilter>) {
+    pub fn set_filter(&mut self, filter: Option<SigFilter<'a>>) {
         self.filter = filter;
+    }
+
+    /// The wait strategy of the blocking calls ([`recv`](Self::recv), ...). The default
+    /// spins briefly, then parks.
+    pub fn set_wait(&mut self, wait: Strategy) {
+        self.wait = wait;
+    }
+
+    /// The wait strategy of the blocking calls.
+    pub fn wait_strategy(&self) -> Strategy {
+        self.wait
+    }
+
+    /// The ring's depth: how far the producer may get ahead before it overruns this
+    /// consumer.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.mcache.depth() as usize
     }
 
     /// This consumer's counters as it knows them now (published to the link's metrics at
@@ -150,19 +179,21 @@ impl<'a> LossyConsumer<'a> {
     /// `buf[..meta.sz]`.
     ///
     /// # Errors
-    /// [`RecvError::Empty`] if nothing new is published, [`RecvError::Closed`] at the end
-    /// of the stream, [`RecvError::Overrun`] if frags were lost (the next call goes on at
-    /// the oldest intact frag), [`RecvError::BufferTooSmall`] if `buf` cannot hold the
-    /// payload (nothing is consumed), [`RecvError::Corrupt`] if the metadata names a region
-    /// outside the store (the frag is skipped and counted as lost).
-    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<FragMeta, RecvError> {
+    /// [`LossyTryRecvError::Empty`] if nothing new is published, `Closed` (or `Failed`)
+    /// at the end of the stream, `Overrun` if frags were lost (the next call goes on at
+    /// the oldest intact frag), `BufferTooSmall` if `buf` cannot hold the payload (nothing
+    /// is consumed), `Corrupt` if the metadata names a region outside the store (the frag
+    /// is skipped and counted as lost).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<FragMeta, LossyTryRecvError> {
         loop {
             let seq = self.rx_seq;
             let (read, before) = self.mcache.read_with_ledger(seq);
             let meta = match read {
                 Read::Ready(meta) => meta,
                 Read::NotYet => return Err(self.idle()),
-                Read::Overrun { found } => return Err(self.skip(found, false)),
+                Read::Overrun { found } => {
+                    return Err(LossyTryRecvError::Overrun(self.skip(found, false)))
+                }
             };
             // Frags lost since the last frag this consumer saw carried these bytes.
             self.counters.lost_bytes += before.wrapping_sub(self.bytes_before);
@@ -172,22 +203,22 @@ impl<'a> LossyConsumer<'a> {
                 self.counters.read_lost += 1;
                 self.counters.lost_bytes += sz as u64;
                 self.advance(sz);
-                return Err(RecvError::Corrupt { seq });
+                return Err(LossyTryRecvError::Corrupt { seq });
             }
-            if self.filter.is_some_and(|f| !f(meta.sig)) {
+            if self.filter.as_ref().is_some_and(|f| !f.accepts(meta.sig)) {
                 self.counters.filtered_frags += 1;
                 self.counters.filtered_bytes += sz as u64;
                 self.advance(sz);
                 continue;
             }
             let Some(dst) = buf.get_mut(..sz) else {
-                return Err(RecvError::BufferTooSmall { needed: sz });
+                return Err(LossyTryRecvError::BufferTooSmall { needed: sz });
             };
             // SAFETY: the region is in bounds (checked above); `read_shared` only performs
             // atomic loads, and the copy is kept only if the slot still holds `seq` below.
             unsafe { self.dcache.read_shared(meta.offset, dst) };
             if let Err(found) = self.mcache.still(seq) {
-                return Err(self.skip(found, true));
+                return Err(LossyTryRecvError::Overrun(self.skip(found, true)));
             }
             self.counters.consumed_frags += 1;
             self.counters.consumed_bytes += sz as u64;
@@ -196,22 +227,56 @@ impl<'a> LossyConsumer<'a> {
         }
     }
 
-    /// [`try_recv`](Self::try_recv), waiting with `wait` while nothing is published.
+    /// [`try_recv`](Self::try_recv), waiting with the handle's [`Strategy`] while nothing
+    /// is published.
     ///
     /// # Errors
-    /// As [`try_recv`](Self::try_recv) except `Empty`; [`RecvError::Timeout`] if the wait
-    /// strategy gives up.
-    pub fn recv<W: Wait>(&mut self, buf: &mut [u8], mut wait: W) -> Result<FragMeta, RecvError> {
-        wait.reset();
+    /// As [`try_recv`](Self::try_recv) except `Empty`: an overrun or a small buffer is
+    /// reported at once; otherwise it fails only at the end of the stream.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<FragMeta, LossyRecvError> {
         loop {
-            match self.try_recv(buf) {
-                Err(RecvError::Empty) => {
-                    if !wait.wait() {
-                        return Err(RecvError::Timeout);
-                    }
-                }
-                other => return other,
+            match retry(self.wait.waiter(), LossyTryRecvError::Empty, || {
+                self.try_recv(buf)
+            }) {
+                Ok(Some(meta)) => return Ok(meta),
+                Ok(None) => continue, // a waiter without deadline never gives up
+                Err(e) => return Err(lossy_end(e)),
             }
+        }
+    }
+
+    /// [`recv`](Self::recv), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// [`LossyRecvTimeoutError::Timeout`] if nothing arrived in time; otherwise as
+    /// [`recv`](Self::recv).
+    #[cfg(feature = "std")]
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: std::time::Duration,
+    ) -> Result<FragMeta, LossyRecvTimeoutError> {
+        match crate::wait::deadline_in(timeout) {
+            Some(deadline) => self.recv_with(buf, self.wait.until(deadline)),
+            None => Ok(self.recv(buf)?),
+        }
+    }
+
+    /// [`recv`](Self::recv), waiting with `wait` (for this call) instead of the handle's
+    /// strategy.
+    ///
+    /// # Errors
+    /// [`LossyRecvTimeoutError::Timeout`] if `wait` gives up; otherwise as
+    /// [`recv`](Self::recv).
+    pub fn recv_with<W: Wait>(
+        &mut self,
+        buf: &mut [u8],
+        wait: W,
+    ) -> Result<FragMeta, LossyRecvTimeoutError> {
+        match retry(wait, LossyTryRecvError::Empty, || self.try_recv(buf)) {
+            Ok(Some(meta)) => Ok(meta),
+            Ok(None) => Err(LossyRecvTimeoutError::Timeout),
+            Err(e) => Err(lossy_end(e).into()),
         }
     }
 
@@ -237,7 +302,7 @@ impl<'a> LossyConsumer<'a> {
     /// oldest frag still intact (plus the resume margin, up to the newest) and count the
     /// frags skipped.
     #[cold]
-    fn skip(&mut self, found: u64, reading: bool) -> RecvError {
+    fn skip(&mut self, found: u64, reading: bool) -> Overrun {
         let newest = self.newest_published(found);
         let depth = self.mcache.depth();
         // The ring holds `newest - depth + 1 ..= newest`, unless the producer has begun
@@ -261,7 +326,12 @@ impl<'a> LossyConsumer<'a> {
         }
         self.rx_seq = resume;
         self.housekeeping();
-        RecvError::Overrun { lost }
+        let kind = if reading {
+            OverrunKind::Overwritten
+        } else {
+            OverrunKind::Lapped
+        };
+        Overrun { lost, kind }
     }
 
     /// The newest published seq, found by binary search from `found`, a value read from a
@@ -289,17 +359,21 @@ impl<'a> LossyConsumer<'a> {
     /// the end of the stream, bytes lost at its tail are resolved from the producer's
     /// final count.
     #[cold]
-    fn idle(&mut self) -> RecvError {
-        let err = match self.parts.cnc.end_seq() {
-            Some(end) if seq::ge(self.rx_seq, end) => {
+    fn idle(&mut self) -> LossyTryRecvError {
+        let err = match self.parts.cnc.ended(self.rx_seq) {
+            Some(failed) => {
                 let total = self.parts.cnc.producer_counters().published_bytes;
                 self.counters.lost_bytes += total.wrapping_sub(self.bytes_before);
                 self.bytes_before = total;
-                RecvError::Closed
+                if failed {
+                    LossyTryRecvError::Failed
+                } else {
+                    LossyTryRecvError::Closed
+                }
             }
-            _ => RecvError::Empty,
+            None => LossyTryRecvError::Empty,
         };
-        if self.since_publish > 0 || err == RecvError::Closed {
+        if self.since_publish > 0 || err != LossyTryRecvError::Empty {
             self.housekeeping();
         }
         err
@@ -310,6 +384,19 @@ impl Drop for LossyConsumer<'_> {
     fn drop(&mut self) {
         self.housekeeping();
         self.fseq.detach();
+        self.parts.cnc.detach();
+    }
+}
+
+/// The error a retry loop let through (never `Empty`), as a blocking read reports it.
+fn lossy_end(e: LossyTryRecvError) -> LossyRecvError {
+    match e {
+        LossyTryRecvError::Overrun(o) => LossyRecvError::Overrun(o),
+        LossyTryRecvError::BufferTooSmall { needed } => LossyRecvError::BufferTooSmall { needed },
+        LossyTryRecvError::Closed => LossyRecvError::Closed,
+        LossyTryRecvError::Failed => LossyRecvError::Failed,
+        LossyTryRecvError::Corrupt { seq } => LossyRecvError::Corrupt { seq },
+        LossyTryRecvError::Empty => unreachable!("retry loops never let `Empty` through"),
     }
 }
 

@@ -21,17 +21,19 @@
 //!
 //! let (mut tx, mut rx) = LINK.split().unwrap().into_pair();
 //! tx.try_publish(Header::new(7), b"hello").unwrap();
-//! let frag = rx.poll().unwrap();
+//! let frag = rx.try_recv().unwrap();
 //! assert_eq!((frag.sig(), frag.payload()), (7, &b"hello"[..]));
 //! drop(frag); // the credit goes back when the guard ends
 //! tx.halt();
-//! assert_eq!(rx.poll().err(), Some(milonga::RecvError::Closed));
+//! assert_eq!(rx.try_recv().err(), Some(milonga::RecvError::Closed));
 //! ```
 
 mod batch;
+mod budget;
 #[cfg(feature = "alloc")]
 pub(crate) mod builder;
 mod consumer;
+mod filter;
 #[cfg(feature = "alloc")]
 mod heap;
 #[cfg(not(milonga_loom))]
@@ -42,9 +44,11 @@ mod producer;
 pub mod shape;
 
 pub use batch::{Batch, BatchIter, Frag, FILTERED_RUN_MAX};
+pub use budget::Budget;
 #[cfg(feature = "alloc")]
 pub use builder::LinkBuilder;
 pub use consumer::{Consumer, ReadGuard};
+pub use filter::SigFilter;
 #[cfg(feature = "alloc")]
 pub use heap::Link;
 #[cfg(not(milonga_loom))]
@@ -60,16 +64,3 @@ pub const MTU_MAX: usize = u16::MAX as usize;
 
 /// The most consumers (reliable and lossy) one link can have.
 pub const MAX_CONSUMERS: usize = 32;
-
-/// A consumer's filter: it receives only the frags whose `sig` the function accepts; the
-/// others are skipped without touching their payload and counted as filtered.
-///
-/// A filter should be a pure function of the sig. The consumer asks it once per frag
-/// wherever it can: a batch asks while it scans and keeps the answers, so iterating a
-/// batch (any number of times) and ending it never call the filter; a fan-in asks once to
-/// pick a ready link and once more when it reads from it. If a filter does change its
-/// answer, or panics, nothing breaks: each frag is still delivered or counted as filtered
-/// exactly once, by the answer given when it was read, and a panic leaves the consumer
-/// holding only the frags of the batch or guard being built (released as usual when it
-/// ends).
-pub type SigFilter = fn(u64) -> bool;

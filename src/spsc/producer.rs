@@ -4,7 +4,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
-use crate::clock::Clock;
+use crate::clock::ClockRef;
 use crate::cnc::{Cnc, ProducerCounters, Signal};
 use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
@@ -13,7 +13,7 @@ use crate::frag::{Ctl, FragMeta, Header};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::{Keep, Parts};
-use crate::wait::Wait;
+use crate::wait::{retry, Strategy, Wait};
 
 mod sealed {
     pub trait Sealed {}
@@ -66,7 +66,8 @@ pub struct Producer<'a, W: WriteMode = Exclusive> {
     fctl: Fctl<'a>,
     heartbeat: u64,
     closed: bool,
-    clock: Option<&'a (dyn Clock + Sync)>,
+    clock: Option<ClockRef<'a>>,
+    wait: Strategy,
     blocked_since: u64,
     keep: Keep,
     mode: PhantomData<W>,
@@ -83,6 +84,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
             heartbeat: 0,
             closed: false,
             clock: None,
+            wait: Strategy::default(),
             blocked_since: 0,
             keep,
             parts,
@@ -96,10 +98,35 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         self.tx_seq
     }
 
-    /// The credits left before the producer next reads the consumers' progress.
+    /// The credits left before the producer next reads the consumers' progress: this
+    /// many frags can be published now without touching a line a consumer writes.
     #[inline]
     pub fn credits(&self) -> u64 {
         self.cr_avail
+    }
+
+    /// The ring's depth: the most frags that can be published and not yet released.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.parts.mcache.depth() as usize
+    }
+
+    /// Every consumer of the link is gone: the next publish reports
+    /// [`PublishError::Disconnected`].
+    #[inline]
+    pub fn is_disconnected(&self) -> bool {
+        self.parts.cnc.consumers_gone()
+    }
+
+    /// The wait strategy of the blocking calls ([`publish`](Self::publish), ...). The
+    /// default spins briefly, then parks.
+    pub fn set_wait(&mut self, wait: Strategy) {
+        self.wait = wait;
+    }
+
+    /// The wait strategy of the blocking calls.
+    pub fn wait_strategy(&self) -> Strategy {
+        self.wait
     }
 
     /// The largest payload of one frag, in bytes.
@@ -120,8 +147,8 @@ impl<'a, W: WriteMode> Producer<'a, W> {
 
     /// Gives the producer a clock: the time it spends in backpressure is then counted in
     /// ticks ([`ProducerCounters::backpressure_ticks`]).
-    pub fn set_clock(&mut self, clock: &'a (dyn Clock + Sync)) {
-        self.clock = Some(clock);
+    pub fn set_clock(&mut self, clock: impl Into<ClockRef<'a>>) {
+        self.clock = Some(clock.into());
     }
 
     /// Someone asked this producer to halt ([`Cnc::request_halt`]); acknowledge it with
@@ -145,15 +172,21 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     /// # Errors
     /// [`PublishError::TooLarge`] if the payload is longer than the mtu,
     /// [`PublishError::NoCredits`] if a reliable consumer is a full window behind,
-    /// [`PublishError::Disconnected`] if every consumer is gone. Nothing is published then.
+    /// [`PublishError::Disconnected`] if every consumer is gone (at once: the first
+    /// publish after the last consumer was dropped reports it). Nothing is published then.
     ///
     /// ```
-    /// # use milonga::{spsc::Link, Header, PublishError};
-    /// let (mut tx, _rx) = Link::builder().depth(2).mtu(8).heap_pair().unwrap();
+    /// use milonga::spsc::Link;
+    /// use milonga::{Header, PublishError};
+    ///
+    /// let (mut tx, rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
     /// assert_eq!(tx.try_publish(Header::new(0), &[0; 9]), Err(PublishError::TooLarge { len: 9, max: 8 }));
     /// assert_eq!(tx.try_publish(Header::new(0), b"a"), Ok(0));
     /// assert_eq!(tx.try_publish(Header::new(0), b"b"), Ok(1));
     /// assert_eq!(tx.try_publish(Header::new(0), b"c"), Err(PublishError::NoCredits));
+    /// drop(rx);
+    /// assert_eq!(tx.try_publish(Header::new(0), b"d"), Err(PublishError::Disconnected));
+    /// # Ok::<(), milonga::LinkError>(())
     /// ```
     #[inline]
     pub fn try_publish(&mut self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError> {
@@ -162,12 +195,39 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         Ok(self.write_frag(hdr, payload))
     }
 
-    /// Publishes a copy of `payload`, waiting with `wait` for a credit if there is none.
+    /// Publishes a copy of `payload`, waiting with the handle's [`Strategy`] for a credit
+    /// if there is none.
     ///
     /// # Errors
-    /// As [`try_publish`](Self::try_publish), except that a lack of credits is waited out;
-    /// [`PublishError::Timeout`] if the wait strategy gives up.
-    pub fn publish<Wt: Wait>(
+    /// As [`try_publish`](Self::try_publish), except that a lack of credits is waited out:
+    /// [`PublishError::TooLarge`] or [`PublishError::Disconnected`].
+    pub fn publish(&mut self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError> {
+        self.publish_with(hdr, payload, self.wait.waiter())
+    }
+
+    /// [`publish`](Self::publish), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish); [`PublishError::Timeout`] if no credit came in time.
+    #[cfg(feature = "std")]
+    pub fn publish_timeout(
+        &mut self,
+        hdr: Header,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<u64, PublishError> {
+        match crate::wait::deadline_in(timeout) {
+            Some(deadline) => self.publish_with(hdr, payload, self.wait.until(deadline)),
+            None => self.publish(hdr, payload),
+        }
+    }
+
+    /// [`publish`](Self::publish), waiting with `wait` (for this call) instead of the
+    /// handle's strategy.
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish); [`PublishError::Timeout`] if `wait` gives up.
+    pub fn publish_with<Wt: Wait>(
         &mut self,
         hdr: Header,
         payload: &[u8],
@@ -189,11 +249,14 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     /// link can carry.
     ///
     /// ```
-    /// # use milonga::{spsc::Link, Header};
-    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(4).heap_pair().unwrap();
+    /// use milonga::spsc::Link;
+    /// use milonga::Header;
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(4).heap_pair()?;
     /// assert_eq!(tx.try_publish_message(Header::new(1), b"0123456789"), Ok((0, 3)));
-    /// let f = rx.poll().unwrap();
+    /// let f = rx.try_recv()?;
     /// assert!(f.ctl().som() && !f.ctl().eom());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_publish_message(
         &mut self,
@@ -205,12 +268,24 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         Ok(self.write_message(hdr, msg, frags))
     }
 
-    /// [`try_publish_message`](Self::try_publish_message), waiting with `wait` for the
-    /// credits.
+    /// [`try_publish_message`](Self::try_publish_message), waiting with the handle's
+    /// [`Strategy`] for the credits.
     ///
     /// # Errors
     /// As [`publish`](Self::publish).
-    pub fn publish_message<Wt: Wait>(
+    pub fn publish_message(
+        &mut self,
+        hdr: Header,
+        msg: &[u8],
+    ) -> Result<(u64, usize), PublishError> {
+        self.publish_message_with(hdr, msg, self.wait.waiter())
+    }
+
+    /// [`publish_message`](Self::publish_message), waiting with `wait` (for this call).
+    ///
+    /// # Errors
+    /// As [`publish_with`](Self::publish_with).
+    pub fn publish_message_with<Wt: Wait>(
         &mut self,
         hdr: Header,
         msg: &[u8],
@@ -255,9 +330,13 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         Ok(if len == 0 { 1 } else { len.div_ceil(mtu) })
     }
 
-    /// Makes sure `n` credits are available (the fast path is one compare).
+    /// Makes sure `n` credits are available (the fast path is one compare and one load
+    /// of the consumers-gone flag, a line nobody writes while the link runs).
     #[inline(always)]
     fn take_credits(&mut self, n: u64) -> Result<(), PublishError> {
+        if self.parts.cnc.consumers_gone() {
+            return Err(PublishError::Disconnected);
+        }
         if self.cr_avail < n {
             self.refresh(self.cr_avail)?;
             if self.cr_avail < n {
@@ -274,7 +353,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     fn refresh(&mut self, have: u64) -> Result<(), PublishError> {
         let was_blocked = self.fctl.blocked();
         let result = self.fctl.refresh(self.tx_seq, have);
-        if let Some(clock) = self.clock {
+        if let Some(clock) = &self.clock {
             match (was_blocked, self.fctl.blocked()) {
                 (false, true) => self.blocked_since = clock.now(),
                 (true, false) => {
@@ -295,17 +374,10 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         }
     }
 
-    fn wait_credits<Wt: Wait>(&mut self, n: u64, mut wait: Wt) -> Result<(), PublishError> {
-        wait.reset();
-        loop {
-            match self.take_credits(n) {
-                Err(PublishError::NoCredits) => {
-                    if !wait.wait() {
-                        return Err(PublishError::Timeout);
-                    }
-                }
-                other => return other,
-            }
+    fn wait_credits<Wt: Wait>(&mut self, n: u64, wait: Wt) -> Result<(), PublishError> {
+        match retry(wait, PublishError::NoCredits, || self.take_credits(n))? {
+            Some(()) => Ok(()),
+            None => Err(PublishError::Timeout),
         }
     }
 
@@ -405,12 +477,14 @@ impl<'a> Producer<'a, Exclusive> {
     /// As [`try_publish`](Self::try_publish).
     ///
     /// ```
-    /// # use milonga::{spsc::Link, Header};
-    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
-    /// let mut claim = tx.try_claim(64).unwrap();
+    /// use milonga::spsc::Link;
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair()?;
+    /// let mut claim = tx.try_claim(64)?;
     /// claim[..5].copy_from_slice(b"hello");
     /// assert_eq!(claim.commit(5), Ok(0));
-    /// assert_eq!(rx.poll().unwrap().payload(), b"hello");
+    /// assert_eq!(rx.try_recv()?.payload(), b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
     pub fn try_claim(&mut self, len: usize) -> Result<WriteClaim<'_, 'a>, PublishError> {
@@ -419,11 +493,21 @@ impl<'a> Producer<'a, Exclusive> {
         Ok(self.claim_region(len))
     }
 
-    /// [`try_claim`](Self::try_claim), waiting with `wait` for a credit if there is none.
+    /// [`try_claim`](Self::try_claim), waiting with the handle's [`Strategy`] for a
+    /// credit if there is none.
     ///
     /// # Errors
     /// As [`publish`](Self::publish).
-    pub fn claim<Wt: Wait>(
+    pub fn claim(&mut self, len: usize) -> Result<WriteClaim<'_, 'a>, PublishError> {
+        let wait = self.wait.waiter();
+        self.claim_with(len, wait)
+    }
+
+    /// [`claim`](Self::claim), waiting with `wait` (for this call).
+    ///
+    /// # Errors
+    /// As [`publish_with`](Self::publish_with).
+    pub fn claim_with<Wt: Wait>(
         &mut self,
         len: usize,
         wait: Wt,

@@ -72,9 +72,12 @@ pub fn check_frag(seq: u64, sig: u64, payload: &[u8], mtu: usize, scratch: &mut 
     len
 }
 
+use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, Producer};
 use milonga::wait::SpinThenYield;
-use milonga::{FragMeta, Header, ProducerCounters, PublishError, RecvError};
+use milonga::RecvTimeoutError;
+use milonga::TryRecvError;
+use milonga::{FragMeta, Header, ProducerCounters, PublishError};
 
 /// The header the producer of a checked stream publishes the frag `seq` with.
 pub fn frag_header(seq: u64) -> Header {
@@ -120,9 +123,9 @@ fn stall(rx: &mut Consumer<'_>, window: usize, stats: &mut RxStats) {
     let hb0 = rx.cnc().heartbeat();
     let max_bytes = (2 * window * rx.mtu()).max(rx.mtu()).max(1);
     loop {
-        let n = match rx.batch(2 * window, max_bytes) {
+        let n = match rx.try_batch(Budget::new(2 * window, max_bytes).unwrap()) {
             Ok(batch) => batch.len(), // dropped unread: releases nothing
-            Err(RecvError::Empty) => 0,
+            Err(TryRecvError::Empty) => 0,
             Err(e) => panic!("stall: {e}"),
         };
         assert!(
@@ -170,7 +173,11 @@ pub fn consume_checked(
         assert_eq!(rx.next_seq(), expect);
         let res = match rng.next_u64() % 8 {
             0..=2 => {
-                let res = if blocking { rx.recv(wait()) } else { rx.poll() };
+                let res = if blocking {
+                    rx.recv_with(wait()).map_err(no_timeout)
+                } else {
+                    rx.try_recv()
+                };
                 res.map(|guard| {
                     assert_eq!(guard.seq(), expect);
                     check_meta(guard.meta());
@@ -185,9 +192,10 @@ pub fn consume_checked(
                 let max_frags = 1 + (rng.next_u64() % 64) as usize;
                 let max_bytes = mtu.max(1) + rng.below_eq(8 * mtu);
                 let res = if blocking {
-                    rx.recv_batch(max_frags, max_bytes, wait())
+                    rx.recv_batch_with(Budget::new(max_frags, max_bytes).unwrap(), wait())
+                        .map_err(no_timeout)
                 } else {
-                    rx.batch(max_frags, max_bytes)
+                    rx.try_batch(Budget::new(max_frags, max_bytes).unwrap())
                 };
                 res.map(|batch| {
                     assert_eq!(batch.first_seq(), expect);
@@ -221,12 +229,12 @@ pub fn consume_checked(
         };
         match res {
             Ok(()) => assert_eq!(rx.next_seq(), first.wrapping_add(stats.frags)),
-            Err(RecvError::Empty) => {
+            Err(TryRecvError::Empty) => {
                 assert!(!blocking);
                 stats.empty += 1;
                 std::thread::yield_now();
             }
-            Err(RecvError::Closed) => break,
+            Err(TryRecvError::Closed) => break,
             Err(e) => panic!("read at seq {expect}: {e}"),
         }
     }
@@ -236,7 +244,7 @@ pub fn consume_checked(
     );
     assert_eq!(rx.next_seq(), first.wrapping_add(frags));
     assert_eq!(rx.consumed(), (stats.frags, stats.bytes));
-    assert_eq!(rx.poll().err(), Some(RecvError::Closed));
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
     stats
 }
 
@@ -288,5 +296,16 @@ pub fn produce_try_publish(mut tx: Producer<'_>, frags: u64) -> TxStats {
         counters,
         no_credits,
         bytes,
+    }
+}
+
+/// A blocking read's error as a non-blocking read reports it; the tests' wait strategies
+/// never give up.
+pub fn no_timeout(e: RecvTimeoutError) -> TryRecvError {
+    match e {
+        RecvTimeoutError::Closed => TryRecvError::Closed,
+        RecvTimeoutError::Failed => TryRecvError::Failed,
+        RecvTimeoutError::Corrupt { seq } => TryRecvError::Corrupt { seq },
+        e => panic!("a wait strategy that never gives up returned {e}"),
     }
 }

@@ -19,11 +19,12 @@
 #![allow(dead_code)]
 
 use milonga::metrics::{ConsumerKind, Snapshot};
+use milonga::spsc::Budget;
 use milonga::spsc::{
     Batch, Consumer, Exclusive, LossyConsumer, Producer, ReadGuard, Shared, SigFilter,
 };
 use milonga::{ConsumerCounters, Ctl, FlowConfig, FragMeta, Header, ProducerCounters};
-use milonga::{PublishError, RecvError};
+use milonga::{LossyTryRecvError, Overrun, OverrunKind, PublishError, TryRecvError};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
@@ -103,10 +104,15 @@ pub fn message(first: u64, len: usize) -> Vec<u8> {
 }
 
 /// The filters the tests set: pure functions of the sig.
-pub const FILTERS: [SigFilter; 4] = [|s| s % 2 == 0, |s| s % 3 != 0, |_| false, |_| true];
+pub const FILTERS: [fn(u64) -> bool; 4] = [|s| s % 2 == 0, |s| s % 3 != 0, |_| false, |_| true];
 
-pub fn filter(sel: Option<usize>) -> Option<SigFilter> {
+pub fn filter(sel: Option<usize>) -> Option<fn(u64) -> bool> {
     sel.map(|i| FILTERS[i % FILTERS.len()])
+}
+
+/// The consumer's form of a model filter.
+pub fn sig_filter(sel: Option<usize>) -> Option<SigFilter<'static>> {
+    filter(sel).map(SigFilter::func)
 }
 
 /// A generated header.
@@ -380,6 +386,13 @@ impl TxModel {
     }
 
     pub fn take(&mut self, n: u64, rel: &[Seen], lossy: &[Seen]) -> Result<(), PublishError> {
+        // Once the last consumer is gone, the very next publish says so, whatever credits
+        // the producer still holds.
+        let mut all = rel.iter().chain(lossy);
+        if all.clone().next().is_some() && all.all(|s| s.detached) {
+            note("disconnected at once");
+            return Err(PublishError::Disconnected);
+        }
         if self.cr_avail < n {
             self.refresh(rel, lossy)?;
             if self.cr_avail < n {
@@ -502,7 +515,7 @@ impl TxModel {
 pub struct RxModel {
     /// Every frag before this index is released.
     pub next: u64,
-    pub filter: Option<SigFilter>,
+    pub filter: Option<fn(u64) -> bool>,
     pub c: ConsumerCounters,
     pub gone: bool,
 }
@@ -559,7 +572,8 @@ impl RxModel {
         let (mut out, mut bytes, mut raw) = (Vec::new(), 0usize, 0usize);
         for i in self.next..tx.avail() {
             let s = tx.get(i);
-            if out.len() == max_frags || bytes + s.payload.len() > max_bytes {
+            // A batch always lends its first frag, whatever its size.
+            if out.len() == max_frags || (bytes + s.payload.len() > max_bytes && !out.is_empty()) {
                 break;
             }
             if self.filter.is_some() {
@@ -583,12 +597,12 @@ impl RxModel {
 
     /// What a read that finds nothing to lend returns (it releases the frags its filter
     /// rejects on the way).
-    pub fn idle_result(&self, tx: &TxModel) -> RecvError {
+    pub fn idle_result(&self, tx: &TxModel) -> TryRecvError {
         assert_eq!(self.first_deliverable(tx, self.next), None);
         if tx.closed {
-            RecvError::Closed
+            TryRecvError::Closed
         } else {
-            RecvError::Empty
+            TryRecvError::Empty
         }
     }
 
@@ -626,7 +640,7 @@ impl RxModel {
 #[derive(Debug, Default)]
 pub struct LossyModel {
     pub next: u64,
-    pub filter: Option<SigFilter>,
+    pub filter: Option<fn(u64) -> bool>,
     pub margin: u64,
     pub c: ConsumerCounters,
     /// The bytes of every frag lost so far (the consumer learns them at its next read).
@@ -647,16 +661,16 @@ impl LossyModel {
     /// `try_recv` with a buffer of `buf` bytes, one thread: a frag is intact while the
     /// producer is at most `depth` frags past it; a lapped reader resumes at the oldest
     /// intact frag plus the margin (at most the newest).
-    pub fn recv(&mut self, tx: &TxModel, buf: usize) -> Result<u64, RecvError> {
+    pub fn recv(&mut self, tx: &TxModel, buf: usize) -> Result<u64, LossyTryRecvError> {
         loop {
             let end = tx.next();
             if self.next >= end {
                 if tx.closed {
                     note("lossy closed");
                     self.resolved = true;
-                    return Err(RecvError::Closed);
+                    return Err(LossyTryRecvError::Closed);
                 }
-                return Err(RecvError::Empty);
+                return Err(LossyTryRecvError::Empty);
             }
             if end - self.next > tx.depth {
                 let resume = (end - tx.depth + self.margin).min(end - 1);
@@ -672,7 +686,10 @@ impl LossyModel {
                 self.c.poll_lost += lost;
                 self.next = resume;
                 self.resolved = false;
-                return Err(RecvError::Overrun { lost });
+                return Err(LossyTryRecvError::Overrun(Overrun {
+                    lost,
+                    kind: OverrunKind::Lapped,
+                }));
             }
             let s = tx.get(self.next);
             self.resolved = true;
@@ -685,7 +702,7 @@ impl LossyModel {
             }
             if buf < s.payload.len() {
                 note("lossy buffer too small");
-                return Err(RecvError::BufferTooSmall {
+                return Err(LossyTryRecvError::BufferTooSmall {
                     needed: s.payload.len(),
                 });
             }
@@ -1167,7 +1184,7 @@ pub fn apply_rx(
     match op {
         RxOp::Poll { hold, .. } => {
             let want = rm.first_deliverable(m, rm.next);
-            match rx.poll() {
+            match rx.try_recv() {
                 Ok(guard) => {
                     let idx =
                         want.unwrap_or_else(|| panic!("lent {:?}: nothing due", guard.meta()));
@@ -1190,24 +1207,16 @@ pub fn apply_rx(
         } => {
             let (mtu, max_frags) = (m.mtu, *max_frags);
             let max_bytes = budget(*max_bytes, mtu);
-            if max_frags == 0 || max_bytes < mtu {
-                let got = rx.batch(max_frags, max_bytes).err();
-                let bad = RecvError::BadBudget {
-                    max_frags,
-                    max_bytes,
-                    mtu,
-                };
-                assert_eq!(got, Some(bad));
+            let Ok(budget) = Budget::new(max_frags, max_bytes) else {
+                assert_eq!(max_frags, 0, "only a budget of 0 frags is refused");
                 note("bad budget");
-                assert_eq!(
-                    m.idx(rx.next_seq()),
-                    rm.next,
-                    "a refused batch read nothing"
-                );
                 return false;
+            };
+            if max_bytes < mtu {
+                note("budget below the mtu");
             }
             let want = rm.expect_batch(m, max_frags, max_bytes);
-            match rx.batch(max_frags, max_bytes) {
+            match rx.try_batch(budget) {
                 Ok(batch) => {
                     let released = end_batch(batch, &want, m, *end, hold, prod);
                     for &i in &want[..released] {
@@ -1222,7 +1231,7 @@ pub fn apply_rx(
             }
         }
         RxOp::Filter { f, .. } => {
-            rx.set_filter(filter(*f));
+            rx.set_filter(sig_filter(*f));
             rm.filter = filter(*f);
         }
         RxOp::Housekeeping { .. } => {
@@ -1232,7 +1241,7 @@ pub fn apply_rx(
     }
     rm.settle(m, m.idx(rx.next_seq()));
     if idle && !matches!(op, RxOp::Housekeeping { .. }) {
-        note(if rm.idle_result(m) == RecvError::Closed {
+        note(if rm.idle_result(m) == TryRecvError::Closed {
             "closed"
         } else {
             "empty"

@@ -5,7 +5,7 @@ use milonga::Header;
 fn main() {
     let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
-    let guard = rx.poll().unwrap();
+    let guard = rx.try_recv().unwrap();
     let frag = guard.frag();
     #[cfg(feature = "violation")]
     drop(guard); //~ E0505

@@ -9,5 +9,5 @@ fn main() {
     #[cfg(feature = "violation")]
     let _moved = link; //~ E0505
     tx.try_publish(Header::new(1), b"x").unwrap();
-    assert_eq!(rx.poll().unwrap().payload(), b"x");
+    assert_eq!(rx.try_recv().unwrap().payload(), b"x");
 }

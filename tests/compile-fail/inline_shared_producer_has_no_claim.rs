@@ -13,6 +13,6 @@ fn main() {
     let mut handles = link.split_lossy().unwrap();
     #[cfg(not(feature = "violation"))]
     let mut handles = link.split().unwrap();
-    let claim = handles.producer.claim(8, BusySpin).unwrap(); //~ E0599
+    let claim = handles.producer.claim_with(8, BusySpin).unwrap(); //~ E0599
     claim.commit(0).unwrap();
 }

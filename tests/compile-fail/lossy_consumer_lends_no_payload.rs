@@ -1,7 +1,7 @@
-//! A lossy consumer never lends a borrowed payload: it has no `poll` (nor `batch`), only
-//! `try_recv` into the caller's buffer. The same read compiles on a reliable consumer of
-//! the same link.
-use milonga::spsc::Link;
+//! A lossy consumer never lends a borrowed payload: it has no `try_batch` (and its
+//! `try_recv` copies into the caller's buffer). The same read compiles on a reliable
+//! consumer of the same link.
+use milonga::spsc::{Budget, Link};
 use milonga::Header;
 
 fn main() {
@@ -12,5 +12,6 @@ fn main() {
     let rx = &mut lossy[0];
     #[cfg(not(feature = "violation"))]
     let rx = &mut reliable[0];
-    assert_eq!(rx.poll().unwrap().payload(), b"x"); //~ E0599
+    let batch = rx.try_batch(Budget::default()).unwrap(); //~ E0599
+    assert_eq!(batch.iter().next().unwrap().payload(), b"x");
 }

@@ -7,8 +7,8 @@ fn main() {
     let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
     tx.try_publish(Header::new(2), b"y").unwrap();
-    let guard = rx.poll().unwrap();
+    let guard = rx.try_recv().unwrap();
     #[cfg(feature = "violation")]
-    let _next = rx.poll(); //~ E0499
+    let _next = rx.try_recv(); //~ E0499
     assert_eq!(guard.payload(), b"x");
 }

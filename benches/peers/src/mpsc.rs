@@ -204,7 +204,7 @@ pub fn disruptor(msgs: u64) -> Result<f64, String> {
     r
 }
 
-/// milonga shared ring (`mpsc::heap_ring`, depth 1024, mtu 8): one `RingProducer` clone per
+/// milonga shared ring (`mpsc::Ring::builder()`, depth 1024, mtu 8): one `RingProducer` clone per
 /// producer, each value a `try_publish` (claim a seq with a compare-exchange, copy the 8
 /// bytes in, publish); the consumer is the SPSC consumer, reading zero-copy batches of up
 /// to `DEPTH / 8` frags across producers.
@@ -223,14 +223,14 @@ pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.batch(max, max * VALUE) {
+        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
             Ok(batch) => check_batch(c, batch, None),
             Err(e) => idle(c, e),
         },
     )
 }
 
-/// milonga fan-in (`mpsc::heap_fan_in`): one SPSC link of depth 1024, mtu 8 per producer,
+/// milonga fan-in (`mpsc::FanIn::builder()`): one SPSC link of depth 1024, mtu 8 per producer,
 /// each value a `try_publish` on the producer's own link; the `FanIn` consumer takes a
 /// zero-copy batch of up to `DEPTH / 8` frags from one link per call, round robin.
 pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
@@ -254,7 +254,7 @@ pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.batch(max, max * VALUE) {
+        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
             Ok((link, batch)) => check_batch(c, batch, Some(link)),
             Err(e) => idle(c, e),
         },
@@ -310,7 +310,7 @@ fn check_batch(
 /// A milonga read that returned no batch: `Empty` is 0 values, any other error fails the run.
 fn idle(c: &Checker, e: RecvError) -> Result<usize, String> {
     match e {
-        RecvError::Empty => Ok(0),
+        TryRecvError::Empty => Ok(0),
         e => Err(format!("recv after {} values: {e}", c.total)),
     }
 }

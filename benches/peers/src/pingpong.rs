@@ -121,7 +121,7 @@ pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
         }
     }
     fn recv(rx: &mut milonga::spsc::Consumer<'_>) -> Result<Option<u64>, String> {
-        match rx.poll() {
+        match rx.try_recv() {
             Ok(frag) => {
                 let p: [u8; 8] = frag
                     .payload()
@@ -129,7 +129,7 @@ pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
                     .map_err(|_| format!("payload of {} bytes", frag.payload().len()))?;
                 Ok(Some(u64::from_le_bytes(p)))
             }
-            Err(RecvError::Empty) => Ok(None),
+            Err(TryRecvError::Empty) => Ok(None),
             Err(e) => Err(format!("recv: {e}")),
         }
     }
@@ -158,10 +158,10 @@ pub fn milonga_sig(rounds: usize) -> Result<Vec<u64>, String> {
         }
     }
     fn recv(rx: &mut milonga::spsc::Consumer<'_>) -> Result<Option<u64>, String> {
-        match rx.poll() {
+        match rx.try_recv() {
             Ok(frag) if frag.payload().is_empty() => Ok(Some(frag.sig())),
             Ok(frag) => Err(format!("payload of {} bytes", frag.payload().len())),
-            Err(RecvError::Empty) => Ok(None),
+            Err(TryRecvError::Empty) => Ok(None),
             Err(e) => Err(format!("recv: {e}")),
         }
     }
@@ -277,7 +277,7 @@ pub fn tango(rounds: usize) -> Result<Vec<u64>, String> {
         }
     }
     fn recv(rx: &mut Consumer<'_, DEPTH, DEPTH, 8>) -> Result<Option<u64>, String> {
-        match rx.poll() {
+        match rx.try_recv() {
             Ok(Some(frag)) => {
                 let p: [u8; 8] = frag
                     .payload

@@ -134,7 +134,7 @@ pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Res
             let mut spin = ctx.spinner();
             let mut next = 0u64;
             while next < msgs {
-                match rx.batch(max, max * N) {
+                match rx.try_batch(Budget::new(max, max * N).unwrap()) {
                     Ok(batch) => {
                         for frag in &batch {
                             if frag.seq() != next {
@@ -146,7 +146,7 @@ pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Res
                         batch.commit();
                         spin.reset();
                     }
-                    Err(RecvError::Empty) => spin.spin()?,
+                    Err(TryRecvError::Empty) => spin.spin()?,
                     Err(e) => return Err(format!("recv after {next} of {msgs}: {e}")),
                 }
             }
@@ -190,7 +190,7 @@ pub fn milonga_sig<const D: usize>(msgs: u64) -> Result<f64, String> {
             let mut spin = ctx.spinner();
             let mut next = 0u64;
             while next < msgs {
-                match rx.batch(max, max * 8) {
+                match rx.try_batch(Budget::new(max, max * 8).unwrap()) {
                     Ok(batch) => {
                         for frag in &batch {
                             if frag.seq() != next || frag.sig() != next {
@@ -204,7 +204,7 @@ pub fn milonga_sig<const D: usize>(msgs: u64) -> Result<f64, String> {
                         batch.commit();
                         spin.reset();
                     }
-                    Err(RecvError::Empty) => spin.spin()?,
+                    Err(TryRecvError::Empty) => spin.spin()?,
                     Err(e) => return Err(format!("recv after {next} of {msgs}: {e}")),
                 }
             }
@@ -351,7 +351,7 @@ pub fn tango<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Resul
             let mut spin = ctx.spinner();
             let mut next = 0u64;
             while next < msgs {
-                match consumer.poll() {
+                match consumer.try_recv() {
                     Ok(Some(frag)) => {
                         // rust-tango numbers frags from 1 (its Fseq starts there).
                         if frag.meta.seq != next + 1 {

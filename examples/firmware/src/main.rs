@@ -159,7 +159,7 @@ fn main() -> ! {
     // The consumer: busy-polls, so that ticks land anywhere in its reads and releases.
     let (mut next, mut bytes, mut batches) = (0u32, 0u64, 0u32);
     loop {
-        match rx.batch(BATCH, BATCH * MTU) {
+        match rx.try_batch(Budget::new(BATCH, BATCH * MTU).unwrap()) {
             Ok(batch) => {
                 for frag in &batch {
                     if let Err(what) = check(next, frag.seq(), frag.sig(), frag.payload()) {
@@ -171,7 +171,7 @@ fn main() -> ! {
                 batch.commit();
                 batches += 1;
             }
-            Err(RecvError::Empty) => core::hint::spin_loop(),
+            Err(TryRecvError::Empty) => core::hint::spin_loop(),
             Err(RecvError::Closed) => break,
             Err(e) => {
                 hprintln!("milonga firmware: FAILED: receive error {}", e);
