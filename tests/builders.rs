@@ -10,6 +10,7 @@ use milonga::spsc::{
     Consumer, Exclusive, InlineHandles, InlineLink, Link, LossyConsumer, Producer, Shared,
     MAX_CONSUMERS, MTU_MAX,
 };
+use milonga::wait::Strategy;
 use milonga::{data_bytes, data_chunks, FlowConfig, Header, LinkError, CHUNK_SZ};
 
 /// Compiles only for an exclusive producer.
@@ -491,4 +492,50 @@ fn inline_fan_in_splits_into_named_handles_once() {
     drop(frag);
     assert_eq!(consumer.len(), 3);
     assert!(FAN.split().is_err());
+}
+
+#[test]
+fn the_wait_strategy_reaches_every_handle() {
+    let spin = Strategy::BusySpin;
+    let yielding = Strategy::SpinThenYield { spins: 7 };
+    assert_ne!(Strategy::default(), spin);
+
+    let link = Link::builder()
+        .depth(8)
+        .mtu(8)
+        .wait(spin)
+        .reliable(2)
+        .lossy(1)
+        .heap()
+        .unwrap();
+    assert_eq!(link.producer.wait_strategy(), spin);
+    assert!(link.reliable.iter().all(|rx| rx.wait_strategy() == spin));
+    assert!(link.lossy.iter().all(|rx| rx.wait_strategy() == spin));
+
+    let (tx, rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
+    assert_eq!(
+        (tx.wait_strategy(), rx.wait_strategy()),
+        (Strategy::default(), Strategy::default()),
+        "the default"
+    );
+
+    let (tx, rx) = Ring::builder()
+        .depth(8)
+        .mtu(8)
+        .wait(yielding)
+        .heap_pair()
+        .unwrap();
+    assert_eq!(tx.wait_strategy(), yielding);
+    assert_eq!(tx.clone().wait_strategy(), yielding, "clones keep it");
+    assert_eq!(rx.wait_strategy(), yielding);
+
+    let fan = FanIn::builder()
+        .producers(2)
+        .depth(8)
+        .mtu(8)
+        .wait(spin)
+        .heap()
+        .unwrap();
+    assert!(fan.producers.iter().all(|tx| tx.wait_strategy() == spin));
+    assert!((0..2).all(|i| fan.consumer.link(i).wait_strategy() == spin));
 }

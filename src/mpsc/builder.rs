@@ -5,6 +5,7 @@ use crate::mpsc::{FanIn, Ring};
 use crate::spsc::builder::{DEFAULT_DEPTH, DEFAULT_MTU};
 use crate::spsc::shape::Pair;
 use crate::spsc::{Consumer, Link, LinkBuilder};
+use crate::wait::Strategy;
 
 /// Builds a shared multi-producer ring on the heap: obtained from [`Ring::builder`],
 /// configured by name, finished by [`heap`](RingBuilder::heap) (a [`Ring`]: the first
@@ -12,7 +13,7 @@ use crate::spsc::{Consumer, Link, LinkBuilder};
 /// [`heap_pair`](RingBuilder::heap_pair) (a `(RingProducer, Consumer)` pair).
 ///
 /// Every setting has a default: 1024 slots, an mtu of 1500 bytes, first seq 0, default
-/// flow control. The payload store holds one mtu region per slot
+/// flow control, the default wait strategy. The payload store holds one mtu region per slot
 /// ([`ring_chunks`](crate::mpsc::ring_chunks)). Settings are checked when the ring is
 /// built; a bad one is a named [`LinkError`](crate::LinkError) and nothing is allocated.
 ///
@@ -37,6 +38,7 @@ pub struct RingBuilder {
     pub(crate) mtu: usize,
     pub(crate) seq0: u64,
     pub(crate) flow: FlowConfig,
+    pub(crate) wait: Option<Strategy>,
 }
 
 impl Ring<'static> {
@@ -52,6 +54,7 @@ impl Ring<'static> {
             mtu: DEFAULT_MTU,
             seq0: 0,
             flow: FlowConfig::new(),
+            wait: None,
         }
     }
 }
@@ -89,6 +92,15 @@ impl RingBuilder {
         self.flow = flow;
         self
     }
+
+    /// What the producer handle (and every clone of it) and the consumer do while a
+    /// blocking call waits (for credits, for a frag): any [`Strategy`]; default
+    /// [`Strategy::default()`] (spin, yield, then park, under `std`). Each handle can
+    /// change its own later with `set_wait`.
+    pub const fn wait(mut self, wait: Strategy) -> Self {
+        self.wait = Some(wait);
+        self
+    }
 }
 
 /// Builds a fan-in on the heap: `n` SPSC links with the same settings, their `n`
@@ -98,7 +110,7 @@ impl RingBuilder {
 ///
 /// Every setting has a default: one producer, and each link as a default
 /// [`LinkBuilder`]: 1024 slots, an mtu of 1500 bytes, the smallest payload store that
-/// works, first seq 0, default flow control. Settings are checked when the links are
+/// works, first seq 0, default flow control, the default wait strategy. Settings are checked when the links are
 /// built; a bad one is a named [`LinkError`](crate::LinkError) and nothing is kept.
 ///
 /// ```
@@ -177,6 +189,14 @@ impl FanInBuilder {
     /// [`FlowConfig::new()`].
     pub const fn flow(mut self, flow: FlowConfig) -> Self {
         self.link = self.link.flow(flow);
+        self
+    }
+
+    /// What every producer and the fan-in consumer do while a blocking call waits (for
+    /// credits, for a frag on any link): any [`Strategy`]; default
+    /// [`Strategy::default()`]. Each handle can change its own later with `set_wait`.
+    pub const fn wait(mut self, wait: Strategy) -> Self {
+        self.link = self.link.wait(wait);
         self
     }
 }

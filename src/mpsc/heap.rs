@@ -40,7 +40,11 @@ impl RingBuilder {
         // the storage: `split` gives each handle one from the closure.
         let (parts, state) = unsafe { HeapStorage::parts(&storage) };
         let keep = || HeapStorage::keep(&storage);
-        let (producer, consumer) = shared_ring::split(parts, state, flow, keep);
+        let (mut producer, mut consumer) = shared_ring::split(parts, state, flow, keep);
+        if let Some(wait) = self.wait {
+            producer.set_wait(wait);
+            consumer.set_wait(wait);
+        }
         let metrics = producer.metrics();
         Ok(Ring {
             producer,
@@ -94,9 +98,13 @@ impl FanInBuilder {
             producers.push(tx);
             consumers.push(rx);
         }
+        let mut consumer = FanIn::new(consumers);
+        if let Some(wait) = self.link.wait {
+            consumer.set_wait(wait);
+        }
         Ok(FanInHandles {
             producers,
-            consumer: FanIn::new(consumers),
+            consumer,
         })
     }
 }

@@ -6,6 +6,7 @@ use core::marker::PhantomData;
 
 use crate::fctl::FlowConfig;
 use crate::spsc::shape::{Broadcast, Pair, WithLossy};
+use crate::wait::Strategy;
 
 /// The depth a builder starts with.
 pub(crate) const DEFAULT_DEPTH: usize = 1024;
@@ -21,7 +22,7 @@ pub(crate) const DEFAULT_MTU: usize = 1500;
 ///
 /// Every setting has a default, so only what differs needs saying: 1024 slots, an mtu of
 /// 1500 bytes, the smallest payload store that works, first seq 0, default flow control,
-/// one reliable consumer and no lossy one. Settings are checked when the link is built; a
+/// the default wait strategy, one reliable consumer and no lossy one. Settings are checked when the link is built; a
 /// bad one is a named [`LinkError`](crate::LinkError) and nothing is allocated.
 ///
 /// The type parameter `S` is the link's [`shape`](crate::spsc::shape), which the consumer
@@ -35,6 +36,7 @@ pub(crate) const DEFAULT_MTU: usize = 1500;
 ///
 /// ```
 /// use milonga::spsc::Link;
+/// use milonga::wait::Strategy;
 /// use milonga::{FlowConfig, Header};
 ///
 /// // One producer, one consumer.
@@ -49,6 +51,7 @@ pub(crate) const DEFAULT_MTU: usize = 1500;
 ///     .data_bytes(64 * 1024)
 ///     .first_seq(100)
 ///     .flow(FlowConfig::new().cr_max(32))
+///     .wait(Strategy::BusySpin)
 ///     .reliable(2)
 ///     .lossy(1)
 ///     .heap()?;
@@ -62,6 +65,7 @@ pub struct LinkBuilder<S = Pair> {
     pub(crate) data_bytes: Option<usize>,
     pub(crate) seq0: u64,
     pub(crate) flow: FlowConfig,
+    pub(crate) wait: Option<Strategy>,
     pub(crate) reliable: usize,
     pub(crate) lossy: usize,
     shape: PhantomData<fn() -> S>,
@@ -76,6 +80,7 @@ impl LinkBuilder<Pair> {
             data_bytes: None,
             seq0: 0,
             flow: FlowConfig::new(),
+            wait: None,
             reliable: 1,
             lossy: 0,
             shape: PhantomData,
@@ -126,6 +131,14 @@ impl<S> LinkBuilder<S> {
         self
     }
 
+    /// What every handle of the link does while a blocking call waits (for credits, for a
+    /// frag): any [`Strategy`]; default [`Strategy::default()`] (spin, yield, then park,
+    /// under `std`). Each handle can change its own later with `set_wait`.
+    pub const fn wait(mut self, wait: Strategy) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
     /// The same settings in another shape.
     const fn reshape<T>(self) -> LinkBuilder<T> {
         LinkBuilder {
@@ -134,6 +147,7 @@ impl<S> LinkBuilder<S> {
             data_bytes: self.data_bytes,
             seq0: self.seq0,
             flow: self.flow,
+            wait: self.wait,
             reliable: self.reliable,
             lossy: self.lossy,
             shape: PhantomData,
@@ -206,6 +220,7 @@ impl<S> fmt::Debug for LinkBuilder<S> {
             .field("data_bytes", &self.data_bytes)
             .field("first_seq", &self.seq0)
             .field("flow", &self.flow)
+            .field("wait", &self.wait)
             .field("reliable", &self.reliable)
             .field("lossy", &self.lossy)
             .finish()

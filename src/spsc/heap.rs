@@ -187,9 +187,14 @@ fn build<S, W: WriteMode>(b: LinkBuilder<S>) -> Result<Link<W>, LinkError> {
     let keep = || HeapStorage::keep(&storage);
     // SAFETY: every handle built from these views holds `keep()` of the storage.
     let (parts, _) = unsafe { HeapStorage::parts(&storage) };
-    let producer = parts.producer::<W>(flow, keep());
+    let mut producer = parts.producer::<W>(flow, keep());
     reliable.extend((0..b.reliable).map(|i| parts.consumer(i, flow, keep())));
     lossy.extend((0..b.lossy).map(|i| parts.lossy_consumer(i, flow, keep())));
+    if let Some(wait) = b.wait {
+        producer.set_wait(wait);
+        reliable.iter_mut().for_each(|rx| rx.set_wait(wait));
+        lossy.iter_mut().for_each(|rx| rx.set_wait(wait));
+    }
     Ok(Link {
         producer,
         reliable,
