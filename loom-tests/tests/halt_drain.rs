@@ -15,7 +15,7 @@
 use loom::thread;
 use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::{Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
 const K: u64 = 2;

@@ -28,7 +28,7 @@ use milonga::spsc::Link;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::{Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;

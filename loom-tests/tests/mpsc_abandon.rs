@@ -20,7 +20,7 @@ use loom::thread;
 use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{Header, PublishError, RecvError};
 use milonga_loom_tests::{model, Bounded};
 
 #[test]

@@ -18,7 +18,7 @@ use milonga::mpsc::{FanIn, FanInHandles};
 
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
+use milonga::{Header, RecvError};
 use milonga_loom_tests::{model, Bounded};
 
 /// Frags per link.
