@@ -48,7 +48,10 @@
 //! - `std` (default): thread-aware wait strategies; implies `alloc`.
 //! - `alloc`: heap-backed links sized at run time.
 //! - `critical-section`: for targets without compare-and-swap (thumbv6m, riscv32imc),
-//!   lets portable-atomic emulate atomics with a critical section.
+//!   lets portable-atomic emulate atomics with a critical section. Such a target needs it
+//!   (or portable-atomic's single-core mode, set as the cfg
+//!   `portable_atomic_unsafe_assume_single_core`): without either the build stops with an
+//!   error that says so.
 //!
 //! # 32-bit targets
 //!
@@ -70,17 +73,37 @@
 //! Without `std` and `alloc` the crate is `#![no_std]` and allocation-free.
 
 #![no_std]
-#![warn(clippy::undocumented_unsafe_blocks)]
+
+// Without compare-and-swap, portable-atomic provides the read-modify-write atomics milonga
+// needs only with a critical section (milonga's `critical-section` feature) or in its
+// single-core mode, which milonga can see only when it is set as a cfg. (AVR and MSP430
+// are single-core, and portable-atomic always provides them.)
+#[cfg(not(any(
+    target_has_atomic = "ptr",
+    feature = "critical-section",
+    portable_atomic_unsafe_assume_single_core,
+    target_arch = "avr",
+    target_arch = "msp430",
+)))]
+compile_error!(
+    "milonga: this target has no compare-and-swap (e.g. thumbv6m, riscv32imc): enable \
+     milonga's `critical-section` feature (features = [\"critical-section\"]) and link a \
+     critical-section implementation for the target (or, on a single-core chip, build with \
+     `--cfg portable_atomic_unsafe_assume_single_core`)"
+);
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+// Visibility: an item of a private module is `pub` only if the crate re-exports it (below);
+// everything else the crate shares between its modules is `pub(crate)`.
 mod assembly;
 pub mod clock;
 mod cnc;
 mod dcache;
+pub mod design;
 mod error;
 mod fctl;
 mod frag;
@@ -95,6 +118,7 @@ pub mod mpsc;
 pub mod reasm;
 pub mod seq;
 pub mod spsc;
+mod stall_watch;
 mod sync;
 mod tcache;
 pub mod wait;
@@ -111,13 +135,6 @@ pub use fseq::ConsumerCounters;
 pub use tcache::Tcache;
 #[cfg(feature = "alloc")]
 pub use tcache::{HeapTcache, TcacheError};
-
-/// The internals the loom models drive directly (only under `--cfg milonga_loom`).
-#[cfg(milonga_loom)]
-#[doc(hidden)]
-pub mod __loom {
-    pub use crate::mcache::{MCache, Read, Slot};
-}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

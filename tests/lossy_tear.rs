@@ -23,6 +23,7 @@ use milonga::spsc::{Link, SigFilter};
 use milonga::wait::SpinThenYield;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
+use milonga::OverrunKind;
 use milonga::TryRecvError;
 use milonga::{ConsumerCounters, Header};
 
@@ -198,6 +199,9 @@ fn run(reliable: usize, n: u64) {
             let mut buf = vec![0u8; MTU];
             // Every seq before `next` was delivered, filtered or reported lost.
             let (mut next, mut consumed, mut lost, mut overruns, mut empty) = (0u64, 0, 0, 0, 0u64);
+            // Overruns and frags lost, by how they were found: lapped before the read,
+            // overwritten during the copy.
+            let (mut lapped, mut overwritten) = ((0u64, 0u64), (0u64, 0u64));
             loop {
                 match lossy.try_recv(&mut buf) {
                     Ok(meta) => {
@@ -219,7 +223,13 @@ fn run(reliable: usize, n: u64) {
                         next = meta.seq + 1;
                         consumed += 1;
                     }
-                    Err(LossyTryRecvError::Overrun(Overrun { lost: l, .. })) => {
+                    Err(LossyTryRecvError::Overrun(Overrun { lost: l, kind })) => {
+                        let by_kind = match kind {
+                            OverrunKind::Lapped => &mut lapped,
+                            OverrunKind::Overwritten => &mut overwritten,
+                        };
+                        by_kind.0 += 1;
+                        by_kind.1 += l;
                         // The call may have skipped filtered frags before it found the
                         // overrun: the `l` frags before where it resumes are the lost ones.
                         let resume = lossy.next_seq();
@@ -261,6 +271,9 @@ fn run(reliable: usize, n: u64) {
             );
             assert_eq!((c.consumed_frags, c.lost_frags()), (consumed, lost));
             assert_eq!(c.poll_overruns + c.read_overruns, overruns);
+            // Each error said how its overrun was found, as the counters did.
+            assert_eq!((c.poll_overruns, c.poll_lost), lapped);
+            assert_eq!((c.read_overruns, c.read_lost), overwritten);
             assert_exact(&c, n, bytes);
         });
     });

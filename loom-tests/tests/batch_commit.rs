@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Batch reads: credits go back when a batch ends, all of them on `commit`, and on drop
 //! only those of the frags an iterator reached (the rest are lent again by the next read).
 //!
@@ -18,6 +17,8 @@
 //!
 //! Preemption bound 1 (a few seconds each); both models also pass with
 //! `LOOM_MAX_PREEMPTIONS=2`, which takes about 70 s each.
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::spsc::Budget;

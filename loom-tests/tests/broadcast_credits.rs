@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Credits with two reliable consumers: the producer's credits are the minimum over both
 //! fseqs, so it reuses a frag's payload chunk only after both consumers released the frag.
 //!
@@ -14,6 +13,8 @@
 //! Preemption bound 0: three spinning threads explode the state space at bound 1 (over 8
 //! minutes); loom still switches threads at every yield and checks every access against
 //! happens-before, which is what catches the weakenings above.
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::spsc::{Consumer, Link};

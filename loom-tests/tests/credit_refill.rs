@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Credit refill: a link of depth 2 whose producer publishes more frags than the depth, so
 //! it runs out of credits and refills them from the consumer's fseq, and reuses both the
 //! metadata slots and the payload chunks of frags the consumer released.
@@ -20,6 +19,8 @@
 //!
 //! Preemption bounds: 2 for `cr_max` 1 (about 10 s), 1 for `cr_max` 2 (a few seconds; it
 //! also passes with `LOOM_MAX_PREEMPTIONS=2`, in about 55 s).
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::spsc::Link;

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Halt then drain: the producer publishes `K` frags and halts; the consumer reads until
 //! `RecvError::Closed` and must have seen exactly those `K` frags, in order: the end of
 //! the stream is never reported before every frag published ahead of it was read.
@@ -11,6 +10,8 @@
 //!
 //! Tried without effect: `seqlock_fence` (with the fences dropped), `fseq_publish`,
 //! `fseq_acquire` (no chunk is reused with two frags).
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::spsc::Link;

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! A lossy read racing the producer's overwrite: the lossy consumer copies a payload with
 //! atomic loads and keeps it only if the frag's slot still holds the frag afterwards. It
 //! must report an overrun, never hand out a torn frag (a payload or header of one seq
@@ -22,6 +21,8 @@
 //!
 //! Tried without effect: `fseq_publish`, `fseq_acquire` (no reliable consumer here),
 //! `cnc_release`, `cnc_acquire` (the reader stops after a fixed number of attempts).
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::spsc::Link;

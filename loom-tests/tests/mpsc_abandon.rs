@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! A producer abandons its claim on a shared ring (the claim is dropped without a commit)
 //! while another producer publishes; both then drop their handles, and the stream closes.
 //!
@@ -15,6 +14,8 @@
 //!   cursor and closes the stream before the other handle's frag, which is lost;
 //! - `slot_publish` (the release of a slot's seq, also for the ERR frag): the consumer
 //!   reads a frag whose body or payload is not ordered after its writes.
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::mpsc::Ring;

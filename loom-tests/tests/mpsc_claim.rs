@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Two producers claim and publish on one shared ring, racing its consumer.
 //!
 //! Depth 2, two frags per producer: every payload region and slot is reused, so a claim
@@ -20,6 +19,8 @@
 //! - `credit_share` (a refresher's store of the credit mark): the same race;
 //! - `slot_publish` (the claimer's release of the slot's seq): the consumer reads a payload
 //!   not ordered after its write.
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::mpsc::Ring;

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Fan-in over two SPSC links: two producers publish while the fan-in consumer polls.
 //!
 //! The consumer takes frags while the producers run, then, once both are done, drains the
@@ -12,6 +11,8 @@
 //! - `slot_publish` (the producer's release of a slot's seq): the consumer reads a frag
 //!   whose payload is not ordered after its write;
 //! - `slot_acquire` (the consumer's acquire of a slot's seq): the same race.
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::mpsc::{FanIn, FanInHandles};

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Publish/read: the producer publishes frags (one through `try_publish`, one through
 //! `try_claim`), the consumer polls them and checks seq, sig, header fields and payload.
 //!
@@ -14,6 +13,8 @@
 //! Tried without effect (not this model's ordering): `seqlock_fence` with the fences
 //! dropped (a gated reader does not re-check), `fseq_publish`, `fseq_acquire` (no chunk is
 //! reused with two frags).
+
+#![cfg(milonga_loom)]
 
 use loom::thread;
 use milonga::spsc::Link;

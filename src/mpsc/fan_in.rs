@@ -35,10 +35,10 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 ///
 /// ```
 /// use milonga::mpsc::{FanIn, FanInHandles};
+/// use milonga::Header;
 ///
-/// use milonga::{FlowConfig, Header};
-///
-/// let FanInHandles { producers: mut txs, consumer: mut rx } = FanIn::builder().producers(3).depth(8).mtu(64).heap().unwrap();
+/// let FanInHandles { producers: mut txs, consumer: mut rx } =
+///     FanIn::builder().producers(3).depth(8).mtu(64).heap().unwrap();
 /// for (p, tx) in txs.iter_mut().enumerate() {
 ///     tx.try_publish(Header::new(p as u64), b"a").unwrap();
 ///     tx.try_publish(Header::new(p as u64), b"b").unwrap();

@@ -254,3 +254,33 @@ impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize> 
         Self::new()
     }
 }
+
+impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> core::fmt::Debug
+    for InlineRing<DEPTH, MTU, CHUNKS>
+{
+    /// The geometry and whether the ring was split; no frag or payload.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InlineRing")
+            .field("depth", &DEPTH)
+            .field("mtu", &MTU)
+            .field("chunks", &CHUNKS)
+            .field("first_seq", &self.seq0)
+            .field("split", &self.split.load(crate::sync::Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize> core::fmt::Debug
+    for InlineFanIn<N, DEPTH, MTU, CHUNKS>
+{
+    /// The geometry of the links and whether they were split; no frag or payload.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InlineFanIn")
+            .field("links", &N)
+            .field("depth", &DEPTH)
+            .field("mtu", &MTU)
+            .field("chunks", &CHUNKS)
+            .field("split", &self.split.load(crate::sync::Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}

@@ -9,9 +9,12 @@
 //! last read by any producer, is kept next to the cursor, on the same cache line). The
 //! claim owns that seq's metadata slot and its payload region until it is committed: the
 //! producer writes the payload in place ([`RingClaim`] derefs to `&mut [u8]`) and publishes
-//! the slot with the ordinary seqlock publish. Claims are published in any order; the
-//! consumer reads them in seq order, so it is the SPSC [`Consumer`](crate::spsc::Consumer),
-//! with the same zero-copy guards and batches.
+//! the slot with the gated publish of the SPSC link: the body, then the seq with release
+//! ordering. (The ring's one consumer is gated by credits, so it holds no frag of a slot
+//! being rewritten and reads a body only after acquiring its seq: the seqlock's in-progress
+//! mark is not needed.) Claims are published in any order; the consumer reads them in seq
+//! order, so it is the SPSC [`Consumer`](crate::spsc::Consumer), with the same zero-copy
+//! guards and batches.
 //!
 //! The payload store has one fixed region of `ceil(mtu / 64)` chunks per slot: the region
 //! of seq `s` is the one of slot `s % depth` ([`ring_chunks`]). The compact store of the

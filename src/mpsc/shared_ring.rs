@@ -1,5 +1,5 @@
 //! The shared ring: producers claim seqs with one compare-exchange, write in place, and
-//! publish each slot with the seqlock publish; the consumer is the SPSC consumer.
+//! publish each slot with the gated publish; the consumer is the SPSC consumer.
 //!
 //! Claim (producer `p`, for the next seq `s` of the claim cursor):
 //! 1. load the credit mark `m` (the consumer's progress as some producer last read it),
@@ -19,9 +19,9 @@
 //! nothing.
 //!
 //! Publish (the claimer): the payload with plain writes into its region, then the slot
-//! with [`MCache::publish`](crate::mcache::MCache::publish) (in progress, body, release
-//! the seq). A claim dropped without a commit publishes an empty frag with
-//! [`Ctl::ERR`](crate::Ctl::ERR) instead.
+//! with [`MCache::publish_gated`](crate::mcache::MCache::publish_gated) (body, release the
+//! seq: the one consumer is gated by credits). A claim dropped without a commit publishes
+//! an empty frag with [`Ctl::ERR`](crate::Ctl::ERR) instead.
 //!
 //! Close: each handle counts itself in; the last one to go ([`PRODUCER_LEAVE`], acquire
 //! and release) reads the cursor, which then covers every claim of every handle (each
@@ -36,11 +36,12 @@ use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
 use crate::fctl::Flow;
 use crate::frag::{Ctl, FragMeta, Header};
-use crate::fseq::{Claims, Fseq, StallWatch};
+use crate::fseq::Fseq;
 use crate::mcache::MCache;
 use crate::metrics::{Metrics, Snapshot};
 use crate::seq;
 use crate::spsc::{Consumer, Keep, Parts};
+use crate::stall_watch::{Claims, StallWatch};
 use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::Relaxed, Ref};
 use crate::sync::{CREDIT_SHARE, CREDIT_TAKE, PRODUCER_LEAVE};
 use crate::wait::{retry, Strategy, Wait};
@@ -661,7 +662,7 @@ pub struct RingSnapshot {
 
 impl RingSnapshot {
     /// Idle polls after which the consumer checks for (and reports) a stalled claim.
-    pub const STALL_POLLS: u64 = crate::fseq::STALL_POLLS;
+    pub const STALL_POLLS: u64 = crate::stall_watch::STALL_POLLS;
 }
 
 impl<'a> RingMetrics<'a> {

@@ -7,12 +7,13 @@ use crate::cnc::Cnc;
 use crate::dcache::{DCache, RegionRef};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::frag::{Ctl, FragMeta};
-use crate::fseq::{Claims, ConsumerCounters, Fseq};
+use crate::fseq::{ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::batch::{Run, FILTERED_RUN_MAX};
 use crate::spsc::{Batch, Budget, Frag, Keep, Parts, SigFilter};
+use crate::stall_watch::Claims;
 use crate::sync::Ref;
 use crate::wait::{retry, Strategy, Wait};
 
@@ -63,7 +64,7 @@ pub struct Consumer<'a> {
     /// The progress last published in the fseq.
     published: u64,
     /// Where the producer will most likely place the next payload: just after the last
-    /// one this consumer was lent (prefetched by [`poll`](Self::poll) while it checks
+    /// one this consumer was lent (prefetched by [`try_recv`](Self::try_recv) while it checks
     /// the slot, so the two cache misses of a frag overlap).
     next_offset: u32,
     release_every: u64,
@@ -598,7 +599,7 @@ impl fmt::Debug for Consumer<'_> {
     }
 }
 
-/// One frag lent by [`Consumer::poll`]. Its credit goes back when the guard is dropped;
+/// One frag lent by [`Consumer::try_recv`] or [`Consumer::recv`]. Its credit goes back when the guard is dropped;
 /// the payload cannot outlive it.
 ///
 /// A guard that is never dropped ([`mem::forget`](core::mem::forget)) returns nothing:

@@ -319,3 +319,20 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, 
         Self::new()
     }
 }
+
+impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize, const R: usize, const L: usize>
+    core::fmt::Debug for InlineLink<DEPTH, MTU, CHUNKS, R, L>
+{
+    /// The geometry and whether the link was split; no frag or payload.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InlineLink")
+            .field("depth", &DEPTH)
+            .field("mtu", &MTU)
+            .field("chunks", &CHUNKS)
+            .field("reliable", &R)
+            .field("lossy", &L)
+            .field("first_seq", &self.seq0)
+            .field("split", &self.split.load(crate::sync::Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
