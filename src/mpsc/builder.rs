@@ -110,8 +110,9 @@ impl RingBuilder {
 ///
 /// Every setting has a default: one producer, and each link as a default
 /// [`LinkBuilder`]: 1024 slots, an mtu of 1500 bytes, the smallest payload store that
-/// works, first seq 0, default flow control, the default wait strategy. Settings are checked when the links are
-/// built; a bad one is a named [`LinkError`](crate::LinkError) and nothing is kept.
+/// works, first seq 0, default flow control, the default wait strategy. Settings are
+/// checked when the links are built; a bad one is a named [`LinkError`](crate::LinkError)
+/// and nothing is kept.
 ///
 /// ```
 /// use milonga::mpsc::{FanIn, FanInHandles};

@@ -22,8 +22,9 @@ pub(crate) const DEFAULT_MTU: usize = 1500;
 ///
 /// Every setting has a default, so only what differs needs saying: 1024 slots, an mtu of
 /// 1500 bytes, the smallest payload store that works, first seq 0, default flow control,
-/// the default wait strategy, one reliable consumer and no lossy one. Settings are checked when the link is built; a
-/// bad one is a named [`LinkError`](crate::LinkError) and nothing is allocated.
+/// the default wait strategy, one reliable consumer and no lossy one. Settings are checked
+/// when the link is built; a bad one is a named [`LinkError`](crate::LinkError) and
+/// nothing is allocated.
 ///
 /// The type parameter `S` is the link's [`shape`](crate::spsc::shape), which the consumer
 /// setters change: [`Pair`] (the default: one reliable consumer, [`heap_pair`] available),
