@@ -42,7 +42,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use milonga::mpsc::{FanIn, FanInHandles, Ring};
-
 use milonga::{Header, PublishError};
 
 use common::{

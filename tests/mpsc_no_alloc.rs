@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use milonga::mpsc::{FanIn, FanInHandles, Ring};
 use milonga::spsc::Budget;
-
 use milonga::Header;
 use milonga::TryRecvError;
 

@@ -24,7 +24,7 @@ use loom::thread;
 use milonga::spsc::Budget;
 use milonga::spsc::{Consumer, Link, Producer};
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;

@@ -19,7 +19,7 @@
 use loom::thread;
 use milonga::spsc::{Consumer, Link};
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::payload;
 
 const FRAGS: u64 = 5;

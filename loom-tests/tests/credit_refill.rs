@@ -25,7 +25,7 @@
 use loom::thread;
 use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;

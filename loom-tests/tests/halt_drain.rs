@@ -15,8 +15,8 @@
 
 use loom::thread;
 use milonga::spsc::Link;
+use milonga::Header;
 use milonga::TryRecvError;
-use milonga::{Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
 const K: u64 = 2;
@@ -43,7 +43,7 @@ fn halt_lets_the_consumer_drain_every_frag_then_closes() {
                     next += 1;
                 }
                 Err(TryRecvError::Empty) => thread::yield_now(),
-                Err(RecvError::Closed) => break,
+                Err(TryRecvError::Closed) => break,
                 Err(e) => panic!("unexpected {e}"),
             }
         }

@@ -26,10 +26,10 @@
 
 use loom::thread;
 use milonga::spsc::Link;
+use milonga::Header;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
-use milonga::TryRecvError;
-use milonga::{Header, RecvError};
+use milonga::OverrunKind;
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;

@@ -21,7 +21,7 @@ use loom::thread;
 use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{Header, PublishError, RecvError};
+use milonga::{Header, PublishError};
 use milonga_loom_tests::{model, Bounded};
 
 #[test]
@@ -74,7 +74,7 @@ fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() 
                         break false;
                     }
                 }
-                Err(RecvError::Closed) => break true,
+                Err(TryRecvError::Closed) => break true,
                 Err(e) => panic!("{e}"),
             }
         };

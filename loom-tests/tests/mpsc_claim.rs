@@ -26,7 +26,7 @@ use loom::thread;
 use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, Bounded};
 
 /// Frags each producer tries to publish.
@@ -81,7 +81,7 @@ fn two_producers_claim_and_publish_racing_one_consumer() {
                         break false;
                     }
                 }
-                Err(RecvError::Closed) => break true,
+                Err(TryRecvError::Closed) => break true,
                 Err(e) => panic!("{e}"),
             }
         };

@@ -16,10 +16,9 @@
 
 use loom::thread;
 use milonga::mpsc::{FanIn, FanInHandles};
-
 use milonga::wait::Wait;
+use milonga::Header;
 use milonga::TryRecvError;
-use milonga::{Header, RecvError};
 use milonga_loom_tests::{model, Bounded};
 
 /// Frags per link.

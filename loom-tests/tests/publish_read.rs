@@ -19,7 +19,7 @@
 use loom::thread;
 use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{Ctl, Header, RecvError};
+use milonga::{Ctl, Header};
 use milonga_loom_tests::{model, payload};
 
 const LENS: [usize; 2] = [3, 64];
