@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError};
+use milonga::{Header, PublishError};
 
 /// Pins the calling thread to one CPU (Linux only; elsewhere a no-op).
 fn pin(cpu: usize) {
@@ -78,7 +78,7 @@ fn stamp(payload: &mut [u8], seq: u64) {
 /// One run: frags verified, seconds, mean other runnable threads (if known).
 fn run(size: usize, duration: Duration) -> (u64, f64, Option<f64>) {
     let depth = 4096;
-    let (mut tx, mut rx) = heap(LinkConfig::new(depth, size), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(depth).mtu(size).heap_pair().unwrap();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pattern: Vec<u8> = (0..size).map(|i| (i * 131 + 7) as u8).collect();
     let mut payload = pattern.clone();

@@ -13,10 +13,10 @@
 //! - [`seq`]: wrap-safe sequence arithmetic.
 //!
 //! ```
-//! use milonga::spsc::{heap, LinkConfig};
-//! use milonga::{FlowConfig, Header, RecvError};
+//! use milonga::spsc::{Budget, Link};
+//! use milonga::{Header, RecvError, TryRecvError};
 //!
-//! let (mut tx, mut rx) = heap(LinkConfig::new(256, 1024), FlowConfig::new())?;
+//! let (mut tx, mut rx) = Link::builder().depth(256).mtu(1024).heap_pair()?;
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..1000u64 {
 //!         tx.publish_with(Header::new(i), &i.to_le_bytes(), milonga::wait::SpinThenYield::default())
@@ -100,6 +100,7 @@ extern crate std;
 
 // Visibility: an item of a private module is `pub` only if the crate re-exports it (below);
 // everything else the crate shares between its modules is `pub(crate)`.
+mod assembly;
 pub mod clock;
 mod cnc;
 mod dcache;
@@ -110,6 +111,8 @@ mod frag;
 mod fseq;
 #[cfg(feature = "alloc")]
 mod heap_alloc;
+#[cfg(feature = "alloc")]
+mod heap_storage;
 mod mcache;
 pub mod metrics;
 pub mod mpsc;

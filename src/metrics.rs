@@ -176,8 +176,8 @@ impl Snapshot {
     /// What the producer side is doing: its signal read together with `closed`.
     ///
     /// ```
-    /// # use milonga::{spsc::{heap, LinkConfig}, FlowConfig, metrics::ProducerState};
-    /// let (tx, _rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    /// # use milonga::{spsc::Link, metrics::ProducerState};
+    /// let (tx, _rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     /// let metrics = tx.metrics();
     /// assert_eq!(metrics.snapshot().state(), ProducerState::Running);
     /// tx.halt();

@@ -19,13 +19,13 @@
 //! number of frags can be set with `LOSSY_TEAR_FRAGS` (for a run under ThreadSanitizer).
 
 use milonga::spsc::Budget;
-use milonga::spsc::{heap_lossy, LinkConfig, SigFilter};
+use milonga::spsc::{Link, SigFilter};
 use milonga::wait::SpinThenYield;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
 use milonga::OverrunKind;
 use milonga::TryRecvError;
-use milonga::{ConsumerCounters, FlowConfig, Header};
+use milonga::{ConsumerCounters, Header};
 
 const DEPTH: usize = 4;
 const MTU: usize = if cfg!(miri) { 200 } else { 2048 };
@@ -124,8 +124,18 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(reliable: usize, n: u64) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut tx, rels, lossy) =
-        heap_lossy(LinkConfig::new(DEPTH, MTU), FlowConfig::new(), reliable, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: rels,
+        lossy,
+        ..
+    } = Link::builder()
+        .depth(DEPTH)
+        .mtu(MTU)
+        .reliable(reliable)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let metrics = tx.metrics();
     let bytes: u64 = (0..n).map(|s| size(s) as u64).sum();
     let mut lossy = lossy.into_iter().next().unwrap();

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use milonga::clock::{elapsed, Clock, StdClock};
 use milonga::metrics::{ConsumerKind, ProducerState, Snapshot};
-use milonga::mpsc::{heap_ring, RingConfig, RingSnapshot, StalledClaim};
-use milonga::spsc::{heap, heap_broadcast, heap_lossy, LinkConfig};
+use milonga::mpsc::{Ring, RingSnapshot, StalledClaim};
+use milonga::spsc::Link;
 use milonga::wait::SpinThenYield;
-use milonga::{FlowConfig, Header, Signal, TryRecvError};
+use milonga::{Header, Signal, TryRecvError};
 
 #[test]
 fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
@@ -20,7 +20,16 @@ fn snapshots_from_a_third_thread_are_monotone_and_exact_at_the_end() {
     } else {
         1_000_000
     };
-    let (mut tx, rxs) = heap_broadcast(LinkConfig::new(64, 32), FlowConfig::new(), 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: rxs,
+        ..
+    } = Link::builder()
+        .depth(64)
+        .mtu(32)
+        .reliable(2)
+        .heap()
+        .unwrap();
     tx.set_clock(&StdClock);
     let metrics = tx.metrics();
     let done = AtomicBool::new(false);
@@ -140,7 +149,7 @@ fn drain(rx: &mut milonga::spsc::Consumer<'_>) -> u64 {
 fn a_snapshot_counts_every_publish_without_housekeeping() {
     // Depth 8: the first 8 frags take the whole window; the 9th refreshes the credits (the
     // only point the counters used to be published), the 10th does not.
-    let (mut tx, mut rx) = heap(LinkConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(8).mtu(32).heap_pair().unwrap();
     let metrics = rx.metrics();
     for i in 0..8 {
         tx.try_publish(Header::new(i), &payload(i)).unwrap();
@@ -181,7 +190,7 @@ fn a_snapshot_counts_every_publish_without_housekeeping() {
 fn a_shared_ring_counts_bytes_on_the_producer_side() {
     const PRODUCERS: u64 = 3;
     const FRAGS: u64 = 20; // 60 frags and one abandoned claim fit the 64-frag window
-    let (tx, mut rx) = heap_ring(RingConfig::new(64, 32), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(64).mtu(32).heap_pair().unwrap();
     let metrics = tx.metrics();
     std::thread::scope(|s| {
         for p in 0..PRODUCERS {
@@ -245,7 +254,7 @@ fn the_producer_state_reads_as_what_happened() {
         (snap.state(), first)
     };
     // Running, then a halt requested, then acknowledged.
-    let (tx, _rx) = heap(LinkConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (tx, _rx) = Link::builder().depth(8).mtu(32).heap_pair().unwrap();
     let m = tx.metrics();
     let (s, line) = state(&m);
     assert_eq!(s, ProducerState::Running);
@@ -264,13 +273,13 @@ fn the_producer_state_reads_as_what_happened() {
     assert_eq!(m.snapshot().signal, Signal::Boot);
 
     // Dropped: the same normal end.
-    let (tx, _rx) = heap(LinkConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (tx, _rx) = Link::builder().depth(8).mtu(32).heap_pair().unwrap();
     let m = tx.metrics();
     drop(tx);
     assert_eq!(state(&m).0, ProducerState::Closed);
 
     // Dropped by a panic.
-    let (mut tx, _rx) = heap(LinkConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (mut tx, _rx) = Link::builder().depth(8).mtu(32).heap_pair().unwrap();
     let m = tx.metrics();
     let died = std::thread::spawn(move || {
         tx.try_publish(Header::new(0), b"last words").unwrap();
@@ -292,7 +301,7 @@ fn the_producer_state_reads_as_what_happened() {
     );
 
     // A shared ring: live handles, then one of them dropped by a panic.
-    let (tx, _rx) = heap_ring(RingConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (tx, _rx) = Ring::builder().depth(8).mtu(32).heap_pair().unwrap();
     let m = tx.metrics();
     let other = tx.clone();
     let text = m.snapshot().to_string();
@@ -334,8 +343,14 @@ fn assert_fits(text: &str) {
 #[test]
 fn the_printed_form_fits_80_columns_with_units() {
     // 32 consumers (16 reliable, 16 lossy), every counter near its maximum.
-    let (tx, _rel, _lossy) = heap_lossy(LinkConfig::new(8, 32), FlowConfig::new(), 16, 16).unwrap();
-    let mut snap: Snapshot = tx.metrics().snapshot();
+    let link = Link::builder()
+        .depth(8)
+        .mtu(32)
+        .reliable(16)
+        .lossy(16)
+        .heap()
+        .unwrap();
+    let mut snap: Snapshot = link.producer.metrics().snapshot();
     assert_eq!(snap.consumers.len(), 32);
     let big = |k: u64| u64::MAX - k;
     snap.heartbeat = big(0);
@@ -404,7 +419,7 @@ fn the_printed_form_fits_80_columns_with_units() {
     );
 
     // A shared ring's lines too, with a stalled claim.
-    let (ring, _rx) = heap_ring(RingConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (ring, _rx) = Ring::builder().depth(8).mtu(32).heap_pair().unwrap();
     let mut rs: RingSnapshot = ring.metrics().snapshot();
     rs.link = snap;
     rs.producers = u64::MAX;
@@ -430,7 +445,7 @@ fn the_printed_form_fits_80_columns_with_units() {
 #[cfg(feature = "serde")]
 #[test]
 fn snapshots_serialize_with_exact_values() {
-    let (mut tx, _rx) = heap(LinkConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (mut tx, _rx) = Link::builder().depth(8).mtu(32).heap_pair().unwrap();
     tx.try_publish(Header::new(0), b"hello").unwrap();
     let json = serde_json::to_value(tx.metrics().snapshot()).unwrap();
     assert_eq!(json["producer"]["published_frags"], 1);
@@ -438,7 +453,7 @@ fn snapshots_serialize_with_exact_values() {
     assert_eq!(json["signal"], "Run");
     assert_eq!(json["consumers"][0]["kind"], "Reliable");
     assert_eq!(json["consumers"][0]["lag"], 1);
-    let (ring, _rx) = heap_ring(RingConfig::new(8, 32), FlowConfig::new()).unwrap();
+    let (ring, _rx) = Ring::builder().depth(8).mtu(32).heap_pair().unwrap();
     ring.try_publish(Header::new(0), b"hi").unwrap();
     let json = serde_json::to_value(ring.metrics().snapshot()).unwrap();
     assert_eq!(json["link"]["producer"]["published_bytes"], 2);

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, InlineLink, LinkConfig};
+use milonga::spsc::{InlineLink, Link};
 use milonga::wait::{BusySpin, SpinThenYield};
 use milonga::TryRecvError;
-use milonga::{data_chunks, FlowConfig, Header, PublishError};
+use milonga::{data_chunks, Header, PublishError};
 
 /// Counts allocations (alloc, alloc_zeroed, realloc) made by a thread while its
 /// `COUNTING` flag is set, so that other threads (the test harness) are not counted.
@@ -194,7 +194,7 @@ fn expected_sum(bytes: u64) -> u64 {
 
 #[test]
 fn heap_link_allocates_nothing_after_construction() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(DEPTH, MTU), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(DEPTH).mtu(MTU).heap_pair().unwrap();
     let payload: [u8; MTU] = core::array::from_fn(|i| i as u8);
     let mut result = (0, 0, 0);
     let n = count_allocs(|| result = exercise(&mut tx, &mut rx, &payload));
@@ -214,7 +214,7 @@ fn static_link_allocates_nothing_even_to_split() {
     let payload: [u8; MTU] = core::array::from_fn(|i| (i * 3) as u8);
     let mut result = (0, 0, 0);
     let n = count_allocs(|| {
-        let (mut tx, mut rx) = LINK.split().unwrap();
+        let (mut tx, mut rx) = LINK.split().unwrap().into_pair();
         result = exercise(&mut tx, &mut rx, &payload);
     });
     let (frags, bytes, sum) = result;

@@ -7,17 +7,17 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use milonga::mpsc::{heap_fan_in, heap_ring, RingConfig};
-use milonga::spsc::{heap, heap_broadcast, heap_lossy, Budget, LinkConfig, SigFilter};
+use milonga::mpsc::{FanIn, FanInHandles, Ring};
+use milonga::spsc::{Budget, Link, SigFilter};
 use milonga::wait::{BusySpin, Park, Strategy};
 use milonga::{
-    FlowConfig, Header, LossyRecvError, LossyTryRecvError, PublishError, RecvError,
-    RecvTimeoutError, TryRecvError,
+    Header, LossyRecvError, LossyTryRecvError, PublishError, RecvError, RecvTimeoutError,
+    TryRecvError,
 };
 
 #[test]
 fn recv_returns_every_frag_then_fails_only_at_the_end_of_the_stream() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
     let n = if cfg!(miri) { 40 } else { 5_000 };
     let producer = thread::spawn(move || {
         for i in 0..n {
@@ -47,7 +47,7 @@ fn recv_returns_every_frag_then_fails_only_at_the_end_of_the_stream() {
 
 #[test]
 fn recv_timeout_times_out_on_an_empty_link_and_returns_a_ready_frag_at_once() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair().unwrap();
     let timeout = Duration::from_millis(20);
     let start = Instant::now();
     assert_eq!(
@@ -79,7 +79,7 @@ fn recv_timeout_times_out_on_an_empty_link_and_returns_a_ready_frag_at_once() {
 
 #[test]
 fn a_blocking_recv_wakes_for_a_frag_published_later() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair().unwrap();
     let producer = thread::spawn(move || {
         thread::sleep(Duration::from_millis(5));
         tx.try_publish(Header::new(7), b"late").unwrap();
@@ -92,7 +92,7 @@ fn a_blocking_recv_wakes_for_a_frag_published_later() {
 
 #[test]
 fn the_wait_strategy_is_chosen_once_per_handle() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair().unwrap();
     assert_eq!(rx.wait_strategy(), Strategy::default());
     assert!(matches!(Strategy::default(), Strategy::Park { .. }));
     rx.set_wait(Strategy::BusySpin);
@@ -111,14 +111,14 @@ fn the_wait_strategy_is_chosen_once_per_handle() {
     // The producer is gone: the end, with any strategy.
     assert_eq!(rx.recv_with(BusySpin).err(), Some(RecvTimeoutError::Closed));
     // A per-call strategy stays available, and may give up.
-    let (_tx, mut rx) = heap(LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    let (_tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair().unwrap();
     let park = Park::default().with_timeout(Duration::from_millis(2));
     assert_eq!(rx.recv_with(park).err(), Some(RecvTimeoutError::Timeout));
 }
 
 #[test]
 fn a_producer_that_panicked_is_told_from_a_clean_halt() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
     let died = thread::spawn(move || {
         tx.try_publish(Header::new(1), b"one").unwrap();
         panic!("the producer dies (expected by this test)");
@@ -128,8 +128,17 @@ fn a_producer_that_panicked_is_told_from_a_clean_halt() {
     assert_eq!(rx.try_recv().err(), Some(TryRecvError::Failed));
     assert_eq!(rx.recv().err(), Some(RecvError::Failed));
 
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(8, 8), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(8)
+        .mtu(8)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let died = thread::spawn(move || {
         tx.try_publish(Header::new(1), b"one").unwrap();
         panic!("the producer dies (expected by this test)");
@@ -142,7 +151,15 @@ fn a_producer_that_panicked_is_told_from_a_clean_halt() {
     assert_eq!(rx.recv(&mut buf).err(), Some(LossyRecvError::Failed));
 
     // A fan-in ends `Failed` once every link ended and one of them failed.
-    let (mut txs, mut fan) = heap_fan_in(2, LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: mut txs,
+        consumer: mut fan,
+    } = FanIn::builder()
+        .producers(2)
+        .depth(4)
+        .mtu(8)
+        .heap()
+        .unwrap();
     let b = txs.pop().unwrap();
     let a = txs.pop().unwrap();
     a.halt();
@@ -160,7 +177,11 @@ fn a_producer_that_panicked_is_told_from_a_clean_halt() {
 #[test]
 fn the_first_publish_after_every_consumer_is_gone_is_disconnected() {
     // Broadcast: one of two consumers gone is not a disconnection.
-    let (mut tx, mut rxs) = heap_broadcast(LinkConfig::new(8, 8), FlowConfig::new(), 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: mut rxs,
+        ..
+    } = Link::builder().depth(8).mtu(8).reliable(2).heap().unwrap();
     drop(rxs.pop());
     assert_eq!(tx.try_publish(Header::new(0), b"a"), Ok(0));
     drop(rxs);
@@ -182,8 +203,18 @@ fn the_first_publish_after_every_consumer_is_gone_is_disconnected() {
 
     // Reliable and lossy: the lossy consumer alone keeps the link connected (it never
     // gates the producer); once it goes too, the next publish says so.
-    let (mut tx, mut rel, mut lossy) =
-        heap_lossy(LinkConfig::new(4, 8), FlowConfig::new(), 1, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: mut rel,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(4)
+        .mtu(8)
+        .reliable(1)
+        .lossy(1)
+        .heap()
+        .unwrap();
     drop(rel.pop());
     for i in 0..10 {
         assert_eq!(tx.try_publish(Header::new(i), b"x"), Ok(i));
@@ -195,7 +226,7 @@ fn the_first_publish_after_every_consumer_is_gone_is_disconnected() {
     );
 
     // The shared ring: every producer handle learns it at its next claim.
-    let (tx, rx) = heap_ring(RingConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (tx, rx) = Ring::builder().depth(8).mtu(8).heap_pair().unwrap();
     let other = tx.clone();
     assert_eq!(tx.try_publish(Header::new(0), b"a"), Ok(0));
     drop(rx);
@@ -211,7 +242,11 @@ fn the_first_publish_after_every_consumer_is_gone_is_disconnected() {
 
 #[test]
 fn a_filter_can_capture_values_chosen_at_run_time() {
-    let (mut tx, mut rxs) = heap_broadcast(LinkConfig::new(16, 8), FlowConfig::new(), 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: mut rxs,
+        ..
+    } = Link::builder().depth(16).mtu(8).reliable(2).heap().unwrap();
     let shards = 2u64;
     for (shard, rx) in rxs.iter_mut().enumerate() {
         let shard = shard as u64;
@@ -242,7 +277,7 @@ fn a_heap_link_can_own_a_shared_clock() {
         }
     }
     let clock = Arc::new(Ticks(AtomicU64::new(0)));
-    let (mut tx, mut rx) = heap(LinkConfig::new(2, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(2).mtu(8).heap_pair().unwrap();
     tx.set_clock(clock.clone());
     rx.set_clock(clock.clone());
     tx.try_publish(Header::new(0), b"a").unwrap();
@@ -268,7 +303,7 @@ fn a_heap_link_can_own_a_shared_clock() {
 
 #[test]
 fn capacity_readiness_and_fan_in_readiness_are_cheap_views() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
     assert_eq!((tx.capacity(), rx.capacity()), (8, 8));
     assert!(!rx.is_ready() && rx.is_empty());
     tx.try_publish(Header::new(0), b"a").unwrap();
@@ -279,7 +314,7 @@ fn capacity_readiness_and_fan_in_readiness_are_cheap_views() {
     assert_eq!(rx.len(), 1);
 
     // On a shared ring, claimed frags count (they will be published or marked ERR).
-    let (ring, mut rrx) = heap_ring(RingConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (ring, mut rrx) = Ring::builder().depth(8).mtu(8).heap_pair().unwrap();
     assert_eq!((ring.capacity(), rrx.len()), (8, 0));
     let claim = ring.try_claim(1).unwrap();
     assert_eq!(rrx.len(), 1);
@@ -288,7 +323,15 @@ fn capacity_readiness_and_fan_in_readiness_are_cheap_views() {
     drop(rrx.try_recv().unwrap());
     assert!(rrx.is_empty());
 
-    let (mut txs, mut fan) = heap_fan_in(3, LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: mut txs,
+        consumer: mut fan,
+    } = FanIn::builder()
+        .producers(3)
+        .depth(4)
+        .mtu(8)
+        .heap()
+        .unwrap();
     assert_eq!(fan.ready().count(), 0);
     txs[2].try_publish(Header::new(2), b"c").unwrap();
     txs[0].try_publish(Header::new(0), b"a").unwrap();

@@ -22,7 +22,7 @@
 
 use loom::thread;
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, Consumer, LinkConfig, Producer};
+use milonga::spsc::{Consumer, Link, Producer};
 use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, payload};
@@ -31,7 +31,12 @@ const FRAGS: u64 = 5;
 
 fn link() -> (Producer<'static>, Consumer<'static>) {
     let flow = FlowConfig::new().cr_max(2).release_every(1);
-    heap(LinkConfig::new(2, 64), flow).unwrap()
+    Link::builder()
+        .depth(2)
+        .mtu(64)
+        .flow(flow)
+        .heap_pair()
+        .unwrap()
 }
 
 fn produce(mut tx: Producer<'static>) -> thread::JoinHandle<()> {

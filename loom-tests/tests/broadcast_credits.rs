@@ -17,7 +17,7 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::spsc::{heap_broadcast, Consumer, LinkConfig};
+use milonga::spsc::{Consumer, Link};
 use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::payload;
@@ -41,7 +41,17 @@ fn consume(rx: &mut Consumer<'_>) {
 
 fn run() {
     let flow = FlowConfig::new().cr_max(2).release_every(1);
-    let (mut tx, mut rxs) = heap_broadcast(LinkConfig::new(2, 64), flow, 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: mut rxs,
+        ..
+    } = Link::builder()
+        .depth(2)
+        .mtu(64)
+        .flow(flow)
+        .reliable(2)
+        .heap()
+        .unwrap();
     let mut second = rxs.pop().unwrap();
     let mut first = rxs.pop().unwrap();
     let producer = thread::spawn(move || {

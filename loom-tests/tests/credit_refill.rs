@@ -23,7 +23,7 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, payload};
@@ -32,7 +32,12 @@ const FRAGS: u64 = 5;
 
 fn run(cr_max: u64) {
     let flow = FlowConfig::new().cr_max(cr_max).release_every(1);
-    let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), flow).unwrap();
+    let (mut tx, mut rx) = Link::builder()
+        .depth(2)
+        .mtu(64)
+        .flow(flow)
+        .heap_pair()
+        .unwrap();
     let producer = thread::spawn(move || {
         let mut seq = 0;
         while seq < FRAGS {

@@ -14,9 +14,9 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
+use milonga::Header;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header};
 use milonga_loom_tests::{model, payload};
 
 const K: u64 = 2;
@@ -24,7 +24,7 @@ const K: u64 = 2;
 #[test]
 fn halt_lets_the_consumer_drain_every_frag_then_closes() {
     model(None, || {
-        let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), FlowConfig::new()).unwrap();
+        let (mut tx, mut rx) = Link::builder().depth(2).mtu(64).heap_pair().unwrap();
         let producer = thread::spawn(move || {
             for seq in 0..K {
                 assert_eq!(

@@ -25,10 +25,10 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::spsc::{heap_lossy, LinkConfig};
+use milonga::spsc::Link;
+use milonga::Header;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
-use milonga::{FlowConfig, Header};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;
@@ -36,8 +36,17 @@ const FRAGS: u64 = 5;
 const PAYLOAD: usize = 64;
 
 fn run() {
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(2, PAYLOAD), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(2)
+        .mtu(PAYLOAD)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let mut rx = lossy.pop().unwrap();
     let producer = thread::spawn(move || {
         for seq in 0..FRAGS {

@@ -18,16 +18,16 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::mpsc::{heap_ring, RingConfig};
+use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError};
+use milonga::{Header, PublishError};
 use milonga_loom_tests::{model, Bounded};
 
 #[test]
 fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() {
     model(Some(2), || {
-        let (tx, mut rx) = heap_ring(RingConfig::new(2, 8), FlowConfig::new()).unwrap();
+        let (tx, mut rx) = Ring::builder().depth(2).mtu(8).heap_pair().unwrap();
         let quitter = tx.clone();
         let q = thread::spawn(move || match quitter.claim_with(8, Bounded(2)) {
             Ok(mut claim) => {

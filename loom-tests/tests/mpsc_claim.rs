@@ -23,7 +23,7 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::mpsc::{heap_ring, RingConfig};
+use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError};
@@ -36,7 +36,12 @@ const FRAGS: u8 = 2;
 fn two_producers_claim_and_publish_racing_one_consumer() {
     model(Some(2), || {
         let flow = FlowConfig::new().release_every(1);
-        let (tx, mut rx) = heap_ring(RingConfig::new(2, 8), flow).unwrap();
+        let (tx, mut rx) = Ring::builder()
+            .depth(2)
+            .mtu(8)
+            .flow(flow)
+            .heap_pair()
+            .unwrap();
         let handles: Vec<_> = (1..=2u8)
             .map(|p| {
                 let tx = tx.clone();

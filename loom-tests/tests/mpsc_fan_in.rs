@@ -15,11 +15,10 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::mpsc::heap_fan_in;
-use milonga::spsc::LinkConfig;
+use milonga::mpsc::{FanIn, FanInHandles};
 use milonga::wait::Wait;
+use milonga::Header;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header};
 use milonga_loom_tests::{model, Bounded};
 
 /// Frags per link.
@@ -28,7 +27,15 @@ const FRAGS: u8 = 3;
 #[test]
 fn fan_in_over_two_links_is_exact_and_takes_turns() {
     model(Some(2), || {
-        let (txs, mut rx) = heap_fan_in(2, LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+        let FanInHandles {
+            producers: txs,
+            consumer: mut rx,
+        } = FanIn::builder()
+            .producers(2)
+            .depth(4)
+            .mtu(8)
+            .heap()
+            .unwrap();
         let handles: Vec<_> = txs
             .into_iter()
             .enumerate()

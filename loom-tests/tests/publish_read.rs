@@ -17,9 +17,9 @@
 #![cfg(milonga_loom)]
 
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{Ctl, FlowConfig, Header};
+use milonga::{Ctl, Header};
 use milonga_loom_tests::{model, payload};
 
 const LENS: [usize; 2] = [3, 64];
@@ -34,7 +34,7 @@ fn header(seq: u64) -> Header {
 #[test]
 fn publish_then_poll_sees_every_field() {
     model(None, || {
-        let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), FlowConfig::new()).unwrap();
+        let (mut tx, mut rx) = Link::builder().depth(2).mtu(64).heap_pair().unwrap();
         let producer = thread::spawn(move || {
             assert_eq!(tx.try_publish(header(0), &payload(0, LENS[0])), Ok(0));
             let mut claim = tx.try_claim(64).unwrap();

@@ -59,13 +59,15 @@
 //! the others up.
 //!
 //! Both come with inline storage (a `static`, no allocator: [`InlineRing`],
-//! [`InlineFanIn`]) and heap storage ([`heap_ring`], [`heap_fan_in`], under `alloc`).
+//! [`InlineFanIn`]) and heap storage (built by [`Ring::builder`] and [`FanIn::builder`],
+//! under `alloc`); their handles are handed out as named fields ([`Ring`],
+//! [`FanInHandles`], [`InlineFanInHandles`]).
 //!
 //! ```
-//! use milonga::mpsc::{heap_ring, RingConfig};
-//! use milonga::{FlowConfig, Header, RecvError};
+//! use milonga::mpsc::Ring;
+//! use milonga::{Header, RecvError, TryRecvError};
 //!
-//! let (tx, mut rx) = heap_ring(RingConfig::new(64, 32), FlowConfig::new())?;
+//! let (tx, mut rx) = Ring::builder().depth(64).mtu(32).heap_pair()?;
 //! std::thread::scope(|s| {
 //!     for p in 0..2u64 {
 //!         let tx = tx.clone();
@@ -96,19 +98,25 @@
 //! # Ok::<(), milonga::LinkError>(())
 //! ```
 
+#[cfg(feature = "alloc")]
+mod builder;
 mod fan_in;
 #[cfg(feature = "alloc")]
 mod heap;
 #[cfg(not(milonga_loom))]
 mod inline;
+mod ring;
 mod ring_metrics;
 mod shared_ring;
 
+#[cfg(feature = "alloc")]
+pub use builder::{FanInBuilder, RingBuilder};
 pub use fan_in::FanIn;
 #[cfg(feature = "alloc")]
-pub use heap::{heap_fan_in, heap_ring, RingConfig};
+pub use heap::FanInHandles;
 #[cfg(not(milonga_loom))]
-pub use inline::{InlineFanIn, InlineRing};
+pub use inline::{InlineFanIn, InlineFanInHandles, InlineRing};
+pub use ring::Ring;
 pub use ring_metrics::{RingMetrics, RingSnapshot, StalledClaim};
 pub use shared_ring::{RingClaim, RingProducer};
 
@@ -133,7 +141,7 @@ pub(crate) const fn check_ring_geometry(
     mtu: usize,
     chunks: usize,
 ) -> Result<(), LinkError> {
-    crate::spsc::check_store(depth, mtu, chunks, ring_chunks(depth, mtu))
+    crate::assembly::check_store(depth, mtu, chunks, ring_chunks(depth, mtu))
 }
 
 #[cfg(test)]

@@ -75,9 +75,9 @@ impl<'a> RingMetrics<'a> {
     /// Reads every published counter of the ring.
     ///
     /// ```
-    /// # use milonga::mpsc::{heap_ring, RingConfig};
-    /// # use milonga::{FlowConfig, Header};
-    /// let (tx, _rx) = heap_ring(RingConfig::new(8, 64), FlowConfig::new()).unwrap();
+    /// # use milonga::mpsc::Ring;
+    /// # use milonga::Header;
+    /// let (tx, _rx) = Ring::builder().depth(8).mtu(64).heap_pair().unwrap();
     /// let metrics = tx.metrics();
     /// tx.try_publish(Header::new(0), b"hello").unwrap();
     /// tx.clone().try_publish(Header::new(1), b"hi").unwrap();

@@ -255,9 +255,9 @@ impl<'a> RingProducer<'a> {
     /// then.
     ///
     /// ```
-    /// # use milonga::mpsc::{heap_ring, RingConfig};
+    /// # use milonga::mpsc::Ring;
     /// # use milonga::{FlowConfig, Header, PublishError};
-    /// let (tx, mut rx) = heap_ring(RingConfig::new(2, 64), FlowConfig::new()).unwrap();
+    /// let (tx, mut rx) = Ring::builder().depth(2).mtu(64).heap_pair().unwrap();
     /// let mut a = tx.try_claim(5).unwrap();
     /// let b = tx.clone().try_claim(3).unwrap().commit(0).unwrap(); // seq 1, published first
     /// assert_eq!(tx.try_claim(1).err(), Some(PublishError::NoCredits));

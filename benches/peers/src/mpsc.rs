@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use milonga::spsc::Batch;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{Header, PublishError, RecvError};
 
 use crate::common::{join_all, spawn, Ctx, CONSUMER_CPU, PRODUCER_CPU};
 use crate::tput::batch_of;
@@ -204,13 +204,16 @@ pub fn disruptor(msgs: u64) -> Result<f64, String> {
     r
 }
 
-/// milonga shared ring (`mpsc::heap_ring`, depth 1024, mtu 8): one `RingProducer` clone per
+/// milonga shared ring (`mpsc::Ring::builder()`, depth 1024, mtu 8): one `RingProducer` clone per
 /// producer, each value a `try_publish` (claim a seq with a compare-exchange, copy the 8
 /// bytes in, publish); the consumer is the SPSC consumer, reading zero-copy batches of up
 /// to `DEPTH / 8` frags across producers.
 pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
-    use milonga::mpsc::{heap_ring, RingConfig};
-    let (tx, mut rx) = heap_ring(RingConfig::new(DEPTH, VALUE), FlowConfig::new())
+    use milonga::mpsc::Ring;
+    let (tx, mut rx) = Ring::builder()
+        .depth(DEPTH)
+        .mtu(VALUE)
+        .heap_pair()
         .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(DEPTH);
     core(
@@ -227,13 +230,19 @@ pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
     )
 }
 
-/// milonga fan-in (`mpsc::heap_fan_in`): one SPSC link of depth 1024, mtu 8 per producer,
+/// milonga fan-in (`mpsc::FanIn::builder()`): one SPSC link of depth 1024, mtu 8 per producer,
 /// each value a `try_publish` on the producer's own link; the `FanIn` consumer takes a
 /// zero-copy batch of up to `DEPTH / 8` frags from one link per call, round robin.
 pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
-    use milonga::mpsc::heap_fan_in;
-    use milonga::spsc::LinkConfig;
-    let (txs, mut rx) = heap_fan_in(PRODUCERS, LinkConfig::new(DEPTH, VALUE), FlowConfig::new())
+    use milonga::mpsc::{FanIn, FanInHandles};
+    let FanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(PRODUCERS)
+        .depth(DEPTH)
+        .mtu(VALUE)
+        .heap()
         .map_err(|e| format!("build: {e}"))?;
     let mut txs = txs.into_iter();
     let max = batch_of(DEPTH);

@@ -99,12 +99,15 @@ fn typed<const W: usize, Tx: Send, Rx: Send>(
 /// milonga, through its byte API: `try_publish` copies a payload slice in, the consumer
 /// reads batches of zero-copy payload slices and commits each batch.
 pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Result<f64, String> {
-    use milonga::spsc::{heap, LinkConfig};
-    use milonga::{FlowConfig, Header, PublishError, RecvError};
+    use milonga::spsc::Link;
+    use milonga::{Header, PublishError, RecvError};
     const { assert!(N == 8 * W) };
     let pat = Pattern::new(W);
-    let (mut tx, mut rx) =
-        heap(LinkConfig::new(D, N), FlowConfig::new()).map_err(|e| format!("build: {e}"))?;
+    let (mut tx, mut rx) = Link::builder()
+        .depth(D)
+        .mtu(N)
+        .heap_pair()
+        .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(D);
     pair(
         move |ctx| {
@@ -156,10 +159,13 @@ pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Res
 /// metadata ring alone, no payload chunk. An extra row for scenario (a), to show what the
 /// payload store costs a message that fits in the metadata.
 pub fn milonga_sig<const D: usize>(msgs: u64) -> Result<f64, String> {
-    use milonga::spsc::{heap, LinkConfig};
-    use milonga::{FlowConfig, Header, PublishError, RecvError};
-    let (mut tx, mut rx) =
-        heap(LinkConfig::new(D, 8), FlowConfig::new()).map_err(|e| format!("build: {e}"))?;
+    use milonga::spsc::Link;
+    use milonga::{Header, PublishError, RecvError};
+    let (mut tx, mut rx) = Link::builder()
+        .depth(D)
+        .mtu(8)
+        .heap_pair()
+        .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(D);
     pair(
         move |ctx| {

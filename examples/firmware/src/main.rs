@@ -146,7 +146,7 @@ fn exit(status: debug::ExitStatus) -> ! {
 
 #[entry]
 fn main() -> ! {
-    let (tx, mut rx) = LINK.split().expect("the link is split once");
+    let (tx, mut rx) = LINK.split().expect("the link is split once").into_pair();
     critical_section::with(|cs| *HANDOFF.borrow_ref_mut(cs) = Some(tx));
 
     let mut cp = cortex_m::Peripherals::take().expect("peripherals taken once");
