@@ -3,46 +3,65 @@
 //! A producer publishes *frags*: 32-byte metadata records ([`FragMeta`]) in a
 //! sequence-validated ring, with payload bytes in a chunked store. A reliable consumer
 //! reads them in order, zero-copy, one at a time or in batches, and returns *credits* to
-//! the producer as it goes; the producer never overwrites what the consumer still holds.
-//!
-//! - [`spsc`]: the single-producer single-consumer link, with inline storage (a `static`,
-//!   no allocator) or heap storage (`alloc`).
-//! - [`mpsc`]: several producers, one consumer: a shared ring (claim and publish) or
-//!   fan-in over per-producer links.
-//! - [`wait`]: what blocking calls do while they wait.
-//! - [`seq`]: wrap-safe sequence arithmetic.
+//! the producer as it goes: the producer never overwrites what the consumer still holds,
+//! and the borrow checker ends every payload borrow before its credit goes back. Lossy
+//! consumers never slow the producer; they detect when they were lapped and count exactly
+//! what they lost. How it works: [`design`].
 //!
 //! ```
 //! use milonga::spsc::{Budget, Link};
-//! use milonga::{Header, RecvError, TryRecvError};
+//! use milonga::{Header, RecvError};
 //!
 //! let (mut tx, mut rx) = Link::builder().depth(256).mtu(1024).heap_pair()?;
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..1000u64 {
-//!         tx.publish_with(Header::new(i), &i.to_le_bytes(), milonga::wait::SpinThenYield::default())
-//!             .unwrap();
+//!         tx.publish(Header::new(i), &i.to_le_bytes()).unwrap(); // waits for credits
 //!     }
-//!     tx.halt();
+//!     tx.halt(); // the consumer drains what was published, then sees the end
 //! });
+//! let budget = Budget::new(64, 64 * 1024)?;
 //! let mut next = 0u64;
-//! loop {
-//!     match rx.try_batch(Budget::new(64, 64 * 1024).unwrap()) {
+//! let end = loop {
+//!     match rx.recv_batch(budget) {
 //!         Ok(batch) => {
 //!             for frag in &batch {
-//!                 assert_eq!(frag.payload(), &next.to_le_bytes());
+//!                 assert_eq!(frag.payload(), next.to_le_bytes()); // zero-copy
 //!                 next += 1;
 //!             }
-//!             batch.commit();
+//!             batch.commit(); // the credits go back once per batch
 //!         }
-//!         Err(TryRecvError::Empty) => std::thread::yield_now(),
-//!         Err(RecvError::Closed) => break,
-//!         Err(e) => panic!("{e}"),
+//!         Err(end) => break end,
 //!     }
-//! }
-//! assert_eq!(next, 1000);
+//! };
+//! assert_eq!((next, end), (1000, RecvError::Closed));
 //! producer.join().unwrap();
-//! # Ok::<(), milonga::LinkError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Which part to use
+//!
+//! - **One producer, one consumer that must see everything**: [`spsc::Link::builder`]
+//!   (heap) or [`spsc::InlineLink`] (a `static`, no allocator). Read with
+//!   [`try_recv`](spsc::Consumer::try_recv) / [`recv`](spsc::Consumer::recv) (one frag
+//!   lent through a guard) or [`try_batch`](spsc::Consumer::try_batch) /
+//!   [`recv_batch`](spsc::Consumer::recv_batch) (many, one credit return).
+//! - **Broadcast**: the same link with `.reliable(n)`: each of the `n` consumers sees every
+//!   frag; the producer goes at the pace of the slowest.
+//! - **Observers that must never slow the producer** (a monitor, a recorder that may fall
+//!   behind): `.lossy(n)` adds [`spsc::LossyConsumer`]s, which copy payloads out and report
+//!   [`Overrun`]s with exact loss counts.
+//! - **Several producers, one order**: [`mpsc::Ring`] (a shared ring: producers claim seqs
+//!   with one compare-exchange; a log, a sequencer, producers that come and go).
+//! - **Several producers, most throughput**: [`mpsc::FanIn`] (one SPSC link per producer,
+//!   read in a fair order; no write shared between producers).
+//! - **Plain-old-data messages instead of bytes**: the `typed` layer over the same links.
+//! - **Waiting**: [`wait::Strategy`] is chosen once per handle (or on the builder); the
+//!   `*_with` calls take any [`wait::Wait`] for one call.
+//! - **Watching a link**: [`metrics`] snapshots from any thread; [`Cnc`] for the
+//!   producer's state, heartbeat and halt requests.
+//! - **Messages larger than a frag**: [`Producer::try_publish_message`](spsc::Producer::try_publish_message)
+//!   and [`reasm`] to put them back together; [`Tcache`] to drop duplicate tags.
+//! - **Timestamps**: [`clock`]; **sequence arithmetic**: [`seq`].
 //!
 //! # Features
 //! - `std` (default): thread-aware wait strategies; implies `alloc`.

@@ -65,7 +65,7 @@
 //!
 //! ```
 //! use milonga::mpsc::Ring;
-//! use milonga::{Header, RecvError, TryRecvError};
+//! use milonga::{Header, RecvError};
 //!
 //! let (tx, mut rx) = Ring::builder().depth(64).mtu(32).heap_pair()?;
 //! std::thread::scope(|s| {
@@ -73,7 +73,7 @@
 //!         let tx = tx.clone();
 //!         s.spawn(move || {
 //!             for i in 0..100u64 {
-//!                 let mut claim = tx.claim_with(8, milonga::wait::SpinThenYield::default()).unwrap();
+//!                 let mut claim = tx.claim(8).unwrap(); // waits for a credit
 //!                 claim.copy_from_slice(&i.to_le_bytes());
 //!                 claim.commit_with(Header::new(p), 8).unwrap();
 //!             }
@@ -81,19 +81,17 @@
 //!     }
 //!     drop(tx); // the stream closes when the last handle is gone
 //!     let mut next = [0u64; 2];
-//!     loop {
-//!         match rx.try_recv() {
+//!     let end = loop {
+//!         match rx.recv() {
 //!             Ok(frag) => {
 //!                 let p = frag.sig() as usize;
 //!                 assert_eq!(frag.payload(), &next[p].to_le_bytes()); // each producer in order
 //!                 next[p] += 1;
 //!             }
-//!             Err(TryRecvError::Empty) => std::thread::yield_now(),
-//!             Err(RecvError::Closed) => break,
-//!             Err(e) => panic!("{e}"),
+//!             Err(end) => break end,
 //!         }
-//!     }
-//!     assert_eq!(next, [100, 100]);
+//!     };
+//!     assert_eq!((next, end), ([100, 100], RecvError::Closed));
 //! });
 //! # Ok::<(), milonga::LinkError>(())
 //! ```

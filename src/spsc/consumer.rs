@@ -147,6 +147,7 @@ impl<'a> Consumer<'a> {
     /// }
     /// assert_eq!(rx.try_recv()?.sig(), 2);
     /// assert_eq!(rx.try_recv()?.sig(), 5);
+    /// assert!(rx.try_recv().is_err()); // frag 6 is filtered: nothing left
     /// assert_eq!(rx.counters().filtered_frags, 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -25,7 +25,7 @@
 //! assert_eq!((frag.sig(), frag.payload()), (7, &b"hello"[..]));
 //! drop(frag); // the credit goes back when the guard ends
 //! tx.halt();
-//! assert_eq!(rx.try_recv().err(), Some(milonga::RecvError::Closed));
+//! assert_eq!(rx.try_recv().err(), Some(milonga::TryRecvError::Closed));
 //! ```
 
 mod batch;
