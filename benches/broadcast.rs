@@ -92,8 +92,9 @@ fn drain(
     let start = Instant::now();
     let mut backoff = Backoff::new();
     let (mut next, mut sum) = (0u64, 0u64);
+    let budget = Budget::new(batch, batch * size).unwrap();
     while next < n {
-        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+        match rx.try_batch(budget) {
             Ok(frags) => {
                 for frag in &frags {
                     assert_eq!(frag.seq(), next, "out of order");

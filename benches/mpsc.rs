@@ -247,8 +247,9 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                     let mut backoff = Backoff::new();
                     arrive_sharing(ready, parties);
                     let start = Instant::now();
+                    let budget = Budget::new(batch, batch * size).unwrap();
                     while check.total < n {
-                        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+                        match rx.try_batch(budget) {
                             Ok(frags) => {
                                 for frag in &frags {
                                     assert_eq!(frag.seq(), check.total, "ring out of order");
@@ -295,8 +296,9 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                     let mut backoff = Backoff::new();
                     arrive_sharing(ready, parties);
                     let start = Instant::now();
+                    let budget = Budget::new(batch, batch * size).unwrap();
                     while check.total < n {
-                        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+                        match rx.try_batch(budget) {
                             Ok((link, frags)) => {
                                 for frag in &frags {
                                     // Each link's seqs count its own frags, like the stamps.

@@ -78,8 +78,9 @@ fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
             let start = Instant::now();
             let mut next = 0u64;
             let mut sum = 0u64;
+            let budget = Budget::new(batch, batch * size).unwrap();
             while next < n {
-                match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+                match rx.try_batch(budget) {
                     Ok(frags) => {
                         for frag in &frags {
                             assert_eq!(frag.seq(), next, "out of order");

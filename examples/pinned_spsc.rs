@@ -108,8 +108,9 @@ fn run(size: usize, duration: Duration) -> (u64, f64, Option<f64>) {
     let mut expected = pattern;
     let mut next = 0u64;
     let start = Instant::now();
+    let budget = Budget::new(256, 256 * size.max(1)).unwrap();
     loop {
-        match rx.try_batch(Budget::new(256, 256 * size.max(1)).unwrap()) {
+        match rx.try_batch(budget) {
             Ok(batch) => {
                 for frag in &batch {
                     assert_eq!((frag.seq(), frag.sig()), (next, next), "seq, sig");

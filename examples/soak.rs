@@ -169,11 +169,9 @@ impl Reader {
     fn drain(mut self, rx: &mut Consumer<'_>, name: &str, total: u64) -> Self {
         let step = (total / 4).max(1);
         let mut report = step;
+        let budget = Budget::new(BATCH, BATCH * MTU).unwrap();
         loop {
-            match rx.recv_batch_with(
-                Budget::new(BATCH, BATCH * MTU).unwrap(),
-                SpinThenYield::default(),
-            ) {
+            match rx.recv_batch_with(budget, SpinThenYield::default()) {
                 Ok(batch) => self.batch(batch),
                 Err(RecvTimeoutError::Closed) => break,
                 Err(e) => {
@@ -389,8 +387,9 @@ fn mpsc_fan_in(n: u64) -> Tally {
         let total = n;
         let step = (total / 4).max(1);
         let mut report = step;
+        let budget = Budget::new(BATCH, BATCH * MTU).unwrap();
         loop {
-            match rx.recv_batch_with(Budget::new(BATCH, BATCH * MTU).unwrap(), wait()) {
+            match rx.recv_batch_with(budget, wait()) {
                 Ok((_, batch)) => r.batch(batch),
                 Err(RecvTimeoutError::Closed) => break,
                 Err(e) => {

@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use milonga::spsc::Batch;
-use milonga::{Header, PublishError, RecvError};
+use milonga::spsc::{Batch, Budget};
+use milonga::{Header, PublishError, TryRecvError};
 
 use crate::common::{join_all, spawn, Ctx, CONSUMER_CPU, PRODUCER_CPU};
 use crate::tput::batch_of;
@@ -216,6 +216,7 @@ pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
         .heap_pair()
         .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(DEPTH);
+    let budget = Budget::new(max, max * VALUE).unwrap();
     core(
         msgs,
         |pid| {
@@ -223,7 +224,7 @@ pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
+        move |c: &mut Checker| match rx.try_batch(budget) {
             Ok(batch) => check_batch(c, batch, None),
             Err(e) => idle(c, e),
         },
@@ -246,6 +247,7 @@ pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
         .map_err(|e| format!("build: {e}"))?;
     let mut txs = txs.into_iter();
     let max = batch_of(DEPTH);
+    let budget = Budget::new(max, max * VALUE).unwrap();
     core(
         msgs,
         move |pid| {
@@ -254,7 +256,7 @@ pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
+        move |c: &mut Checker| match rx.try_batch(budget) {
             Ok((link, batch)) => check_batch(c, batch, Some(link)),
             Err(e) => idle(c, e),
         },
@@ -308,7 +310,7 @@ fn check_batch(
 }
 
 /// A milonga read that returned no batch: `Empty` is 0 values, any other error fails the run.
-fn idle(c: &Checker, e: RecvError) -> Result<usize, String> {
+fn idle(c: &Checker, e: TryRecvError) -> Result<usize, String> {
     match e {
         TryRecvError::Empty => Ok(0),
         e => Err(format!("recv after {} values: {e}", c.total)),

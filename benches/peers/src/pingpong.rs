@@ -109,7 +109,7 @@ fn typed<Tx: Send, Rx: Send>(
 /// milonga: `try_publish` of 8 bytes, `poll` with a read guard.
 pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
     use milonga::spsc::Link;
-    use milonga::{Header, PublishError, RecvError};
+    use milonga::{Header, PublishError, TryRecvError};
     let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
     let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
     let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
@@ -146,7 +146,7 @@ pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
 /// alone): an extra row, to show what the payload indirection costs a round trip.
 pub fn milonga_sig(rounds: usize) -> Result<Vec<u64>, String> {
     use milonga::spsc::Link;
-    use milonga::{Header, PublishError, RecvError};
+    use milonga::{Header, PublishError, TryRecvError};
     let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
     let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
     let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
@@ -277,7 +277,7 @@ pub fn tango(rounds: usize) -> Result<Vec<u64>, String> {
         }
     }
     fn recv(rx: &mut Consumer<'_, DEPTH, DEPTH, 8>) -> Result<Option<u64>, String> {
-        match rx.try_recv() {
+        match rx.poll() {
             Ok(Some(frag)) => {
                 let p: [u8; 8] = frag
                     .payload
