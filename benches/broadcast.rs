@@ -32,8 +32,8 @@ use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use milonga::spsc::{heap_broadcast, Consumer, LinkConfig};
-use milonga::{FlowConfig, Header, PublishError};
+use milonga::spsc::{Consumer, Link};
+use milonga::{Header, PublishError};
 
 use common::{
     arrive_sharing, checksum, expected_sum, payload, per_frag, pin, stamp, stamp_of, stamps_below,
@@ -55,8 +55,16 @@ fn one_thread(c: &mut Criterion) {
     for size in SIZES {
         g.throughput(per_frag(size));
         g.bench_function(BenchmarkId::new("publish_poll_poll", size), |b| {
-            let (mut tx, mut rxs) =
-                heap_broadcast(LinkConfig::new(DEPTH, size), FlowConfig::new(), CONSUMERS).unwrap();
+            let Link {
+                producer: mut tx,
+                reliable: mut rxs,
+                ..
+            } = Link::builder()
+                .depth(DEPTH)
+                .mtu(size)
+                .reliable(CONSUMERS)
+                .heap()
+                .unwrap();
             let payload = payload(size);
             b.iter(|| {
                 tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
@@ -84,8 +92,9 @@ fn drain(
     let start = Instant::now();
     let mut backoff = Backoff::new();
     let (mut next, mut sum) = (0u64, 0u64);
+    let budget = Budget::new(batch, batch * size).unwrap();
     while next < n {
-        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+        match rx.try_batch(budget) {
             Ok(frags) => {
                 for frag in &frags {
                     assert_eq!(frag.seq(), next, "out of order");
@@ -111,8 +120,16 @@ fn drain(
 /// `iters`.
 fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
     let n = iters.max(MIN_WRAPS * DEPTH as u64);
-    let (mut tx, rxs) =
-        heap_broadcast(LinkConfig::new(DEPTH, size), FlowConfig::new(), CONSUMERS).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: rxs,
+        ..
+    } = Link::builder()
+        .depth(DEPTH)
+        .mtu(size)
+        .reliable(CONSUMERS)
+        .heap()
+        .unwrap();
     let ready = AtomicUsize::new(0);
     let elapsed = std::thread::scope(|s| {
         let ready = &ready;

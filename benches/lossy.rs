@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use milonga::spsc::{heap_lossy, LinkConfig};
-use milonga::{ConsumerCounters, FlowConfig, Header};
+use milonga::spsc::Link;
+use milonga::{ConsumerCounters, Header};
 
 use common::{
     arrive, checksum, expected_sum, payload, per_frag, pin, stamp, stamp_of, DEPTH, MIN_WRAPS,
@@ -50,8 +50,17 @@ fn one_thread(c: &mut Criterion) {
     for size in SIZES {
         g.throughput(per_frag(size));
         g.bench_function(BenchmarkId::new("publish_try_recv", size), |b| {
-            let (mut tx, _, mut lossy) =
-                heap_lossy(LinkConfig::new(DEPTH, size), FlowConfig::new(), 0, 1).unwrap();
+            let Link {
+                producer: mut tx,
+                mut lossy,
+                ..
+            } = Link::builder()
+                .depth(DEPTH)
+                .mtu(size)
+                .reliable(0)
+                .lossy(1)
+                .heap()
+                .unwrap();
             let mut rx = lossy.pop().unwrap();
             let payload = payload(size);
             let mut buf = vec![0u8; size];
@@ -120,8 +129,17 @@ impl Tally {
 /// time for `iters` frags, and adds the run to `tally`.
 fn read_while_publishing(size: usize, margin: u64, iters: u64, tally: &mut Tally) -> Duration {
     let n = iters.max(MIN_WRAPS * DEPTH as u64);
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(DEPTH, size), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(DEPTH)
+        .mtu(size)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let mut rx = lossy.pop().unwrap();
     rx.set_resume_margin(margin);
     let ready = AtomicUsize::new(0);

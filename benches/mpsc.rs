@@ -41,9 +41,8 @@ use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use milonga::mpsc::{heap_fan_in, heap_ring, RingConfig};
-use milonga::spsc::LinkConfig;
-use milonga::{FlowConfig, Header, PublishError};
+use milonga::mpsc::{FanIn, FanInHandles, Ring};
+use milonga::{Header, PublishError};
 
 use common::{
     arrive_sharing, checksum, expected_sum, payload, per_frag, pin, stamp, stamp_of, stamps_below,
@@ -119,7 +118,7 @@ fn one_thread(c: &mut Criterion) {
         });
         let payload = payload(size);
         g.bench_function(BenchmarkId::new("shared_ring", size), |b| {
-            let (tx, mut rx) = heap_ring(RingConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+            let (tx, mut rx) = Ring::builder().depth(DEPTH).mtu(size).heap_pair().unwrap();
             let txs = [tx.clone(), tx];
             b.iter(|| {
                 for tx in &txs {
@@ -132,8 +131,15 @@ fn one_thread(c: &mut Criterion) {
             });
         });
         g.bench_function(BenchmarkId::new("fan_in", size), |b| {
-            let (mut txs, mut rx) =
-                heap_fan_in(PRODUCERS, LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+            let FanInHandles {
+                producers: mut txs,
+                consumer: mut rx,
+            } = FanIn::builder()
+                .producers(PRODUCERS)
+                .depth(DEPTH)
+                .mtu(size)
+                .heap()
+                .unwrap();
             b.iter(|| {
                 for tx in &mut txs {
                     tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
@@ -225,7 +231,7 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
     let parties = PRODUCERS + 1;
     let elapsed = match kind {
         Kind::SharedRing => {
-            let (tx, mut rx) = heap_ring(RingConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+            let (tx, mut rx) = Ring::builder().depth(DEPTH).mtu(size).heap_pair().unwrap();
             std::thread::scope(|s| {
                 let ready = &ready;
                 for p in 0..PRODUCERS {
@@ -241,8 +247,9 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                     let mut backoff = Backoff::new();
                     arrive_sharing(ready, parties);
                     let start = Instant::now();
+                    let budget = Budget::new(batch, batch * size).unwrap();
                     while check.total < n {
-                        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+                        match rx.try_batch(budget) {
                             Ok(frags) => {
                                 for frag in &frags {
                                     assert_eq!(frag.seq(), check.total, "ring out of order");
@@ -266,8 +273,15 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
             })
         }
         Kind::FanIn => {
-            let (txs, mut rx) =
-                heap_fan_in(PRODUCERS, LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+            let FanInHandles {
+                producers: txs,
+                consumer: mut rx,
+            } = FanIn::builder()
+                .producers(PRODUCERS)
+                .depth(DEPTH)
+                .mtu(size)
+                .heap()
+                .unwrap();
             std::thread::scope(|s| {
                 let ready = &ready;
                 for (p, mut tx) in txs.into_iter().enumerate() {
@@ -282,8 +296,9 @@ fn transfer(kind: Kind, place: Placement, size: usize, batch: usize, iters: u64)
                     let mut backoff = Backoff::new();
                     arrive_sharing(ready, parties);
                     let start = Instant::now();
+                    let budget = Budget::new(batch, batch * size).unwrap();
                     while check.total < n {
-                        match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+                        match rx.try_batch(budget) {
                             Ok((link, frags)) => {
                                 for frag in &frags {
                                     // Each link's seqs count its own frags, like the stamps.

@@ -19,8 +19,8 @@ use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use milonga::spsc::{heap, LinkConfig};
-use milonga::{FlowConfig, Header, PublishError};
+use milonga::spsc::Link;
+use milonga::{Header, PublishError};
 
 use common::{arrive, checksum, pin, DEPTH, MIN_WRAPS};
 use milonga::spsc::Budget;
@@ -37,7 +37,7 @@ fn one_thread(c: &mut Criterion) {
     for size in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_function(BenchmarkId::new("publish_poll", size), |b| {
-            let (mut tx, mut rx) = heap(LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+            let (mut tx, mut rx) = Link::builder().depth(DEPTH).mtu(size).heap_pair().unwrap();
             let payload = vec![0xa5u8; size];
             b.iter(|| {
                 tx.try_publish(Header::new(0), black_box(&payload)).unwrap();
@@ -53,7 +53,7 @@ fn one_thread(c: &mut Criterion) {
 /// on cpu 0 to a consumer on cpu 1 reading batches of `batch`; returns the time of `iters`.
 fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
     let n = iters.max(MIN_WRAPS * DEPTH as u64);
-    let (mut tx, mut rx) = heap(LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(DEPTH).mtu(size).heap_pair().unwrap();
     let ready = AtomicUsize::new(0);
     let elapsed = std::thread::scope(|s| {
         let ready = &ready;
@@ -78,8 +78,9 @@ fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
             let start = Instant::now();
             let mut next = 0u64;
             let mut sum = 0u64;
+            let budget = Budget::new(batch, batch * size).unwrap();
             while next < n {
-                match rx.try_batch(Budget::new(batch, batch * size).unwrap()) {
+                match rx.try_batch(budget) {
                     Ok(frags) => {
                         for frag in &frags {
                             assert_eq!(frag.seq(), next, "out of order");

@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use bytemuck::{Pod, Zeroable};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use milonga::spsc::{heap, Budget, LinkConfig};
+use milonga::spsc::{Budget, Link};
 use milonga::typed::{self, PushError};
-use milonga::{FlowConfig, Header, PublishError, TryRecvError};
+use milonga::{Header, PublishError, TryRecvError};
 
 use common::{arrive, checksum, expected_sum, pin, stamp, stamp_of, stamps_below, DEPTH};
 use common::{per_frag, MIN_WRAPS};
@@ -98,7 +98,7 @@ fn transfer<M: Msg>(api: Api, batch: usize, iters: u64) -> Duration {
     let size = core::mem::size_of::<M>();
     let n = iters.max(MIN_WRAPS * DEPTH as u64);
     let template: M = bytemuck::pod_read_unaligned(&common::payload(size));
-    let (tx, rx) = heap(LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(DEPTH).mtu(size).heap_pair().unwrap();
     let (mut ttx, mut trx) = typed::pair::<M, _>((tx, rx)).unwrap();
     let budget = Budget::frags(batch).unwrap();
     let ready = AtomicUsize::new(0);
@@ -216,7 +216,7 @@ fn transfer<M: Msg>(api: Api, batch: usize, iters: u64) -> Duration {
 fn one_thread<M: Msg>(api: Api, batch: usize, iters: u64) -> Duration {
     let size = core::mem::size_of::<M>();
     let template: M = bytemuck::pod_read_unaligned(&common::payload(size));
-    let (tx, rx) = heap(LinkConfig::new(DEPTH, size), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(DEPTH).mtu(size).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<M, _>((tx, rx)).unwrap();
     let budget = Budget::frags(batch).unwrap();
     let mut payload = common::payload(size);

@@ -29,15 +29,15 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-use milonga::mpsc::{heap_fan_in, heap_ring, RingConfig};
+use milonga::mpsc::{FanIn, FanInHandles, Ring};
 use milonga::spsc::Budget;
 use milonga::spsc::SigFilter;
-use milonga::spsc::{heap, heap_broadcast, heap_lossy, Batch, Consumer, InlineLink, LinkConfig};
+use milonga::spsc::{Batch, Consumer, InlineLink, Link, LinkBuilder};
 use milonga::wait::SpinThenYield;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
 use milonga::RecvTimeoutError;
-use milonga::{data_chunks, ConsumerCounters, FlowConfig, Header};
+use milonga::{data_chunks, ConsumerCounters, Header};
 
 const MTU: usize = 512;
 const DEPTH: usize = 1024;
@@ -169,11 +169,9 @@ impl Reader {
     fn drain(mut self, rx: &mut Consumer<'_>, name: &str, total: u64) -> Self {
         let step = (total / 4).max(1);
         let mut report = step;
+        let budget = Budget::new(BATCH, BATCH * MTU).unwrap();
         loop {
-            match rx.recv_batch_with(
-                Budget::new(BATCH, BATCH * MTU).unwrap(),
-                SpinThenYield::default(),
-            ) {
+            match rx.recv_batch_with(budget, SpinThenYield::default()) {
                 Ok(batch) => self.batch(batch),
                 Err(RecvTimeoutError::Closed) => break,
                 Err(e) => {
@@ -216,12 +214,12 @@ fn wait() -> SpinThenYield {
     SpinThenYield::default()
 }
 
-fn link() -> LinkConfig {
-    LinkConfig::new(DEPTH, MTU)
+fn link() -> LinkBuilder {
+    Link::builder().depth(DEPTH).mtu(MTU)
 }
 
 fn spsc_heap(n: u64) -> Tally {
-    let (mut tx, mut rx) = heap(link(), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = link().heap_pair().unwrap();
     std::thread::scope(|s| {
         s.spawn(move || {
             produce(0, n, |k, b| {
@@ -237,7 +235,7 @@ fn spsc_heap(n: u64) -> Tally {
 static INLINE: InlineLink<DEPTH, MTU, { data_chunks(DEPTH, MTU) }> = InlineLink::new();
 
 fn spsc_inline(n: u64) -> Tally {
-    let (mut tx, mut rx) = INLINE.split().unwrap();
+    let (mut tx, mut rx) = INLINE.split().unwrap().into_pair();
     std::thread::scope(|s| {
         s.spawn(move || {
             produce(0, n, |k, b| {
@@ -253,7 +251,11 @@ fn spsc_inline(n: u64) -> Tally {
 }
 
 fn broadcast(n: u64) -> Tally {
-    let (mut tx, rxs) = heap_broadcast(link(), FlowConfig::new(), 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: rxs,
+        ..
+    } = link().reliable(2).heap().unwrap();
     std::thread::scope(|s| {
         s.spawn(move || {
             produce(0, n, |k, b| {
@@ -277,7 +279,12 @@ fn broadcast(n: u64) -> Tally {
 }
 
 fn lossy(n: u64) -> Tally {
-    let (mut tx, mut rels, mut lossies) = heap_lossy(link(), FlowConfig::new(), 1, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: mut rels,
+        lossy: mut lossies,
+        ..
+    } = link().reliable(1).lossy(1).heap().unwrap();
     let (mut rx, mut lossy) = (rels.pop().unwrap(), lossies.pop().unwrap());
     lossy.set_filter(Some(SigFilter::func(|sig| sig % 11 != 5)));
     let bytes = AtomicU64::new(0);
@@ -338,7 +345,7 @@ fn lossy(n: u64) -> Tally {
 
 fn mpsc_ring(n: u64) -> Tally {
     let per = [n / 2, n - n / 2];
-    let (tx, mut rx) = heap_ring(RingConfig::new(DEPTH, MTU), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(DEPTH).mtu(MTU).heap_pair().unwrap();
     std::thread::scope(|s| {
         for p in 0..2u64 {
             let tx = tx.clone();
@@ -358,7 +365,15 @@ fn mpsc_ring(n: u64) -> Tally {
 
 fn mpsc_fan_in(n: u64) -> Tally {
     let per = [n / 2, n - n / 2];
-    let (txs, mut rx) = heap_fan_in(2, link(), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(2)
+        .depth(DEPTH)
+        .mtu(MTU)
+        .heap()
+        .unwrap();
     std::thread::scope(|s| {
         for (p, mut tx) in txs.into_iter().enumerate() {
             s.spawn(move || {
@@ -372,8 +387,9 @@ fn mpsc_fan_in(n: u64) -> Tally {
         let total = n;
         let step = (total / 4).max(1);
         let mut report = step;
+        let budget = Budget::new(BATCH, BATCH * MTU).unwrap();
         loop {
-            match rx.recv_batch_with(Budget::new(BATCH, BATCH * MTU).unwrap(), wait()) {
+            match rx.recv_batch_with(budget, wait()) {
                 Ok((_, batch)) => r.batch(batch),
                 Err(RecvTimeoutError::Closed) => break,
                 Err(e) => {

@@ -9,13 +9,20 @@
 //!
 //! The producer beats its heartbeat at housekeeping; an observer that sees it unchanged
 //! for longer than it is willing to wait takes the producer for dead.
+//!
+//! The producer's counters live on a line only the producer writes: its frag and byte
+//! counts are stored after every publish, its backpressure counts at every credit refresh
+//! (a relaxed store each, to a line that stays in the producer's cache). The producer
+//! handles of a shared multi-producer ring cannot share such a line, so they add their
+//! payload bytes to one of a few cells instead ([`TxCell`]), each on its own line.
 
 use core::fmt;
 
-use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::*, CNC_ACQUIRE, CNC_RELEASE};
+use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::*, Ref, CNC_ACQUIRE, CNC_RELEASE};
 
 /// The state of a link's producer, as its cnc reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Signal {
     /// Built; no producer running (or the producer acknowledged a halt and stopped).
@@ -80,11 +87,24 @@ struct Control {
     gone: AtomicBool,
 }
 
+/// The single producer's counters: written only by it.
 struct TxDiag {
     published_frags: AtomicU64,
     published_bytes: AtomicU64,
     backpressure: AtomicU64,
     backpressure_ticks: AtomicU64,
+}
+
+/// The cells a shared ring's producer handles count their payload bytes in.
+const TX_CELLS: usize = 4;
+
+/// Payload bytes committed by the producer handles of a shared multi-producer ring (zero on
+/// a single-producer link): each handle adds to the cell it was given when it was made, in
+/// turn, so up to [`TX_CELLS`] handles never write the same line. The total is the sum.
+struct SharedTx {
+    cells: [CachePadded<AtomicU64>; TX_CELLS],
+    /// Cells handed out so far.
+    next: AtomicU64,
 }
 
 /// A link's command-and-control block.
@@ -96,10 +116,13 @@ pub struct Cnc {
     control: CachePadded<Control>,
     heartbeat: CachePadded<AtomicU64>,
     diag: CachePadded<TxDiag>,
+    shared: SharedTx,
 }
 
-/// The producer's counters, as last published at housekeeping.
+/// The producer's counters, as it published them: frags and bytes after every publish,
+/// backpressure at every credit refresh.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ProducerCounters {
     /// Frags published.
     pub published_frags: u64,
@@ -107,9 +130,26 @@ pub struct ProducerCounters {
     pub published_bytes: u64,
     /// Times the producer ran out of credits (entered backpressure).
     pub backpressure: u64,
-    /// Clock ticks spent in backpressure (0 unless the producer was given a clock; see
+    /// Clock ticks spent in backpressure, counted when backpressure ends (0 unless the
+    /// producer was given a clock; see
     /// [`Producer::set_clock`](crate::spsc::Producer::set_clock)).
     pub backpressure_ticks: u64,
+}
+
+/// The cell of a shared ring's byte count that one producer handle adds to.
+#[derive(Clone, Copy)]
+pub(crate) struct TxCell<'a>(Ref<'a, AtomicU64>);
+
+impl TxCell<'_> {
+    /// Counts `bytes` committed: one relaxed read-modify-write on a line that only the
+    /// handles sharing this cell write.
+    #[inline(always)]
+    pub(crate) fn add(self, bytes: u64) {
+        // Observer-only counts: no protocol reads them, so loom models skip them.
+        if !cfg!(milonga_loom) {
+            self.0.fetch_add(bytes, Relaxed);
+        }
+    }
 }
 
 macro_rules! cnc_new {
@@ -130,6 +170,15 @@ macro_rules! cnc_new {
                 backpressure: AtomicU64::new(0),
                 backpressure_ticks: AtomicU64::new(0),
             }),
+            shared: SharedTx {
+                cells: [
+                    CachePadded::new(AtomicU64::new(0)),
+                    CachePadded::new(AtomicU64::new(0)),
+                    CachePadded::new(AtomicU64::new(0)),
+                    CachePadded::new(AtomicU64::new(0)),
+                ],
+                next: AtomicU64::new(0),
+            },
         }
     };
 }
@@ -227,7 +276,32 @@ impl Cnc {
         self.control.gone.load(Relaxed)
     }
 
-    /// Producer: publishes its counters.
+    /// Producer: publishes its frag and byte counts after a publish. Two relaxed stores to
+    /// a line only the producer writes (and only metrics observers read), so it stays in
+    /// the producer's cache between publishes.
+    #[inline(always)]
+    pub(crate) fn publish_tx(&self, frags: u64, bytes: u64) {
+        // Observer-only until the stream closes (`close` publishes them again), so loom
+        // models skip them.
+        if !cfg!(milonga_loom) {
+            self.diag.published_frags.store(frags, Relaxed);
+            self.diag.published_bytes.store(bytes, Relaxed);
+        }
+    }
+
+    /// A shared ring's new producer handle: the cell it counts its payload bytes in (the
+    /// cells in turn).
+    pub(crate) fn tx_cell(&self) -> TxCell<'_> {
+        // As in `TxCell::add`: loom models skip the turn (one cell does).
+        let i = if cfg!(milonga_loom) {
+            0
+        } else {
+            self.shared.next.fetch_add(1, Relaxed) as usize % TX_CELLS
+        };
+        TxCell(Ref::new(&self.shared.cells[i]))
+    }
+
+    /// Producer: publishes all its counters (at housekeeping, credit refreshes and close).
     pub(crate) fn publish_counters(&self, c: &ProducerCounters) {
         self.diag.published_frags.store(c.published_frags, Relaxed);
         self.diag.published_bytes.store(c.published_bytes, Relaxed);
@@ -237,11 +311,27 @@ impl Cnc {
             .store(c.backpressure_ticks, Relaxed);
     }
 
+    /// The producer's counters as last published: frags and bytes as of its last publish,
+    /// backpressure as of its last credit refresh. Each is read on its own (relaxed), so
+    /// while the producer runs they may be a publish or so apart; once it stops they agree.
+    ///
+    /// On a shared multi-producer ring ([`mpsc`](crate::mpsc)) the bytes are those every
+    /// handle committed so far, and frags and backpressure are published when the stream
+    /// closes (the ring's metrics read them live from the claim cursor).
+    pub(crate) fn published_frags(&self) -> u64 {
+        self.diag.published_frags.load(Relaxed)
+    }
+
     /// The producer's counters as last published.
     pub fn producer_counters(&self) -> ProducerCounters {
+        let shared = self
+            .shared
+            .cells
+            .iter()
+            .fold(0u64, |sum, c| sum.wrapping_add(c.load(Relaxed)));
         ProducerCounters {
             published_frags: self.diag.published_frags.load(Relaxed),
-            published_bytes: self.diag.published_bytes.load(Relaxed),
+            published_bytes: self.diag.published_bytes.load(Relaxed).wrapping_add(shared),
             backpressure: self.diag.backpressure.load(Relaxed),
             backpressure_ticks: self.diag.backpressure_ticks.load(Relaxed),
         }

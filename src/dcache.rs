@@ -280,7 +280,7 @@ impl<'a> DCache<'a> {
     /// The payload bytes of a published frag, for reading.
     ///
     /// # Safety
-    /// `in_bounds(chunk, sz)` holds, and the caller holds the region: the frag that owns it
+    /// `in_bounds(at, sz)` holds, and the caller holds the region: the frag that owns it
     /// is published and its credit not yet returned, so the producer does not write it
     /// while the returned slice lives.
     #[inline(always)]
@@ -291,7 +291,7 @@ impl<'a> DCache<'a> {
         unsafe { core::slice::from_raw_parts(self.base(at), sz) }
     }
 
-    /// Hints the CPU to start loading the first line of the region at `chunk` (a guess:
+    /// Hints the CPU to start loading the first line of the region at word `at` (a guess:
     /// it may be out of bounds, or not yet written). A prefetch reads nothing into the
     /// program and cannot fault; it only lets a payload's cache miss overlap another one.
     /// A no-op off x86-64, and under Miri and loom.
@@ -322,7 +322,7 @@ impl<'a> DCache<'a> {
     /// The payload bytes of a region the producer is about to publish, for writing.
     ///
     /// # Safety
-    /// `in_bounds(chunk, sz)` holds, only the single producer calls this, and no reader
+    /// `in_bounds(at, sz)` holds, only the single producer calls this, and no reader
     /// holds any part of the region: the producer holds a credit for the frag that will
     /// own it, and the region was placed by [`DCache::place`] in a store of at least
     /// [`data_chunks`] chunks.
@@ -434,7 +434,7 @@ impl<'a> DCache<'a> {
     /// ([`MCache::still`](crate::mcache::MCache::still)).
     ///
     /// # Safety
-    /// `in_bounds(chunk, dst.len())` holds.
+    /// `in_bounds(at, dst.len())` holds.
     #[inline(always)]
     pub(crate) unsafe fn read_shared(&self, at: u32, dst: &mut [u8]) {
         debug_assert!(self.in_bounds(at, dst.len()));

@@ -5,12 +5,9 @@
 //! back). Progress, consumer counters and the producer's counter each sit on their own
 //! cache line: the producer reads the progress line only when it refreshes its credits.
 
-use crate::clock::ClockRef;
-use crate::seq;
-use crate::sync::{
-    AtomicBool, AtomicU64, CachePadded, Ordering::*, Ref, FSEQ_ACQUIRE, FSEQ_PUBLISH,
-};
+use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::*, FSEQ_ACQUIRE, FSEQ_PUBLISH};
 
+/// The consumer's progress. Written by the consumer only; read by the producer.
 struct Progress {
     /// The next seq the consumer needs: every frag before it has been released.
     seq: AtomicU64,
@@ -24,6 +21,7 @@ struct Progress {
 /// `published = consumed + filtered + lost` holds in frags and in bytes, where
 /// `lost = poll_lost + read_lost` frags and `lost_bytes` bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConsumerCounters {
     /// Frags delivered to the application.
     pub consumed_frags: u64,
@@ -52,14 +50,28 @@ impl ConsumerCounters {
     }
 }
 
+/// The consumer's [`ConsumerCounters`] as last published, one atomic per field. Written by
+/// the consumer only ([`Fseq::publish_counters`]); read by any thread ([`Fseq::counters`]).
 struct Diag {
-    counters: [AtomicU64; 9],
+    consumed_frags: AtomicU64,
+    consumed_bytes: AtomicU64,
+    filtered_frags: AtomicU64,
+    filtered_bytes: AtomicU64,
+    poll_overruns: AtomicU64,
+    poll_lost: AtomicU64,
+    read_overruns: AtomicU64,
+    read_lost: AtomicU64,
+    lost_bytes: AtomicU64,
 }
 
 /// A consumer's flow-control sequence and counters.
 pub(crate) struct Fseq {
+    /// Written by the consumer.
     progress: CachePadded<Progress>,
+    /// Written by the consumer.
     diag: CachePadded<Diag>,
+    /// How often this consumer was the one that held the producer back. Written by the
+    /// producer only ([`Fseq::publish_slow`]); read by any thread.
     slow: CachePadded<AtomicU64>,
 }
 
@@ -71,17 +83,15 @@ macro_rules! fseq_new {
                 detached: AtomicBool::new(false),
             }),
             diag: CachePadded::new(Diag {
-                counters: [
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                    AtomicU64::new(0),
-                ],
+                consumed_frags: AtomicU64::new(0),
+                consumed_bytes: AtomicU64::new(0),
+                filtered_frags: AtomicU64::new(0),
+                filtered_bytes: AtomicU64::new(0),
+                poll_overruns: AtomicU64::new(0),
+                poll_lost: AtomicU64::new(0),
+                read_overruns: AtomicU64::new(0),
+                read_lost: AtomicU64::new(0),
+                lost_bytes: AtomicU64::new(0),
             }),
             slow: CachePadded::new(AtomicU64::new(0)),
         }
@@ -128,35 +138,43 @@ impl Fseq {
     /// Consumer: publishes its counters.
     #[inline]
     pub(crate) fn publish_counters(&self, c: &ConsumerCounters) {
-        let values = [
-            c.consumed_frags,
-            c.consumed_bytes,
-            c.filtered_frags,
-            c.filtered_bytes,
-            c.poll_overruns,
-            c.poll_lost,
-            c.read_overruns,
-            c.read_lost,
-            c.lost_bytes,
-        ];
-        for (cell, v) in self.diag.counters.iter().zip(values) {
-            cell.store(v, Relaxed);
-        }
+        // Destructured, so a field added to `ConsumerCounters` cannot be left out here.
+        let ConsumerCounters {
+            consumed_frags,
+            consumed_bytes,
+            filtered_frags,
+            filtered_bytes,
+            poll_overruns,
+            poll_lost,
+            read_overruns,
+            read_lost,
+            lost_bytes,
+        } = *c;
+        let d = &self.diag;
+        d.consumed_frags.store(consumed_frags, Relaxed);
+        d.consumed_bytes.store(consumed_bytes, Relaxed);
+        d.filtered_frags.store(filtered_frags, Relaxed);
+        d.filtered_bytes.store(filtered_bytes, Relaxed);
+        d.poll_overruns.store(poll_overruns, Relaxed);
+        d.poll_lost.store(poll_lost, Relaxed);
+        d.read_overruns.store(read_overruns, Relaxed);
+        d.read_lost.store(read_lost, Relaxed);
+        d.lost_bytes.store(lost_bytes, Relaxed);
     }
 
     /// Any thread: the consumer's counters as last published.
     pub(crate) fn counters(&self) -> ConsumerCounters {
-        let v = |i: usize| self.diag.counters[i].load(Relaxed);
+        let d = &self.diag;
         ConsumerCounters {
-            consumed_frags: v(0),
-            consumed_bytes: v(1),
-            filtered_frags: v(2),
-            filtered_bytes: v(3),
-            poll_overruns: v(4),
-            poll_lost: v(5),
-            read_overruns: v(6),
-            read_lost: v(7),
-            lost_bytes: v(8),
+            consumed_frags: d.consumed_frags.load(Relaxed),
+            consumed_bytes: d.consumed_bytes.load(Relaxed),
+            filtered_frags: d.filtered_frags.load(Relaxed),
+            filtered_bytes: d.filtered_bytes.load(Relaxed),
+            poll_overruns: d.poll_overruns.load(Relaxed),
+            poll_lost: d.poll_lost.load(Relaxed),
+            read_overruns: d.read_overruns.load(Relaxed),
+            read_lost: d.read_lost.load(Relaxed),
+            lost_bytes: d.lost_bytes.load(Relaxed),
         }
     }
 
@@ -172,114 +190,29 @@ impl Fseq {
     }
 }
 
-/// Consecutive idle polls at one seq after which a shared ring's consumer looks at the claim
-/// cursor (and again every as many polls until it reports a stall). A claim is normally
-/// published within nanoseconds of being made, so only a claim that stays unpublished this
-/// long is worth reporting, and the consumer does not pull the producers' hot line into its
-/// cache on every empty poll.
-pub(crate) const STALL_POLLS: u64 = 64;
+#[cfg(all(test, not(milonga_loom)))]
+mod tests {
+    use super::*;
 
-/// "No clock": the value of [`StallWatch::since`] for a consumer without a clock.
-const NO_CLOCK: u64 = u64::MAX;
-
-/// A shared multi-producer ring's watch over the oldest claimed but unpublished frag.
-///
-/// Written only by the ring's consumer, on its idle path: when it has found its next seq
-/// unpublished on a multiple of [`STALL_POLLS`] consecutive idle polls and the claim cursor
-/// is past that seq, the seq was claimed by a producer that has not published it yet.
-/// Every frag before it was consumed, so it is the oldest unpublished claim. The report is
-/// cleared when the consumer moves past it.
-pub(crate) struct StallWatch {
-    /// The seq the consumer is idling at.
-    at: AtomicU64,
-    /// Consecutive idle polls at `at`.
-    polls: AtomicU64,
-    /// A stall is reported (`seq`, `since`).
-    stalled: AtomicBool,
-    seq: AtomicU64,
-    since: AtomicU64,
-}
-
-/// A reported stalled claim: (seq, consecutive idle polls at it, clock tick when first
-/// reported if the consumer had a clock).
-pub(crate) type Stall = (u64, u64, Option<u64>);
-
-macro_rules! stall_watch_new {
-    ($seq0:expr) => {
-        StallWatch {
-            at: AtomicU64::new($seq0),
-            polls: AtomicU64::new(0),
-            stalled: AtomicBool::new(false),
-            seq: AtomicU64::new(0),
-            since: AtomicU64::new(NO_CLOCK),
-        }
-    };
-}
-
-impl StallWatch {
-    /// A watch for a consumer starting at `seq0`.
-    #[cfg(not(milonga_loom))]
-    pub(crate) const fn new(seq0: u64) -> StallWatch {
-        stall_watch_new!(seq0)
-    }
-
-    /// See the non-loom variant.
-    #[cfg(milonga_loom)]
-    pub(crate) fn new(seq0: u64) -> StallWatch {
-        stall_watch_new!(seq0)
-    }
-
-    /// Consumer: `rx_seq` is not published yet. `cursor` is the ring's claim cursor (the
-    /// seq the next claim takes).
-    #[cold]
-    pub(crate) fn idle(&self, rx_seq: u64, cursor: &AtomicU64, clock: Option<&ClockRef<'_>>) {
-        let polls = if self.at.load(Relaxed) == rx_seq {
-            self.polls.load(Relaxed).wrapping_add(1)
-        } else {
-            self.at.store(rx_seq, Relaxed);
-            self.stalled.store(false, Relaxed);
-            1
+    #[test]
+    fn counters_round_trip_field_by_field() {
+        // Distinct values, so two fields crossed over would be caught.
+        let c = ConsumerCounters {
+            consumed_frags: 1,
+            consumed_bytes: 2,
+            filtered_frags: 3,
+            filtered_bytes: 4,
+            poll_overruns: 5,
+            poll_lost: 6,
+            read_overruns: 7,
+            read_lost: 8,
+            lost_bytes: 9,
         };
-        self.polls.store(polls, Relaxed);
-        if polls % STALL_POLLS == 0
-            && !self.stalled.load(Relaxed)
-            && seq::gt(cursor.load(Relaxed), rx_seq)
-        {
-            self.seq.store(rx_seq, Relaxed);
-            self.since
-                .store(clock.map_or(NO_CLOCK, |c| c.now()), Relaxed);
-            self.stalled.store(true, Release);
-        }
+        let fseq = Fseq::new(0);
+        assert_eq!(fseq.counters(), ConsumerCounters::default());
+        fseq.publish_counters(&c);
+        assert_eq!(fseq.counters(), c);
+        fseq.publish_slow(10);
+        assert_eq!((fseq.slow(), fseq.counters()), (10, c));
     }
-
-    /// Consumer: every frag before `rx_seq` is released.
-    #[inline]
-    pub(crate) fn progressed(&self, rx_seq: u64) {
-        if self.stalled.load(Relaxed) && seq::gt(rx_seq, self.seq.load(Relaxed)) {
-            self.stalled.store(false, Relaxed);
-        }
-    }
-
-    /// Any thread: the stalled claim reported now, if any. The fields are read one by one,
-    /// so a report that changes meanwhile can be seen half old, half new (diagnostics).
-    pub(crate) fn report(&self) -> Option<Stall> {
-        if !self.stalled.load(Acquire) {
-            return None;
-        }
-        let seq = self.seq.load(Relaxed);
-        let polls = if self.at.load(Relaxed) == seq {
-            self.polls.load(Relaxed)
-        } else {
-            0
-        };
-        let since = self.since.load(Relaxed);
-        Some((seq, polls, (since != NO_CLOCK).then_some(since)))
-    }
-}
-
-/// What a shared ring gives its consumer: the claim cursor and the stall watch.
-#[derive(Clone, Copy)]
-pub(crate) struct Claims<'a> {
-    pub(crate) cursor: Ref<'a, AtomicU64>,
-    pub(crate) watch: Ref<'a, StallWatch>,
 }

@@ -3,54 +3,77 @@
 //! A producer publishes *frags*: 32-byte metadata records ([`FragMeta`]) in a
 //! sequence-validated ring, with payload bytes in a chunked store. A reliable consumer
 //! reads them in order, zero-copy, one at a time or in batches, and returns *credits* to
-//! the producer as it goes; the producer never overwrites what the consumer still holds.
-//!
-//! - [`spsc`]: the single-producer single-consumer link, with inline storage (a `static`,
-//!   no allocator) or heap storage (`alloc`).
-//! - [`mpsc`]: several producers, one consumer: a shared ring (claim and publish) or
-//!   fan-in over per-producer links.
-//! - [`typed`]: the same links carrying values of one plain-data type: `try_push(v)`,
-//!   `try_pop() -> T`, zero-copy `&T` guards and batches, `iter()`.
-//! - [`wait`]: what blocking calls do while they wait.
-//! - [`seq`]: wrap-safe sequence arithmetic.
+//! the producer as it goes: the producer never overwrites what the consumer still holds,
+//! and the borrow checker ends every payload borrow before its credit goes back. Lossy
+//! consumers never slow the producer; they detect when they were lapped and count exactly
+//! what they lost. How it works: [`design`].
 //!
 //! ```
-//! use milonga::spsc::{heap, LinkConfig};
-//! use milonga::{FlowConfig, Header, RecvError};
+//! use milonga::spsc::{Budget, Link};
+//! use milonga::{Header, RecvError};
 //!
-//! let (mut tx, mut rx) = heap(LinkConfig::new(256, 1024), FlowConfig::new())?;
+//! let (mut tx, mut rx) = Link::builder().depth(256).mtu(1024).heap_pair()?;
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..1000u64 {
-//!         tx.publish_with(Header::new(i), &i.to_le_bytes(), milonga::wait::SpinThenYield::default())
-//!             .unwrap();
+//!         tx.publish(Header::new(i), &i.to_le_bytes()).unwrap(); // waits for credits
 //!     }
-//!     tx.halt();
+//!     tx.halt(); // the consumer drains what was published, then sees the end
 //! });
+//! let budget = Budget::new(64, 64 * 1024)?;
 //! let mut next = 0u64;
-//! loop {
-//!     match rx.try_batch(Budget::new(64, 64 * 1024).unwrap()) {
+//! let end = loop {
+//!     match rx.recv_batch(budget) {
 //!         Ok(batch) => {
 //!             for frag in &batch {
-//!                 assert_eq!(frag.payload(), &next.to_le_bytes());
+//!                 assert_eq!(frag.payload(), next.to_le_bytes()); // zero-copy
 //!                 next += 1;
 //!             }
-//!             batch.commit();
+//!             batch.commit(); // the credits go back once per batch
 //!         }
-//!         Err(TryRecvError::Empty) => std::thread::yield_now(),
-//!         Err(RecvError::Closed) => break,
-//!         Err(e) => panic!("{e}"),
+//!         Err(end) => break end,
 //!     }
-//! }
-//! assert_eq!(next, 1000);
+//! };
+//! assert_eq!((next, end), (1000, RecvError::Closed));
 //! producer.join().unwrap();
-//! # Ok::<(), milonga::LinkError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Which part to use
+//!
+//! - **One producer, one consumer that must see everything**: [`spsc::Link::builder`]
+//!   (heap) or [`spsc::InlineLink`] (a `static`, no allocator). Read with
+//!   [`try_recv`](spsc::Consumer::try_recv) / [`recv`](spsc::Consumer::recv) (one frag
+//!   lent through a guard) or [`try_batch`](spsc::Consumer::try_batch) /
+//!   [`recv_batch`](spsc::Consumer::recv_batch) (many, one credit return).
+//! - **Broadcast**: the same link with `.reliable(n)`: each of the `n` consumers sees every
+//!   frag; the producer goes at the pace of the slowest.
+//! - **Observers that must never slow the producer** (a monitor, a recorder that may fall
+//!   behind): `.lossy(n)` adds [`spsc::LossyConsumer`]s, which copy payloads out and report
+//!   [`Overrun`]s with exact loss counts.
+//! - **Several producers, one order**: [`mpsc::Ring`] (a shared ring: producers claim seqs
+//!   with one compare-exchange; a log, a sequencer, producers that come and go).
+//! - **Several producers, most throughput**: [`mpsc::FanIn`] (one SPSC link per producer,
+//!   read in a fair order; no write shared between producers).
+//! - **Plain-old-data messages instead of bytes**: [`typed`], the same links carrying values
+//!   of one `Pod` type: `try_push(v)`, `try_pop() -> T`, zero-copy `&T` guards and batches,
+//!   `iter()`.
+//! - **Waiting**: [`wait::Strategy`] is chosen once per handle (or on the builder); the
+//!   `*_with` calls take any [`wait::Wait`] for one call.
+//! - **Watching a link**: [`metrics`] snapshots from any thread; [`Cnc`] for the
+//!   producer's state, heartbeat and halt requests.
+//! - **Messages larger than a frag**: [`Producer::try_publish_message`](spsc::Producer::try_publish_message)
+//!   and [`reasm`] to put them back together; [`Tcache`] to drop duplicate tags.
+//! - **Timestamps**: [`clock`]; **sequence arithmetic**: [`seq`].
 //!
 //! # Features
 //! - `std` (default): thread-aware wait strategies; implies `alloc`.
 //! - `alloc`: heap-backed links sized at run time.
 //! - `critical-section`: for targets without compare-and-swap (thumbv6m, riscv32imc),
-//!   lets portable-atomic emulate atomics with a critical section.
+//!   lets portable-atomic emulate atomics with a critical section. Such a target needs it
+//!   (or portable-atomic's single-core mode, set as the cfg
+//!   `portable_atomic_unsafe_assume_single_core`): without either the build stops with an
+//!   error that says so.
+//! - `serde`: `serde::Serialize` for metrics snapshots (see [`metrics`]).
 //!
 //! # 32-bit targets
 //!
@@ -72,28 +95,52 @@
 //! Without `std` and `alloc` the crate is `#![no_std]` and allocation-free.
 
 #![no_std]
-#![warn(clippy::undocumented_unsafe_blocks)]
+
+// Without compare-and-swap, portable-atomic provides the read-modify-write atomics milonga
+// needs only with a critical section (milonga's `critical-section` feature) or in its
+// single-core mode, which milonga can see only when it is set as a cfg. (AVR and MSP430
+// are single-core, and portable-atomic always provides them.)
+#[cfg(not(any(
+    target_has_atomic = "ptr",
+    feature = "critical-section",
+    portable_atomic_unsafe_assume_single_core,
+    target_arch = "avr",
+    target_arch = "msp430",
+)))]
+compile_error!(
+    "milonga: this target has no compare-and-swap (e.g. thumbv6m, riscv32imc): enable \
+     milonga's `critical-section` feature (features = [\"critical-section\"]) and link a \
+     critical-section implementation for the target (or, on a single-core chip, build with \
+     `--cfg portable_atomic_unsafe_assume_single_core`)"
+);
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+// Visibility: an item of a private module is `pub` only if the crate re-exports it (below);
+// everything else the crate shares between its modules is `pub(crate)`.
+mod assembly;
 pub mod clock;
 mod cnc;
 mod dcache;
+pub mod design;
 mod error;
 mod fctl;
 mod frag;
 mod fseq;
 #[cfg(feature = "alloc")]
 mod heap_alloc;
+#[cfg(feature = "alloc")]
+mod heap_storage;
 mod mcache;
 pub mod metrics;
 pub mod mpsc;
 pub mod reasm;
 pub mod seq;
 pub mod spsc;
+mod stall_watch;
 mod sync;
 mod tcache;
 pub mod typed;
@@ -111,13 +158,6 @@ pub use fseq::ConsumerCounters;
 pub use tcache::Tcache;
 #[cfg(feature = "alloc")]
 pub use tcache::{HeapTcache, TcacheError};
-
-/// The internals the loom models drive directly (only under `--cfg milonga_loom`).
-#[cfg(milonga_loom)]
-#[doc(hidden)]
-pub mod __loom {
-    pub use crate::mcache::{MCache, Read, Slot};
-}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,7 +1,8 @@
 //! The metadata ring: a power-of-two array of 32-byte slots, one per sequence number
-//! modulo the depth, each written by the single producer with a seqlock.
+//! modulo the depth. Each slot has a single writer at a time: the link's producer, or on a
+//! shared multi-producer ring the claimer of the seq (see [`mpsc`](crate::mpsc)).
 //!
-//! Publish (producer, the only writer of every slot):
+//! Publish (the slot's writer):
 //! 1. store `seq - 1` into the slot's seq: the frag that was there is gone, and a reader of
 //!    either the old or the new seq sees a mismatch;
 //! 2. release fence, then the body fields with relaxed stores;
@@ -9,11 +10,11 @@
 //!
 //! Steps 1 and 2's fence exist for readers the producer does not wait for (lossy readers),
 //! which may be reading the slot's old frag while it is rewritten. A ring whose readers are
-//! all gated by credits ([`MCache::publish_gated`]) skips them: no such reader holds the old
-//! frag (its credit came back before the producer could reuse the slot), and none reads a
-//! body before it acquired the new seq, so the body stores and the release of step 3 are
-//! enough. That saves a store and, when a reader is polling the slot, a cache-line
-//! transfer per frag.
+//! all gated by credits ([`MCache::publish_gated`]: an SPSC link without lossy consumers,
+//! and every shared multi-producer ring) skips them: no such reader holds the old frag (its
+//! credit came back before the producer could reuse the slot), and none reads a body before
+//! it acquired the new seq, so the body stores and the release of step 3 are enough. That
+//! saves a store and, when a reader is polling the slot, a cache-line transfer per frag.
 //!
 //! Read (consumer): load seq (acquire) and compare it wrap-safely with the expected seq;
 //! then the body with relaxed loads; then, for a reader the producer does not wait for,
@@ -29,7 +30,7 @@ use crate::sync::{Ref, SLOT_ACQUIRE, SLOT_PUBLISH};
 
 /// One metadata slot: the atomic image of a [`FragMeta`], 32 bytes, two per cache line.
 #[repr(C, align(32))]
-pub struct Slot {
+pub(crate) struct Slot {
     seq: AtomicU64,
     sig: AtomicU64,
     /// `offset | sz << 32 | ctl << 48`
@@ -45,7 +46,7 @@ impl Slot {
     /// A slot that holds no frag a reader starting at `seq0` would accept: its seq is
     /// `seq0 - 1`, "not yet" for every seq in `seq0 .. seq0 + depth`.
     #[cfg(not(milonga_loom))]
-    pub const fn empty(seq0: u64) -> Slot {
+    pub(crate) const fn empty(seq0: u64) -> Slot {
         Slot {
             seq: AtomicU64::new(seq::dec(seq0, 1)),
             sig: AtomicU64::new(0),
@@ -56,7 +57,7 @@ impl Slot {
 
     /// See the non-loom variant (loom atomics cannot be built in a `const fn`).
     #[cfg(milonga_loom)]
-    pub fn empty(seq0: u64) -> Slot {
+    pub(crate) fn empty(seq0: u64) -> Slot {
         Slot {
             seq: AtomicU64::new(seq::dec(seq0, 1)),
             sig: AtomicU64::new(0),
@@ -68,7 +69,7 @@ impl Slot {
 
 /// What a reader found in the slot of the seq it expected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Read {
+pub(crate) enum Read {
     /// The frag, read consistently.
     Ready(FragMeta),
     /// The producer has not published this seq yet.
@@ -87,7 +88,7 @@ pub enum Read {
 /// bytes published before its frag, written inside the same seqlock window as the body.
 /// A lossy reader that was overrun learns from it exactly how many bytes it lost.
 #[derive(Clone, Copy)]
-pub struct MCache<'a> {
+pub(crate) struct MCache<'a> {
     slots: Ref<'a, [Slot]>,
     ledger: Ref<'a, [AtomicU64]>,
     mask: u64,
@@ -97,7 +98,7 @@ impl<'a> MCache<'a> {
     /// A view of `slots`, whose length must be a power of two of at least 2 (checked by
     /// the link constructors, which are the only callers), with a ledger of the same length
     /// or none (an empty slice).
-    pub fn new(slots: &'a [Slot], ledger: &'a [AtomicU64]) -> Self {
+    pub(crate) fn new(slots: &'a [Slot], ledger: &'a [AtomicU64]) -> Self {
         assert!(slots.len() >= 2 && slots.len().is_power_of_two());
         assert!(ledger.is_empty() || ledger.len() == slots.len());
         MCache {
@@ -109,7 +110,7 @@ impl<'a> MCache<'a> {
 
     /// The number of slots.
     #[inline(always)]
-    pub fn depth(&self) -> u64 {
+    pub(crate) fn depth(&self) -> u64 {
         self.mask + 1
     }
 
@@ -126,26 +127,26 @@ impl<'a> MCache<'a> {
     }
 
     /// Publishes `meta` in the slot of `meta.seq` (publish steps 1 to 3), for any reader.
-    /// Only the slot's single writer may call this: the producer of the ring, or on a
-    /// shared multi-producer ring the claimer of `meta.seq` (see [`mpsc`](crate::mpsc)).
-    #[cfg_attr(not(any(test, milonga_loom)), allow(dead_code))]
+    /// Only the slot's single writer may call this (see the module docs), as every publish.
+    #[cfg_attr(not(test), allow(dead_code))]
     #[inline(always)]
-    pub fn publish(&self, meta: &FragMeta) {
+    pub(crate) fn publish(&self, meta: &FragMeta) {
         self.publish_inner::<true, false>(meta, 0)
     }
 
     /// [`publish`](Self::publish) on a ring that only gated readers read (every reader
     /// returns credits the producer waits for): the body and step 3, without step 1 and
-    /// its fence (see the module docs).
+    /// its fence (see the module docs). The publish of an SPSC link without lossy
+    /// consumers, and of a shared multi-producer ring's claimers.
     #[inline(always)]
-    pub fn publish_gated(&self, meta: &FragMeta) {
+    pub(crate) fn publish_gated(&self, meta: &FragMeta) {
         self.publish_inner::<false, false>(meta, 0)
     }
 
     /// [`publish`](Self::publish) on a ring with a ledger: `bytes_before` is the payload
     /// bytes published before this frag.
     #[inline(always)]
-    pub fn publish_with_ledger(&self, meta: &FragMeta, bytes_before: u64) {
+    pub(crate) fn publish_with_ledger(&self, meta: &FragMeta, bytes_before: u64) {
         self.publish_inner::<true, true>(meta, bytes_before)
     }
 
@@ -194,7 +195,7 @@ impl<'a> MCache<'a> {
     /// (negative: not yet published; zero: ready; positive: overrun), with acquire
     /// ordering, so a zero makes the body readable by a reader the producer waits for.
     #[inline(always)]
-    pub fn poll(&self, seq: u64) -> i64 {
+    pub(crate) fn poll(&self, seq: u64) -> i64 {
         seq::diff(self.slot(seq).seq.load(SLOT_ACQUIRE), seq)
     }
 
@@ -203,7 +204,7 @@ impl<'a> MCache<'a> {
     /// The producer cannot overwrite the slot of a seq this reader has not released, so a
     /// matching seq (acquired) is enough: the second load of the seqlock is not needed.
     #[inline(always)]
-    pub fn read_gated(&self, seq: u64) -> Read {
+    pub(crate) fn read_gated(&self, seq: u64) -> Read {
         let slot = self.slot(seq);
         let found = slot.seq.load(SLOT_ACQUIRE);
         match seq::diff(found, seq) {
@@ -216,14 +217,14 @@ impl<'a> MCache<'a> {
     /// The body of `seq`, which this reader already saw ready with [`MCache::poll`] and
     /// which the producer cannot overwrite (a gated reader's unreleased seq).
     #[inline(always)]
-    pub fn body_gated(&self, seq: u64) -> FragMeta {
+    pub(crate) fn body_gated(&self, seq: u64) -> FragMeta {
         Self::body(self.slot(seq), seq)
     }
 
     /// The payload location (`offset`, `sz`) of `seq`, under the same conditions as
     /// [`MCache::body_gated`]: one load instead of the whole body, for a batch's scan.
     #[inline(always)]
-    pub fn loc_gated(&self, seq: u64) -> (u32, usize) {
+    pub(crate) fn loc_gated(&self, seq: u64) -> (u32, usize) {
         let loc = self.slot(seq).loc.load(Relaxed);
         (loc as u32, (loc >> 32) as u16 as usize)
     }
@@ -231,22 +232,22 @@ impl<'a> MCache<'a> {
     /// The application bits of `seq`, under the same conditions as
     /// [`MCache::body_gated`].
     #[inline(always)]
-    pub fn sig_gated(&self, seq: u64) -> u64 {
+    pub(crate) fn sig_gated(&self, seq: u64) -> u64 {
         self.slot(seq).sig.load(Relaxed)
     }
 
     /// Reads the frag `seq` for a reader the producer does not wait for: the full seqlock
     /// read (steps 1 and 2), which reports an overrun found before or during the read.
-    #[cfg_attr(not(any(test, milonga_loom)), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code))]
     #[inline(always)]
-    pub fn read(&self, seq: u64) -> Read {
+    pub(crate) fn read(&self, seq: u64) -> Read {
         self.read_inner::<false>(seq).0
     }
 
     /// [`read`](Self::read) on a ring with a ledger: also the payload bytes published
     /// before the frag, read inside the same seqlock window.
     #[inline(always)]
-    pub fn read_with_ledger(&self, seq: u64) -> (Read, u64) {
+    pub(crate) fn read_with_ledger(&self, seq: u64) -> (Read, u64) {
         self.read_inner::<true>(seq)
     }
 
@@ -278,7 +279,7 @@ impl<'a> MCache<'a> {
     /// reuses only after overwriting the slot of `seq`: `Err(found)` if the slot no longer
     /// holds `seq`, so the copy must be thrown away.
     #[inline(always)]
-    pub fn still(&self, seq: u64) -> Result<(), u64> {
+    pub(crate) fn still(&self, seq: u64) -> Result<(), u64> {
         fence(SEQLOCK_ACQUIRE);
         let found = self.slot(seq).seq.load(Relaxed);
         if found == seq {
@@ -288,6 +289,9 @@ impl<'a> MCache<'a> {
         }
     }
 }
+
+#[cfg(all(test, milonga_loom))]
+mod loom_tests;
 
 #[cfg(all(test, not(milonga_loom)))]
 mod tests {

@@ -1,12 +1,49 @@
 //! Metrics: snapshots of a link's producer and consumer counters, taken from any thread
 //! while the link runs.
 //!
-//! Every counter has one writer (the producer or one consumer), kept in a local on the hot
-//! path and published at housekeeping with relaxed stores; a snapshot reads the published
-//! copies, so it is as fresh as the last housekeeping of each end, and at a quiescent
-//! point (producer halted, consumers drained) it is exact.
+//! Every counter has one writer (the producer or one consumer), which keeps it in a local
+//! on the hot path and publishes it with relaxed stores to a line only it writes. How fresh
+//! each part of a [`Snapshot`] is:
+//!
+//! - the producer's frag and byte counts, and so `tx_seq` and every consumer's `lag`: as
+//!   of its last publish (it stores them after every frag, two stores to a line that stays
+//!   in its cache);
+//! - its backpressure counts: as of its last credit refresh (it refreshes whenever it runs
+//!   out, and at housekeeping); its heartbeat: as of its last housekeeping or refresh;
+//! - each consumer's progress and counters: as of its last release of credits (every
+//!   `release_every` frags, see [`FlowConfig`](crate::FlowConfig)) or of the last time it
+//!   found nothing to read, so an idle consumer is always exact.
+//!
+//! Each counter is read on its own, so while the link runs two figures of one snapshot may
+//! be a publish or a release apart; at a quiescent point (producer stopped, consumers
+//! drained) the snapshot is exact. A shared multi-producer ring
+//! ([`mpsc`](crate::mpsc)) counts its frags by the claim cursor and its bytes in a few
+//! cells the producer handles add to at each commit, so it is as fresh.
+//!
+//! # Printing
+//!
+//! A snapshot's `Display` fits an 80-column terminal and names the unit of every figure;
+//! counts of a hundred million or more are shortened to three digits and an SI prefix
+//! (`1.23 G` frags), seqs are printed whole:
+//!
+//! ```text
+//! producer: running, heartbeat 2
+//!   published 10 frags, 80 bytes, next seq 10
+//!   backpressure: 0 times, 0 ticks
+//! consumer         consumed consumed filtered     lost     lost      lag     slow
+//!                     frags    bytes    frags    frags    bytes    frags    times
+//! reliable  0 live        8       64        0        0        0        2        0
+//! lossy     0 live        1        8        0        6       48        3        -
+//! ```
+//!
+//! # Machine-readable form
+//!
+//! [`Snapshot`], [`ConsumerSnapshot`], [`ProducerCounters`] and [`ConsumerCounters`] are
+//! plain structs with public fields holding the exact values; with the `serde` feature they
+//! (and the shared ring's [`RingSnapshot`](crate::mpsc::RingSnapshot)) implement
+//! `serde::Serialize`.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 
 use crate::cnc::{Cnc, ProducerCounters, Signal};
 use crate::fseq::{ConsumerCounters, Fseq};
@@ -33,6 +70,7 @@ pub struct Metrics<'a> {
 
 /// Whether a consumer gates the producer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ConsumerKind {
     /// Gates the producer through credits; never loses a frag.
     Reliable,
@@ -40,8 +78,57 @@ pub enum ConsumerKind {
     Lossy,
 }
 
+/// What the producer side of a link is doing: its [`Signal`] read together with whether
+/// the stream is closed ([`Snapshot::state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum ProducerState {
+    /// No producer has started (the cnc is in `Boot` and the stream open).
+    NotStarted,
+    /// A producer is running (on a shared ring: at least one handle is live).
+    Running,
+    /// A halt was requested and the producer has not acknowledged it yet.
+    HaltRequested,
+    /// The stream is closed after a normal end: the producer halted or was dropped (on a
+    /// shared ring: every handle is gone). Consumers drain it and then see the end.
+    Closed,
+    /// The producer failed: it was dropped by a panic (on a shared ring: some handle was),
+    /// or someone set [`Signal::Fail`]. What it published can still be drained.
+    Failed,
+    /// An application-defined signal, with the stream open.
+    User(u64),
+}
+
+impl ProducerState {
+    /// The state told by a cnc signal and whether the stream is closed.
+    pub fn new(signal: Signal, closed: bool) -> ProducerState {
+        match (signal, closed) {
+            (Signal::Fail, _) => ProducerState::Failed,
+            (_, true) => ProducerState::Closed,
+            (Signal::Boot, false) => ProducerState::NotStarted,
+            (Signal::Run, false) => ProducerState::Running,
+            (Signal::Halt, false) => ProducerState::HaltRequested,
+            (Signal::User(v), false) => ProducerState::User(v),
+        }
+    }
+}
+
+impl fmt::Display for ProducerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProducerState::NotStarted => f.write_str("not started"),
+            ProducerState::Running => f.write_str("running"),
+            ProducerState::HaltRequested => f.write_str("halt requested"),
+            ProducerState::Closed => f.write_str("closed (halted cleanly)"),
+            ProducerState::Failed => f.write_str("failed (producer panicked)"),
+            ProducerState::User(v) => write!(f, "user signal {v}"),
+        }
+    }
+}
+
 /// One consumer's part of a [`Snapshot`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConsumerSnapshot {
     /// Reliable or lossy.
     pub kind: ConsumerKind,
@@ -59,25 +146,46 @@ pub struct ConsumerSnapshot {
     pub counters: ConsumerCounters,
 }
 
-/// What a link has done, as last published by each of its ends.
+/// What a link has done, as last published by each of its ends (see the
+/// [module docs](self) for how fresh each part is). Printed with `Display`; the fields
+/// hold the exact values.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
-    /// The producer's state.
+    /// The producer's state as its cnc reports it (see [`state`](Self::state) for it read
+    /// together with `closed`).
     pub signal: Signal,
-    /// The producer's heartbeat.
+    /// The producer's heartbeat: a value that changes at each of its housekeepings (a
+    /// count of them; on a shared ring, the claim cursor at the last credit refresh).
     pub heartbeat: u64,
-    /// The producer's counters. On a shared multi-producer ring
+    /// The producer's counters, as of its last publish. On a shared multi-producer ring
     /// ([`mpsc`](crate::mpsc)), `published_frags` counts the frags claimed so far (each is
-    /// published, committed or as an ERR frag) and the byte and backpressure counts are
-    /// kept in the ring's [`RingSnapshot`](crate::mpsc::RingSnapshot).
+    /// published, committed or as an ERR frag), `published_bytes` the bytes committed so
+    /// far, and the backpressure count is the ring's refused claims.
     pub producer: ProducerCounters,
-    /// The seq of the next frag the producer will publish (as of its last housekeeping; on
-    /// a shared ring, the claim cursor now).
+    /// The seq of the next frag the producer will publish (on a shared ring, the claim
+    /// cursor).
     pub tx_seq: u64,
     /// The stream is closed.
     pub closed: bool,
     /// Every consumer: reliable ones first, then lossy ones.
     pub consumers: heapless::Vec<ConsumerSnapshot, MAX>,
+}
+
+impl Snapshot {
+    /// What the producer side is doing: its signal read together with `closed`.
+    ///
+    /// ```
+    /// # use milonga::{spsc::Link, metrics::ProducerState};
+    /// let (tx, _rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
+    /// let metrics = tx.metrics();
+    /// assert_eq!(metrics.snapshot().state(), ProducerState::Running);
+    /// tx.halt();
+    /// assert_eq!(metrics.snapshot().state(), ProducerState::Closed);
+    /// ```
+    pub fn state(&self) -> ProducerState {
+        ProducerState::new(self.signal, self.closed)
+    }
 }
 
 impl<'a> Metrics<'a> {
@@ -155,60 +263,167 @@ impl fmt::Debug for Metrics<'_> {
     }
 }
 
+/// A count printed in at most 8 columns: whole below 10^8, else three digits and an SI
+/// prefix, rounded down (`123 M`, `1.23 G`, `18.4 E`). Honours width and alignment.
+#[derive(Clone, Copy)]
+pub(crate) struct Count(pub(crate) u64);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        let mut buf = [0u8; 20];
+        let mut w = Cursor(&mut buf, 0);
+        if v < 100_000_000 {
+            write!(w, "{v}")?;
+        } else {
+            let (mut unit, mut prefix) = (1_000_000u64, 'M');
+            for p in ['G', 'T', 'P', 'E'] {
+                if v / unit < 1000 {
+                    break;
+                }
+                unit *= 1000;
+                prefix = p;
+            }
+            // `int` is 1..1000: two, one or no decimals keep three digits.
+            let int = v / unit;
+            if int < 10 {
+                write!(w, "{int}.{:02} {prefix}", v / (unit / 100) % 100)?;
+            } else if int < 100 {
+                write!(w, "{int}.{} {prefix}", v / (unit / 10) % 10)?;
+            } else {
+                write!(w, "{int} {prefix}")?;
+            }
+        }
+        let len = w.1;
+        // Only ASCII was written, and it fits: at most 20 digits.
+        f.pad(core::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// A `fmt::Write` into a fixed buffer; fails rather than overflow it.
+struct Cursor<'b>(&'b mut [u8], usize);
+
+impl fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.1 + s.len();
+        self.0
+            .get_mut(self.1..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.1 = end;
+        Ok(())
+    }
+}
+
+/// The consumer table: a 16-column name and seven 9-column figures (80 columns).
+const HEADS: [(&str, &str); 7] = [
+    ("consumed", "frags"),
+    ("consumed", "bytes"),
+    ("filtered", "frags"),
+    ("lost", "frags"),
+    ("lost", "bytes"),
+    ("lag", "frags"),
+    ("slow", "times"),
+];
+
 impl fmt::Display for Snapshot {
+    /// At most 80 columns per line; every figure has its unit (in the column heads for the
+    /// consumer table). Counts of 10^8 or more are shortened (see the
+    /// [module docs](self)); the fields hold the exact values.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.producer;
         writeln!(
             f,
-            "producer {}{}: seq {} published {} frags / {} bytes, backpressure {} ({} ticks), heartbeat {}",
-            self.signal,
-            if self.closed { " (closed)" } else { "" },
-            self.tx_seq,
-            p.published_frags,
-            p.published_bytes,
-            p.backpressure,
-            p.backpressure_ticks,
+            "producer: {}, heartbeat {}",
+            self.state(),
             self.heartbeat
         )?;
         writeln!(
             f,
-            "{:<8} {:>2} {:>12} {:>10} {:>14} {:>16} {:>10} {:>16} {:>14} {:>14} {:>12} {:>6}",
-            "consumer",
-            "#",
-            "consumed",
-            "filtered",
-            "lost frags",
-            "lost bytes",
-            "poll ovr",
-            "read ovr",
-            "lag",
-            "rx seq",
-            "slow",
-            "state"
+            "  published {} frags, {} bytes, next seq {}",
+            Count(p.published_frags),
+            Count(p.published_bytes),
+            self.tx_seq
         )?;
+        writeln!(
+            f,
+            "  backpressure: {} times, {} ticks",
+            Count(p.backpressure),
+            Count(p.backpressure_ticks)
+        )?;
+        if self.consumers.is_empty() {
+            return Ok(());
+        }
+        write!(f, "{:<16}", "consumer")?;
+        for (head, _) in HEADS {
+            write!(f, "{head:>9}")?;
+        }
+        writeln!(f)?;
+        write!(f, "{:<16}", "")?;
+        for (_, unit) in HEADS {
+            write!(f, "{unit:>9}")?;
+        }
+        writeln!(f)?;
         for c in &self.consumers {
-            let k = match c.kind {
+            let kind = match c.kind {
                 ConsumerKind::Reliable => "reliable",
                 ConsumerKind::Lossy => "lossy",
             };
+            let state = if c.detached { "gone" } else { "live" };
             let n = &c.counters;
-            writeln!(
-                f,
-                "{:<8} {:>2} {:>12} {:>10} {:>14} {:>16} {:>10} {:>16} {:>14} {:>14} {:>12} {:>6}",
-                k,
-                c.index,
+            write!(f, "{kind:<8} {:>2} {state:<4}", c.index)?;
+            for v in [
                 n.consumed_frags,
+                n.consumed_bytes,
                 n.filtered_frags,
                 n.lost_frags(),
                 n.lost_bytes,
-                n.poll_overruns,
-                n.read_overruns,
                 c.lag,
-                c.rx_seq,
-                c.slow,
-                if c.detached { "gone" } else { "on" }
-            )?;
+            ] {
+                write!(f, "{:>9}", Count(v))?;
+            }
+            match c.kind {
+                ConsumerKind::Reliable => writeln!(f, "{:>9}", Count(c.slow))?,
+                ConsumerKind::Lossy => writeln!(f, "{:>9}", "-")?,
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, not(milonga_loom)))]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::string::ToString;
+
+    #[test]
+    fn counts_fit_eight_columns_and_round_down() {
+        for (v, s) in [
+            (0, "0"),
+            (99_999_999, "99999999"),
+            (100_000_000, "100 M"),
+            (999_999_999, "999 M"),
+            (1_000_000_000, "1.00 G"),
+            (1_239_999_999, "1.23 G"),
+            (12_399_999_999, "12.3 G"),
+            (u64::MAX, "18.4 E"),
+        ] {
+            assert_eq!(Count(v).to_string(), s);
+        }
+        assert_eq!(std::format!("{:>9}", Count(5)), "        5");
+        assert_eq!(std::format!("{:>9}", Count(u64::MAX)), "   18.4 E");
+    }
+
+    #[test]
+    fn states_read_signal_and_close_together() {
+        use ProducerState::*;
+        assert_eq!(ProducerState::new(Signal::Boot, false), NotStarted);
+        assert_eq!(ProducerState::new(Signal::Run, false), Running);
+        assert_eq!(ProducerState::new(Signal::Halt, false), HaltRequested);
+        assert_eq!(ProducerState::new(Signal::Boot, true), Closed);
+        assert_eq!(ProducerState::new(Signal::Halt, true), Closed);
+        assert_eq!(ProducerState::new(Signal::Fail, true), Failed);
+        assert_eq!(ProducerState::new(Signal::User(7), false), User(7));
     }
 }

@@ -16,10 +16,10 @@
 //!
 //! ```
 //! use milonga::reasm::Reassembler;
-//! use milonga::spsc::{heap, LinkConfig};
+//! use milonga::spsc::Link;
 //! use milonga::{FlowConfig, Header};
 //!
-//! let (mut tx, mut rx) = heap(LinkConfig::new(16, 4), FlowConfig::new()).unwrap();
+//! let (mut tx, mut rx) = Link::builder().depth(16).mtu(4).heap_pair().unwrap();
 //! tx.try_publish_message(Header::new(0), b"a message of 27 bytes, long").unwrap();
 //! let mut buf = [0u8; 64];
 //! let mut reasm = Reassembler::new(&mut buf);

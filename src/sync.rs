@@ -217,10 +217,12 @@ pub(crate) fn yield_now() {
 /// Access tracking for the payload store.
 ///
 /// Payload bytes are plain memory, handed out as `&[u8]` and `&mut [u8]`, so loom cannot
-/// see them. Under `milonga_loom` each 64-byte chunk gets a shadow `loom::cell::UnsafeCell`
-/// that is touched when an access to the chunk begins and when it ends; loom then reports
-/// any producer write that is not ordered after a consumer's read by the credit protocol.
-/// Outside loom this is a zero-sized no-op.
+/// see them. Under `milonga_loom` each 8-byte payload word gets a shadow
+/// `loom::cell::UnsafeCell`. The payload store touches the cells of a region's words when an
+/// access to the region begins (a reader is lent it, the producer starts writing it) and
+/// again when it ends (the reader's release, the producer's publish): a read for a reader,
+/// a write for the producer. Loom then reports any producer write that is not ordered after
+/// a consumer's read by the credit protocol. Outside loom this is a zero-sized no-op.
 ///
 /// Lossy readers copy payloads with atomic loads, which loom can only check on its own
 /// atomics; so under loom every payload word also has a shadow `loom` atomic, which the

@@ -5,7 +5,7 @@
 use std::error::Error;
 
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, Consumer, InlineLink, LinkConfig, Producer, MTU_MAX};
+use milonga::spsc::{Consumer, InlineLink, Link, Producer, MTU_MAX};
 use milonga::wait::SpinThenYield;
 use milonga::{
     data_bytes, data_chunks, BudgetError, FlowConfig, Header, LinkError, LossyRecvError,
@@ -16,7 +16,7 @@ use milonga::{
 const MTU: usize = 100;
 
 fn link() -> (Producer<'static>, Consumer<'static>) {
-    heap(LinkConfig::new(8, MTU), FlowConfig::new()).unwrap()
+    Link::builder().depth(8).mtu(MTU).heap_pair().unwrap()
 }
 
 /// Nothing was published: the consumer finds nothing, both ends are where they were, and
@@ -122,33 +122,33 @@ fn too_large_is_reported_before_credits_or_disconnection() {
 fn bad_depths_are_named() {
     for depth in [0, 1, 3, 12, 1000, usize::MAX] {
         assert_eq!(
-            heap(LinkConfig::new(depth, 64), FlowConfig::new()).err(),
+            Link::builder().depth(depth).mtu(64).heap_pair().err(),
             Some(LinkError::BadDepth { depth }),
             "depth {depth}"
         );
     }
     for depth in [2, 4, 1024] {
-        assert!(heap(LinkConfig::new(depth, 64), FlowConfig::new()).is_ok());
+        assert!(Link::builder().depth(depth).mtu(64).heap_pair().is_ok());
     }
 }
 
 #[test]
 fn mtu_over_the_frag_size_field_is_named() {
     assert_eq!(
-        heap(LinkConfig::new(4, 65536), FlowConfig::new()).err(),
+        Link::builder().depth(4).mtu(65536).heap_pair().err(),
         Some(LinkError::MtuTooLarge {
             mtu: 65536,
             max: 65535
         })
     );
     assert_eq!(
-        heap(LinkConfig::new(4, usize::MAX), FlowConfig::new()).err(),
+        Link::builder().depth(4).mtu(usize::MAX).heap_pair().err(),
         Some(LinkError::MtuTooLarge {
             mtu: usize::MAX,
             max: MTU_MAX
         })
     );
-    let (tx, _rx) = heap(LinkConfig::new(2, MTU_MAX), FlowConfig::new()).unwrap();
+    let (tx, _rx) = Link::builder().depth(2).mtu(MTU_MAX).heap_pair().unwrap();
     assert_eq!(tx.mtu(), 65535);
 }
 
@@ -158,7 +158,12 @@ fn payload_store_too_small_for_the_mtu_is_named() {
     assert_eq!(needed, 2 * 10);
     for bytes in [0, 64, data_bytes(8, 100) - 1, data_bytes(8, 100) - 64] {
         assert_eq!(
-            heap(LinkConfig::new(8, 100).data_bytes(bytes), FlowConfig::new()).err(),
+            Link::builder()
+                .depth(8)
+                .mtu(100)
+                .data_bytes(bytes)
+                .heap_pair()
+                .err(),
             Some(LinkError::BadDataSize {
                 chunks: bytes / 64,
                 needed,
@@ -167,27 +172,33 @@ fn payload_store_too_small_for_the_mtu_is_named() {
             "{bytes} bytes"
         );
     }
-    assert!(heap(
-        LinkConfig::new(8, 100).data_bytes(data_bytes(8, 100)),
-        FlowConfig::new()
-    )
-    .is_ok());
-    assert!(heap(LinkConfig::new(8, 0).data_bytes(0), FlowConfig::new()).is_ok());
+    assert!(Link::builder()
+        .depth(8)
+        .mtu(100)
+        .data_bytes(data_bytes(8, 100))
+        .heap_pair()
+        .is_ok());
+    assert!(Link::builder()
+        .depth(8)
+        .mtu(0)
+        .data_bytes(0)
+        .heap_pair()
+        .is_ok());
 }
 
 #[test]
 fn geometry_too_large_to_compute_is_named_not_a_panic() {
     // depth * chunks per payload does not fit a usize.
     for cfg in [
-        LinkConfig::new(1 << 62, 1500),
-        LinkConfig::new(1 << 62, 1500).data_bytes(1 << 20),
-        LinkConfig::new(1 << 63, MTU_MAX).data_bytes(usize::MAX),
+        Link::builder().depth(1 << 62).mtu(1500),
+        Link::builder().depth(1 << 62).mtu(1500).data_bytes(1 << 20),
+        Link::builder()
+            .depth(1 << 63)
+            .mtu(MTU_MAX)
+            .data_bytes(usize::MAX),
     ] {
         assert!(
-            matches!(
-                heap(cfg, FlowConfig::new()),
-                Err(LinkError::BadDataSize { .. })
-            ),
+            matches!(cfg.heap_pair(), Err(LinkError::BadDataSize { .. })),
             "{cfg:?}"
         );
     }
@@ -212,7 +223,12 @@ fn flow_settings_out_of_range_are_named() {
     ];
     for (flow, param, value, max) in cases {
         assert_eq!(
-            heap(LinkConfig::new(8, 64), flow).err(),
+            Link::builder()
+                .depth(8)
+                .mtu(64)
+                .flow(flow)
+                .heap_pair()
+                .err(),
             Some(LinkError::BadFlow {
                 param,
                 value,
@@ -227,7 +243,12 @@ fn flow_settings_out_of_range_are_named() {
         .cr_resume(8)
         .cr_refill(1)
         .release_every(8);
-    assert!(heap(LinkConfig::new(8, 64), ok).is_ok());
+    assert!(Link::builder()
+        .depth(8)
+        .mtu(64)
+        .flow(ok)
+        .heap_pair()
+        .is_ok());
 }
 
 static LINK: InlineLink<8, 64, { data_chunks(8, 64) }> = InlineLink::new();
@@ -244,7 +265,10 @@ fn inline_link_bad_flow_leaves_it_unsplit_and_splits_once() {
         })
     );
     assert!(LINK.split_with(FlowConfig::new().cr_refill(0)).is_err());
-    let (mut tx, mut rx) = LINK.split_with(FlowConfig::new().cr_max(4)).unwrap();
+    let (mut tx, mut rx) = LINK
+        .split_with(FlowConfig::new().cr_max(4))
+        .unwrap()
+        .into_pair();
     assert_eq!(LINK.split().err(), Some(LinkError::AlreadySplit));
     assert_eq!(
         LINK.split_with(FlowConfig::new()).err(),
@@ -383,7 +407,7 @@ fn errors_display_and_implement_std_error() {
     }
     // `?` converts them into boxed errors.
     fn build() -> Result<(), Box<dyn Error>> {
-        heap(LinkConfig::new(3, 64), FlowConfig::new())?;
+        Link::builder().depth(3).mtu(64).heap_pair()?;
         Ok(())
     }
     assert_eq!(
@@ -403,11 +427,15 @@ fn a_valid_link_too_large_to_allocate_is_a_named_error_not_an_abort() {
     let depth = 1usize << 40;
     let want = LinkError::OutOfMemory { bytes: depth * 32 };
     assert_eq!(
-        heap(LinkConfig::new(depth, 0), FlowConfig::new()).err(),
+        Link::builder().depth(depth).mtu(0).heap_pair().err(),
         Some(want)
     );
     assert_eq!(
-        milonga::mpsc::heap_ring(milonga::mpsc::RingConfig::new(depth, 0), FlowConfig::new()).err(),
+        milonga::mpsc::Ring::builder()
+            .depth(depth)
+            .mtu(0)
+            .heap_pair()
+            .err(),
         Some(want)
     );
     assert_eq!(
@@ -415,7 +443,7 @@ fn a_valid_link_too_large_to_allocate_is_a_named_error_not_an_abort() {
         "could not allocate 35184372088832 bytes for the link"
     );
     // And the machine is still fine: a normal link builds afterwards.
-    assert!(heap(LinkConfig::new(8, 64), FlowConfig::new()).is_ok());
+    assert!(Link::builder().depth(8).mtu(64).heap_pair().is_ok());
 }
 
 /// A fan-in over more links than the machine can hold handles for is `OutOfMemory` too:
@@ -427,9 +455,13 @@ fn a_valid_link_too_large_to_allocate_is_a_named_error_not_an_abort() {
     ignore = "Miri stops at an allocation this large instead of refusing it"
 )]
 fn a_fan_in_too_large_to_allocate_is_a_named_error_not_an_abort() {
-    use milonga::mpsc::heap_fan_in;
+    use milonga::mpsc::FanIn;
     for links in [1usize << 40, 1 << 62, usize::MAX] {
-        let err = heap_fan_in(links, LinkConfig::new(4, 8), FlowConfig::new())
+        let err = FanIn::builder()
+            .producers(links)
+            .depth(4)
+            .mtu(8)
+            .heap()
             .err()
             .unwrap_or_else(|| panic!("{links} links built"));
         assert!(
@@ -437,5 +469,5 @@ fn a_fan_in_too_large_to_allocate_is_a_named_error_not_an_abort() {
             "{links} links: {err:?}"
         );
     }
-    assert!(heap_fan_in(2, LinkConfig::new(4, 8), FlowConfig::new()).is_ok());
+    assert!(FanIn::builder().producers(2).depth(4).mtu(8).heap().is_ok());
 }

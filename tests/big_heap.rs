@@ -3,9 +3,9 @@
 
 use std::thread;
 
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{data_bytes, FlowConfig, Header, CHUNK_SZ};
+use milonga::{data_bytes, Header, CHUNK_SZ};
 
 const STORE: usize = if cfg!(miri) { 1 << 20 } else { 64 << 20 };
 const SMALL_STACK: usize = 64 << 10;
@@ -17,8 +17,8 @@ fn large_store_built_on_a_small_stack_round_trips_frags() {
         .spawn(|| {
             let (depth, mtu) = (if cfg!(miri) { 256 } else { 1024 }, 1500);
             assert!(STORE > data_bytes(depth, mtu));
-            let cfg = LinkConfig::new(depth, mtu).data_bytes(STORE);
-            let (mut tx, mut rx) = heap(cfg, FlowConfig::new()).expect("a 64 MiB store");
+            let cfg = Link::builder().depth(depth).mtu(mtu).data_bytes(STORE);
+            let (mut tx, mut rx) = cfg.heap_pair().expect("a 64 MiB store");
             let chunks = STORE / CHUNK_SZ;
             let per_frag = mtu.div_ceil(CHUNK_SZ);
             let mut buf = vec![0u8; mtu];
@@ -67,7 +67,7 @@ fn default_store_for_a_large_mtu_on_a_small_stack() {
         .stack_size(SMALL_STACK)
         .spawn(|| {
             let depth = if cfg!(miri) { 2 } else { 256 };
-            let (mut tx, mut rx) = heap(LinkConfig::new(depth, 65535), FlowConfig::new()).unwrap();
+            let (mut tx, mut rx) = Link::builder().depth(depth).mtu(65535).heap_pair().unwrap();
             let payload = vec![0x5a; 65535];
             tx.try_publish(Header::new(1), &payload).unwrap();
             let frag = rx.try_recv().unwrap();

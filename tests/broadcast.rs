@@ -3,12 +3,12 @@
 //! intact frags, in increasing order, and its counters add up.
 
 use milonga::spsc::Budget;
-use milonga::spsc::{heap_lossy, LinkConfig};
+use milonga::spsc::Link;
 use milonga::wait::SpinThenYield;
+use milonga::Header;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header};
 
 const FRAGS: u64 = if cfg!(any(miri, milonga_tsan)) {
     200
@@ -39,15 +39,23 @@ fn check(seq: u64, sig: u64, got: &[u8]) {
 
 #[test]
 fn reliable_consumers_lose_nothing_and_the_lossy_one_never_sees_a_torn_frag() {
-    let cfg = LinkConfig::new(
-        if cfg!(any(miri, milonga_tsan)) {
-            16
-        } else {
-            256
-        },
-        MTU,
-    );
-    let (mut tx, reliable, lossy) = heap_lossy(cfg, FlowConfig::new(), 2, 1).unwrap();
+    let depth = if cfg!(any(miri, milonga_tsan)) {
+        16
+    } else {
+        256
+    };
+    let Link {
+        producer: mut tx,
+        reliable,
+        lossy,
+        ..
+    } = Link::builder()
+        .depth(depth)
+        .mtu(MTU)
+        .reliable(2)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let metrics = tx.metrics();
     std::thread::scope(|s| {
         s.spawn(move || {

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use milonga::spsc::Budget;
+use milonga::spsc::Link;
 use milonga::spsc::SigFilter;
-use milonga::spsc::{heap, LinkConfig};
 use milonga::wait::Park;
+use milonga::Header;
 use milonga::RecvTimeoutError;
-use milonga::{FlowConfig, Header};
 
 /// Accepts on every other call, whatever the sig: the answer changes between calls.
 static FLIPS: AtomicU64 = AtomicU64::new(0);
@@ -26,7 +26,7 @@ fn flipping(_sig: u64) -> bool {
 
 #[test]
 fn a_filter_that_changes_its_answer_is_asked_once_per_frag_by_a_batch() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(16, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(16).mtu(8).heap_pair().unwrap();
     for i in 0..10u64 {
         tx.try_publish(Header::new(i), &i.to_le_bytes()).unwrap();
     }
@@ -84,7 +84,7 @@ fn a_filter_that_changes_its_answer_is_asked_once_per_frag_by_a_batch() {
 #[test]
 fn a_filtered_batch_spans_at_most_filtered_run_max_frags() {
     let depth = 256;
-    let (mut tx, mut rx) = heap(LinkConfig::new(depth, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(depth).mtu(8).heap_pair().unwrap();
     for i in 0..depth as u64 {
         tx.try_publish(Header::new(i), b"x").unwrap();
     }
@@ -112,7 +112,7 @@ fn panicky(sig: u64) -> bool {
 
 #[test]
 fn a_filter_that_panics_unwinds_once_and_leaves_the_consumer_usable() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(16, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(16).mtu(8).heap_pair().unwrap();
     for i in 0..6u64 {
         tx.try_publish(Header::new(i), &i.to_le_bytes()).unwrap();
     }
@@ -155,7 +155,7 @@ fn a_filter_that_panics_unwinds_once_and_leaves_the_consumer_usable() {
 
 #[test]
 fn blocking_receives_wait_past_filtered_frags() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
     rx.set_filter(Some(SigFilter::func(|sig| sig != 0)));
     tx.try_publish(Header::new(0), b"skip").unwrap();
     let wait = || Park::default().with_timeout(Duration::from_millis(100));
@@ -207,7 +207,7 @@ fn strict(sig: u64) -> bool {
 /// process.
 #[test]
 fn a_batch_never_calls_the_filter_after_its_scan() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(16, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(16).mtu(8).heap_pair().unwrap();
     for i in 0..8u64 {
         tx.try_publish(Header::new(i), b"x").unwrap();
     }

@@ -8,14 +8,19 @@ use std::thread;
 
 use common::{fill, frag_seed};
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, Consumer, LinkConfig, Producer};
+use milonga::spsc::{Consumer, Link, Producer};
 use milonga::wait::SpinThenYield;
 use milonga::RecvTimeoutError;
 use milonga::TryRecvError;
 use milonga::{FlowConfig, Header, PublishError, RecvError, Signal};
 
 fn link(depth: usize, mtu: usize, flow: FlowConfig) -> (Producer<'static>, Consumer<'static>) {
-    heap(LinkConfig::new(depth, mtu), flow).unwrap()
+    Link::builder()
+        .depth(depth)
+        .mtu(mtu)
+        .flow(flow)
+        .heap_pair()
+        .unwrap()
 }
 
 /// The payload of the frag `seq` in these tests: `len` bytes derived from the seq.
@@ -488,7 +493,7 @@ fn producer_dropped_while_panicking_fails_the_cnc_and_the_stream_drains() {
 /// and the producer still cannot pass them.
 #[test]
 fn forgotten_guards_and_batches_lend_the_same_frags_again() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair().unwrap();
     for i in 0..4u8 {
         tx.try_publish(Header::new(i as u64), &[i]).unwrap();
     }

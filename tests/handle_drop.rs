@@ -10,12 +10,12 @@
 
 use std::thread;
 
-use milonga::spsc::{heap, Consumer, LinkConfig, Producer};
+use milonga::spsc::{Consumer, Link, Producer};
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError};
+use milonga::{Header, PublishError};
 
 fn link() -> (Producer<'static>, Consumer<'static>) {
-    heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap()
+    Link::builder().depth(4).mtu(64).heap_pair().unwrap()
 }
 
 #[test]

@@ -2,11 +2,11 @@
 //! published = consumed + filtered + lost holds exactly, in frags and in bytes.
 
 use milonga::spsc::SigFilter;
-use milonga::spsc::{heap_lossy, InlineLink, LinkConfig};
+use milonga::spsc::{InlineHandles, InlineLink, Link};
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
 use milonga::OverrunKind;
-use milonga::{data_chunks, ConsumerCounters, FlowConfig, Header, PublishError};
+use milonga::{data_chunks, ConsumerCounters, Header, PublishError};
 
 fn assert_exact(c: &ConsumerCounters, frags: u64, bytes: u64) {
     assert_eq!(
@@ -23,8 +23,17 @@ fn assert_exact(c: &ConsumerCounters, frags: u64, bytes: u64) {
 
 #[test]
 fn a_lapped_reader_resumes_at_the_oldest_intact_frag_and_counts_what_it_skipped() {
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(8, 100), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(8)
+        .mtu(100)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let mut rx = lossy.pop().unwrap();
     let mut buf = [0u8; 100];
     for i in 0..20u64 {
@@ -57,8 +66,17 @@ fn a_lapped_reader_resumes_at_the_oldest_intact_frag_and_counts_what_it_skipped(
 
 #[test]
 fn a_resume_margin_skips_past_the_oldest_intact_frag_up_to_the_newest() {
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(8, 100), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(8)
+        .mtu(100)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let mut rx = lossy.pop().unwrap();
     rx.set_resume_margin(3);
     let mut buf = [0u8; 100];
@@ -101,7 +119,12 @@ fn a_resume_margin_skips_past_the_oldest_intact_frag_up_to_the_newest() {
 #[test]
 fn a_small_buffer_consumes_nothing_and_filters_count_as_filtered() {
     static LINK: InlineLink<4, 64, { data_chunks(4, 64) }, 0, 1> = InlineLink::new();
-    let (mut tx, [], [mut rx]) = LINK.split_lossy(FlowConfig::new()).unwrap();
+    let InlineHandles {
+        producer: mut tx,
+        reliable: [],
+        lossy: [mut rx],
+        ..
+    } = LINK.split_lossy().unwrap();
     tx.try_publish(Header::new(1), &[1; 10]).unwrap();
     tx.try_publish(Header::new(2), &[2; 20]).unwrap();
     let mut small = [0u8; 5];
@@ -158,8 +181,17 @@ fn both_kinds_of_overrun_are_provoked_and_the_accounting_is_exact() {
     } else {
         50_000_000
     };
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(4, MTU), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(4)
+        .mtu(MTU)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let mut rx = lossy.pop().unwrap();
     let stop = AtomicBool::new(false);
     let ((frags, published_bytes), counters) = std::thread::scope(|s| {
@@ -230,8 +262,18 @@ fn both_kinds_of_overrun_are_provoked_and_the_accounting_is_exact() {
 #[test]
 fn a_link_with_only_lossy_consumers_disconnects_when_they_are_all_gone() {
     let depth = 8;
-    let (mut tx, reliable, lossy) =
-        heap_lossy(LinkConfig::new(depth, 8), FlowConfig::new(), 0, 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable,
+        lossy,
+        ..
+    } = Link::builder()
+        .depth(depth)
+        .mtu(8)
+        .reliable(0)
+        .lossy(2)
+        .heap()
+        .unwrap();
     assert!(reliable.is_empty());
     let mut lossy = lossy.into_iter();
     let first = lossy.next().unwrap();

@@ -19,12 +19,13 @@
 //! number of frags can be set with `LOSSY_TEAR_FRAGS` (for a run under ThreadSanitizer).
 
 use milonga::spsc::Budget;
-use milonga::spsc::{heap_lossy, LinkConfig, SigFilter};
+use milonga::spsc::{Link, SigFilter};
 use milonga::wait::SpinThenYield;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
+use milonga::OverrunKind;
 use milonga::TryRecvError;
-use milonga::{ConsumerCounters, FlowConfig, Header};
+use milonga::{ConsumerCounters, Header};
 
 const DEPTH: usize = 4;
 const MTU: usize = if cfg!(miri) { 200 } else { 2048 };
@@ -123,8 +124,18 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(reliable: usize, n: u64) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut tx, rels, lossy) =
-        heap_lossy(LinkConfig::new(DEPTH, MTU), FlowConfig::new(), reliable, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: rels,
+        lossy,
+        ..
+    } = Link::builder()
+        .depth(DEPTH)
+        .mtu(MTU)
+        .reliable(reliable)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let metrics = tx.metrics();
     let bytes: u64 = (0..n).map(|s| size(s) as u64).sum();
     let mut lossy = lossy.into_iter().next().unwrap();
@@ -188,6 +199,9 @@ fn run(reliable: usize, n: u64) {
             let mut buf = vec![0u8; MTU];
             // Every seq before `next` was delivered, filtered or reported lost.
             let (mut next, mut consumed, mut lost, mut overruns, mut empty) = (0u64, 0, 0, 0, 0u64);
+            // Overruns and frags lost, by how they were found: lapped before the read,
+            // overwritten during the copy.
+            let (mut lapped, mut overwritten) = ((0u64, 0u64), (0u64, 0u64));
             loop {
                 match lossy.try_recv(&mut buf) {
                     Ok(meta) => {
@@ -209,7 +223,13 @@ fn run(reliable: usize, n: u64) {
                         next = meta.seq + 1;
                         consumed += 1;
                     }
-                    Err(LossyTryRecvError::Overrun(Overrun { lost: l, .. })) => {
+                    Err(LossyTryRecvError::Overrun(Overrun { lost: l, kind })) => {
+                        let by_kind = match kind {
+                            OverrunKind::Lapped => &mut lapped,
+                            OverrunKind::Overwritten => &mut overwritten,
+                        };
+                        by_kind.0 += 1;
+                        by_kind.1 += l;
                         // The call may have skipped filtered frags before it found the
                         // overrun: the `l` frags before where it resumes are the lost ones.
                         let resume = lossy.next_seq();
@@ -251,6 +271,9 @@ fn run(reliable: usize, n: u64) {
             );
             assert_eq!((c.consumed_frags, c.lost_frags()), (consumed, lost));
             assert_eq!(c.poll_overruns + c.read_overruns, overruns);
+            // Each error said how its overrun was found, as the counters did.
+            assert_eq!((c.poll_overruns, c.poll_lost), lapped);
+            assert_eq!((c.read_overruns, c.read_lost), overwritten);
             assert_exact(&c, n, bytes);
         });
     });

@@ -2,10 +2,10 @@
 //! buffer; messages damaged by loss or marked ERR are dropped and counted.
 
 use milonga::reasm::Reassembler;
-use milonga::spsc::{heap, heap_lossy, LinkConfig};
+use milonga::spsc::Link;
 use milonga::LossyTryRecvError;
 use milonga::Overrun;
-use milonga::{Ctl, FlowConfig, Header, PublishError};
+use milonga::{Ctl, Header, PublishError};
 
 fn message(id: u64) -> Vec<u8> {
     let len = (id * 37 % 300) as usize;
@@ -15,7 +15,7 @@ fn message(id: u64) -> Vec<u8> {
 #[test]
 fn messages_round_trip_through_a_reliable_consumer() {
     let mtu = 16;
-    let (mut tx, mut rx) = heap(LinkConfig::new(64, mtu), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(64).mtu(mtu).heap_pair().unwrap();
     let mut buf = [0u8; 300];
     let mut reasm = Reassembler::new(&mut buf);
     let mut next = 0u64;
@@ -41,7 +41,7 @@ fn messages_round_trip_through_a_reliable_consumer() {
 
 #[test]
 fn a_message_needs_credits_for_all_its_frags_or_nothing_is_published() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(8, 4), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(8).mtu(4).heap_pair().unwrap();
     assert_eq!(
         tx.try_publish_message(Header::new(0), &[0; 33]),
         Err(PublishError::TooLarge { len: 33, max: 32 })
@@ -67,8 +67,17 @@ fn damaged_messages_are_dropped_and_counted() {
     // A lossy consumer that is lapped on purpose loses parts of messages; ERR-marked
     // messages are dropped too; every message is delivered whole, dropped, or lost whole.
     let mtu = 8;
-    let (mut tx, _, mut lossy) =
-        heap_lossy(LinkConfig::new(64, mtu), FlowConfig::new(), 0, 1).unwrap();
+    let Link {
+        producer: mut tx,
+        mut lossy,
+        ..
+    } = Link::builder()
+        .depth(64)
+        .mtu(mtu)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
     let mut rx = lossy.pop().unwrap();
     let mut frag = [0u8; 8];
     let mut buf = [0u8; 300];

@@ -2,14 +2,14 @@
 //! nothing lost or duplicated, credits exhausted often, per-link metrics; the polling order
 //! is fair and reshuffled.
 
-use milonga::mpsc::{heap_fan_in, FanIn, InlineFanIn};
+use milonga::mpsc::{FanIn, FanInHandles, InlineFanIn, InlineFanInHandles};
 use milonga::spsc::Budget;
 use milonga::spsc::SigFilter;
-use milonga::spsc::{Consumer, LinkConfig, Producer};
+use milonga::spsc::{Consumer, Producer};
 use milonga::wait::SpinThenYield;
 use milonga::RecvTimeoutError;
 use milonga::TryRecvError;
-use milonga::{data_chunks, FlowConfig, Header, PublishError};
+use milonga::{data_chunks, Header, PublishError};
 
 fn len_of(p: u64, i: u64, mtu: usize) -> usize {
     8 + ((p.wrapping_mul(131) ^ i.wrapping_mul(0x9e37_79b9)) % (mtu as u64 - 7)) as usize
@@ -127,8 +127,15 @@ fn stress(producers: usize) {
         2_000_000 / producers as u64
     };
     let depth = if cfg!(any(miri, milonga_tsan)) { 8 } else { 64 };
-    let (txs, mut rx) =
-        heap_fan_in(producers, LinkConfig::new(depth, 100), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(producers)
+        .depth(depth)
+        .mtu(100)
+        .heap()
+        .unwrap();
     let sums: Vec<u64> = std::thread::scope(|s| {
         let handles: Vec<_> = txs
             .into_iter()
@@ -187,7 +194,10 @@ fn a_static_fan_in_over_four_links() {
     } else {
         100_000
     };
-    let (txs, mut rx) = LINKS.split().unwrap();
+    let InlineFanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = LINKS.split().unwrap();
     assert!(matches!(
         LINKS.split(),
         Err(milonga::LinkError::AlreadySplit)
@@ -208,7 +218,15 @@ fn a_static_fan_in_over_four_links() {
 
 /// Fills every link with `per_link` frags (payload: link, index).
 fn filled(n: usize, per_link: u64) -> FanIn<'static, Vec<Consumer<'static>>> {
-    let (mut txs, rx) = heap_fan_in(n, LinkConfig::new(64, 16), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: mut txs,
+        consumer: rx,
+    } = FanIn::builder()
+        .producers(n)
+        .depth(64)
+        .mtu(16)
+        .heap()
+        .unwrap();
     for (p, tx) in txs.iter_mut().enumerate() {
         for i in 0..per_link {
             tx.try_publish(Header::new(p as u64), &i.to_le_bytes())
@@ -278,7 +296,15 @@ fn the_order_is_reshuffled_so_no_link_is_always_first() {
 
 #[test]
 fn an_idle_or_filtered_link_does_not_hide_the_others() {
-    let (mut txs, mut rx) = heap_fan_in(3, LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: mut txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(3)
+        .depth(8)
+        .mtu(8)
+        .heap()
+        .unwrap();
     rx.link_mut(1)
         .set_filter(Some(SigFilter::func(|sig| sig != 99)));
     assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
@@ -316,7 +342,15 @@ fn an_idle_or_filtered_link_does_not_hide_the_others() {
 
 #[test]
 fn recv_waits_for_any_link() {
-    let (mut txs, mut rx) = heap_fan_in(4, LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: mut txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(4)
+        .depth(8)
+        .mtu(8)
+        .heap()
+        .unwrap();
     std::thread::scope(|s| {
         let mut tx = txs.remove(3);
         s.spawn(move || {

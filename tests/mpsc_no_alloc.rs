@@ -4,11 +4,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use milonga::mpsc::{heap_fan_in, heap_ring, RingConfig};
+use milonga::mpsc::{FanIn, FanInHandles, Ring};
 use milonga::spsc::Budget;
-use milonga::spsc::LinkConfig;
+use milonga::Header;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header};
 
 struct Counting;
 
@@ -38,9 +37,17 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn the_hot_paths_do_not_allocate() {
     let rounds: u64 = if cfg!(miri) { 20 } else { 10_000 };
-    let (tx, mut rx) = heap_ring(RingConfig::new(16, 64), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(16).mtu(64).heap_pair().unwrap();
     let tx2 = tx.clone();
-    let (mut txs, mut fan) = heap_fan_in(3, LinkConfig::new(16, 64), FlowConfig::new()).unwrap();
+    let FanInHandles {
+        producers: mut txs,
+        consumer: mut fan,
+    } = FanIn::builder()
+        .producers(3)
+        .depth(16)
+        .mtu(64)
+        .heap()
+        .unwrap();
     let metrics = tx.metrics();
     let before = ALLOCS.load(Ordering::Relaxed);
     let mut sum = 0u64;

@@ -6,13 +6,13 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use milonga::clock::StdClock;
-use milonga::mpsc::{heap_ring, ring_chunks, InlineRing, RingConfig, RingProducer, RingSnapshot};
+use milonga::mpsc::{ring_chunks, InlineRing, Ring, RingProducer, RingSnapshot};
 use milonga::spsc::Budget;
 use milonga::spsc::Consumer;
 use milonga::wait::SpinThenYield;
 use milonga::RecvTimeoutError;
 use milonga::TryRecvError;
-use milonga::{Ctl, FlowConfig, Header, PublishError, Signal};
+use milonga::{Ctl, Header, PublishError, Signal};
 
 /// Every `ABANDON`-th claim of a producer is dropped without a commit.
 const ABANDON: u64 = if cfg!(any(miri, milonga_tsan)) {
@@ -194,7 +194,7 @@ fn per_producer(producers: usize) -> u64 {
 
 fn heap_stress(producers: usize) {
     let depth = if cfg!(any(miri, milonga_tsan)) { 8 } else { 64 };
-    let (tx, mut rx) = heap_ring(RingConfig::new(depth, 100), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(depth).mtu(100).heap_pair().unwrap();
     stress(tx, &mut rx, producers, per_producer(producers));
 }
 
@@ -216,7 +216,7 @@ fn eight_producers() {
 #[test]
 fn four_producers_on_a_static_ring() {
     static RING: InlineRing<32, 64, { ring_chunks(32, 64) }> = InlineRing::with_first_seq(0);
-    let (tx, mut rx) = RING.split().unwrap();
+    let (tx, mut rx) = RING.split().unwrap().into_pair();
     assert_eq!(RING.split().err(), Some(milonga::LinkError::AlreadySplit));
     // More than the 32-slot window in all, so the credits run out (under Miri too).
     stress(tx, &mut rx, 4, (per_producer(4) / 4).max(10));
@@ -233,7 +233,7 @@ fn handles_are_clone_send_sync() {
 
 #[test]
 fn errors_are_named_and_leave_the_ring_as_it_was() {
-    let (tx, mut rx) = heap_ring(RingConfig::new(4, 16), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(4).mtu(16).heap_pair().unwrap();
     assert_eq!(
         tx.try_claim(17).err(),
         Some(PublishError::TooLarge { len: 17, max: 16 })
@@ -298,7 +298,7 @@ fn a_claim_dropped_by_an_early_return_publishes_an_err_frag() {
         }
         claim.commit(4).map_err(|_| "commit")
     }
-    let (tx, mut rx) = heap_ring(RingConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(8).mtu(8).heap_pair().unwrap();
     assert_eq!(send(&tx, false), Ok(0));
     assert_eq!(send(&tx, true), Err("gave up"));
     assert_eq!(send(&tx, false), Ok(2));
@@ -328,7 +328,7 @@ fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
     } else {
         20_000
     };
-    let (tx, mut rx) = heap_ring(RingConfig::new(16, 32), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(16).mtu(32).heap_pair().unwrap();
     let metrics = tx.metrics();
     std::thread::scope(|s| {
         let healthy = tx.clone();
@@ -387,7 +387,7 @@ fn a_producer_that_panics_mid_claim_does_not_wedge_the_consumer() {
 
 #[test]
 fn a_stalled_claim_shows_in_the_metrics_with_its_seq_and_since_when() {
-    let (tx, mut rx) = heap_ring(RingConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(8).mtu(8).heap_pair().unwrap();
     rx.set_clock(&StdClock);
     let metrics = tx.metrics();
     tx.try_publish(Header::new(0), b"a").unwrap();
@@ -430,11 +430,12 @@ fn a_stalled_claim_shows_in_the_metrics_with_its_seq_and_since_when() {
 
 #[test]
 fn an_empty_ring_is_not_reported_stalled_and_the_stream_ends_with_the_last_handle() {
-    let (tx, mut rx) = heap_ring(
-        RingConfig::new(4, 8).first_seq(u64::MAX - 1),
-        FlowConfig::new(),
-    )
-    .unwrap();
+    let (tx, mut rx) = Ring::builder()
+        .depth(4)
+        .mtu(8)
+        .first_seq(u64::MAX - 1)
+        .heap_pair()
+        .unwrap();
     let metrics = tx.metrics();
     for _ in 0..RingSnapshot::STALL_POLLS * 2 {
         assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
@@ -462,7 +463,7 @@ fn a_handle_shared_by_reference_between_threads_claims_distinct_seqs() {
     } else {
         50_000
     };
-    let (tx, mut rx) = heap_ring(RingConfig::new(32, 16), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(32).mtu(16).heap_pair().unwrap();
     let done = AtomicBool::new(false);
     let seen = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -501,7 +502,7 @@ fn a_handle_shared_by_reference_between_threads_claims_distinct_seqs() {
 /// consumer 5 behind on a ring of 8.
 #[test]
 fn claims_are_refused_only_a_full_window_behind() {
-    let (tx, mut rx) = heap_ring(RingConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Ring::builder().depth(8).mtu(8).heap_pair().unwrap();
     for i in 0..3u8 {
         tx.try_publish(Header::new(0), &[i]).unwrap();
     }

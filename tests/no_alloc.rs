@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, InlineLink, LinkConfig};
+use milonga::spsc::{InlineLink, Link};
 use milonga::wait::{BusySpin, SpinThenYield};
 use milonga::TryRecvError;
-use milonga::{data_chunks, FlowConfig, Header, PublishError};
+use milonga::{data_chunks, Header, PublishError};
 
 /// Counts allocations (alloc, alloc_zeroed, realloc) made by a thread while its
 /// `COUNTING` flag is set, so that other threads (the test harness) are not counted.
@@ -194,7 +194,7 @@ fn expected_sum(bytes: u64) -> u64 {
 
 #[test]
 fn heap_link_allocates_nothing_after_construction() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(DEPTH, MTU), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(DEPTH).mtu(MTU).heap_pair().unwrap();
     let payload: [u8; MTU] = core::array::from_fn(|i| i as u8);
     let mut result = (0, 0, 0);
     let n = count_allocs(|| result = exercise(&mut tx, &mut rx, &payload));
@@ -214,7 +214,7 @@ fn static_link_allocates_nothing_even_to_split() {
     let payload: [u8; MTU] = core::array::from_fn(|i| (i * 3) as u8);
     let mut result = (0, 0, 0);
     let n = count_allocs(|| {
-        let (mut tx, mut rx) = LINK.split().unwrap();
+        let (mut tx, mut rx) = LINK.split().unwrap().into_pair();
         result = exercise(&mut tx, &mut rx, &payload);
     });
     let (frags, bytes, sum) = result;
@@ -235,10 +235,16 @@ struct Msg([u64; 8]);
 fn typed_round_trips_allocate_nothing() {
     use milonga::typed;
     let rounds: u64 = if cfg!(miri) { 200 } else { 100_000 };
-    let (tx, rx) = heap(LinkConfig::new(DEPTH, 64), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(DEPTH).mtu(64).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<Msg, _>((tx, rx)).unwrap();
-    let (ltx, _, mut lrx) =
-        milonga::spsc::heap_lossy(LinkConfig::new(8, 8), FlowConfig::new(), 0, 1).unwrap();
+    let link = Link::builder()
+        .depth(8)
+        .mtu(8)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
+    let (ltx, _, mut lrx) = (link.producer, link.reliable, link.lossy);
     let mut ltx = typed::Producer::<u64, _>::new(ltx).unwrap();
     let mut lrx = typed::LossyConsumer::<u64>::new(lrx.pop().unwrap()).unwrap();
     let budget = Budget::frags(16).unwrap();
@@ -292,13 +298,19 @@ fn typed_round_trips_allocate_nothing() {
 /// guards, batches and fan-in scans allocate nothing either.
 #[test]
 fn typed_ring_and_fan_in_allocate_nothing() {
-    use milonga::mpsc::{heap_fan_in, heap_ring, RingConfig};
+    use milonga::mpsc::{FanIn, Ring};
     use milonga::typed;
     let rounds: u64 = if cfg!(miri) { 20 } else { 10_000 };
-    let ring = heap_ring(RingConfig::new(16, 64), FlowConfig::new()).unwrap();
+    let ring = Ring::builder().depth(16).mtu(64).heap_pair().unwrap();
     let (tx, mut rx) = typed::ring::<[u64; 8]>(ring).unwrap();
     let tx2 = tx.clone();
-    let (txs, fan) = heap_fan_in(3, LinkConfig::new(16, 8), FlowConfig::new()).unwrap();
+    let link = FanIn::builder()
+        .producers(3)
+        .depth(16)
+        .mtu(8)
+        .heap()
+        .unwrap();
+    let (txs, fan) = (link.producers, link.consumer);
     let mut fan = typed::FanIn::<u64, _>::new(fan).unwrap();
     let mut txs: Vec<typed::Producer<'static, u64>> = txs
         .into_iter()

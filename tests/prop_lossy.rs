@@ -1,4 +1,4 @@
-//! Property tests of links with lossy consumers (`heap_lossy` with 0 or 1 reliable and 1
+//! Property tests of links with lossy consumers (`.lossy(n)` links, 0 or 1 reliable and 1
 //! or 2 lossy consumers) against a model (`tests/common/model.rs`): random sequences of
 //! publishes, messages, runs that exhaust the reliable consumer's credits, reads by the
 //! reliable consumer (as in `prop_spsc.rs`), lossy reads with buffers large and too
@@ -22,7 +22,7 @@
 mod model;
 
 use milonga::metrics::{ConsumerKind, Metrics};
-use milonga::spsc::{heap_lossy, Consumer, LinkConfig, LossyConsumer, Producer, Shared};
+use milonga::spsc::{Consumer, LossyConsumer, Producer, Shared};
 use milonga::LossyTryRecvError;
 use milonga::{Header, PublishError};
 use model::*;
@@ -303,8 +303,20 @@ impl Link<'_> {
 
 fn case(g: &Geometry, ops: &[Op], drop_all: bool) {
     let (cfg, flow) = g.flow.resolve(g.depth as u64);
-    let link = LinkConfig::new(g.depth, g.mtu).first_seq(g.seq0);
-    let (tx, rxs, lossy) = heap_lossy(link, cfg, g.reliable, g.lossy).unwrap();
+    let milonga::spsc::Link {
+        producer: tx,
+        reliable: rxs,
+        lossy,
+        ..
+    } = milonga::spsc::Link::builder()
+        .depth(g.depth)
+        .mtu(g.mtu)
+        .first_seq(g.seq0)
+        .flow(cfg)
+        .reliable(g.reliable)
+        .lossy(g.lossy)
+        .heap()
+        .unwrap();
     let metrics = tx.metrics();
     let mut link = Link {
         tx: Some(tx),
@@ -387,7 +399,18 @@ proptest! {
 fn a_lossy_only_link_disconnects_when_its_last_consumer_is_dropped() {
     for cr_max in [1, 3, 8] {
         let cfg = milonga::FlowConfig::new().cr_max(cr_max);
-        let (mut tx, _, mut lossy) = heap_lossy(LinkConfig::new(8, 16), cfg, 0, 2).unwrap();
+        let milonga::spsc::Link {
+            producer: mut tx,
+            mut lossy,
+            ..
+        } = milonga::spsc::Link::builder()
+            .depth(8)
+            .mtu(16)
+            .flow(cfg)
+            .reliable(0)
+            .lossy(2)
+            .heap()
+            .unwrap();
         for i in 0..20 {
             assert_eq!(tx.try_publish(Header::new(i), b"x"), Ok(i));
         }

@@ -1,6 +1,6 @@
 //! Property tests of the multi-producer links against a model (`tests/common/model.rs`).
 //!
-//! Shared ring (`heap_ring`): random sequences of publishes through several producer
+//! Shared ring (`Ring::builder()`): random sequences of publishes through several producer
 //! handles, several claims open at once (from one handle or several) ended in a random
 //! order (committed short, committed too long, abandoned), reads while claims are open,
 //! polls and batches held while the producers go on, filters, handles cloned and dropped,
@@ -12,7 +12,7 @@
 //! progress; and that the stream closes at the claim cursor once the last handle is gone,
 //! every frag delivered before `Closed`.
 //!
-//! Fan-in (`heap_fan_in`, 2 or 3 links): random producer operations on each link (as in
+//! Fan-in (`FanIn::builder()`, 2 or 3 links): random producer operations on each link (as in
 //! `prop_spsc.rs`), polls and batches through the fan-in, filters per link, halts per
 //! link. Shows that every frag is served once, in its link's order, intact; that nothing
 //! is `Empty` while a link has a frag to lend, and `Closed` only when every link is closed
@@ -23,9 +23,9 @@
 mod model;
 
 use milonga::metrics::Metrics;
-use milonga::mpsc::{heap_fan_in, heap_ring, FanIn, RingClaim, RingConfig, RingProducer};
+use milonga::mpsc::{FanIn, FanInHandles, Ring, RingClaim, RingProducer};
 use milonga::spsc::Budget;
-use milonga::spsc::{Consumer, LinkConfig, Producer};
+use milonga::spsc::{Consumer, Producer};
 use milonga::TryRecvError;
 use milonga::{Ctl, Header, PublishError};
 use model::*;
@@ -364,7 +364,13 @@ fn ring_publish(
 
 fn ring_case(g: &Geometry, ops: &[RingOp]) {
     let (cfg, flow) = g.flow.resolve(g.depth as u64);
-    let (tx, rx) = heap_ring(RingConfig::new(g.depth, g.mtu).first_seq(g.seq0), cfg).unwrap();
+    let (tx, rx) = Ring::builder()
+        .depth(g.depth)
+        .mtu(g.mtu)
+        .first_seq(g.seq0)
+        .flow(cfg)
+        .heap_pair()
+        .unwrap();
     let metrics = rx.metrics();
     let mut m = TxModel::new(g.seq0, g.depth, g.mtu, flow, 1);
     let mut cl = Claims::default();
@@ -616,8 +622,17 @@ impl Fan<'_> {
 
 fn fan_case(g: &Geometry, n: usize, ops: &[FanOp]) {
     let (cfg, flow) = g.flow.resolve(g.depth as u64);
-    let link = LinkConfig::new(g.depth, g.mtu).first_seq(g.seq0);
-    let (txs, mut rx) = heap_fan_in(n, link, cfg).unwrap();
+    let FanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(n)
+        .depth(g.depth)
+        .mtu(g.mtu)
+        .first_seq(g.seq0)
+        .flow(cfg)
+        .heap()
+        .unwrap();
     let mut fan = Fan {
         metrics: txs.iter().map(|tx| tx.metrics()).collect(),
         txs: txs.into_iter().map(Some).collect(),

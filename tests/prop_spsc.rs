@@ -27,7 +27,7 @@ mod model;
 
 use milonga::metrics::Metrics;
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, heap_broadcast, Consumer, InlineLink, LinkConfig};
+use milonga::spsc::{Consumer, InlineHandles, InlineLink, Link};
 use milonga::TryRecvError;
 use milonga::{data_chunks, LinkError};
 use model::*;
@@ -194,14 +194,22 @@ fn run<'a, T: Tx>(tx: T, rxs: Vec<Consumer<'a>>, metrics: Metrics<'a>, mut m: Tx
 
 fn heap_case(g: &Geometry, consumers: usize, ops: &[Op]) {
     let (cfg, flow) = g.flow.resolve(g.depth as u64);
-    let link = LinkConfig::new(g.depth, g.mtu).first_seq(g.seq0);
+    let link = Link::builder()
+        .depth(g.depth)
+        .mtu(g.mtu)
+        .first_seq(g.seq0)
+        .flow(cfg);
     let m = TxModel::new(g.seq0, g.depth, g.mtu, flow, consumers);
     if consumers == 1 {
-        let (tx, rx) = heap(link, cfg).unwrap();
+        let (tx, rx) = link.heap_pair().unwrap();
         let metrics = tx.metrics();
         run(tx, vec![rx], metrics, m, ops);
     } else {
-        let (tx, rxs) = heap_broadcast(link, cfg, consumers).unwrap();
+        let Link {
+            producer: tx,
+            reliable: rxs,
+            ..
+        } = link.reliable(consumers).heap().unwrap();
         let metrics = tx.metrics();
         run(tx, rxs, metrics, m, ops);
     }
@@ -211,11 +219,12 @@ fn inline_case(broadcast: bool, seq0: u64, flow: &FlowSel, ops: &[Op]) {
     if broadcast {
         let link = InlineLink::<8, 100, { data_chunks(8, 100) }, 2, 0>::with_first_seq(seq0);
         let (cfg, f) = flow.resolve(8);
-        let (tx, rxs) = link.split_broadcast(cfg).unwrap();
-        assert_eq!(
-            link.split_broadcast(cfg).err(),
-            Some(LinkError::AlreadySplit)
-        );
+        let InlineHandles {
+            producer: tx,
+            reliable: rxs,
+            ..
+        } = link.split_with(cfg).unwrap();
+        assert_eq!(link.split_with(cfg).err(), Some(LinkError::AlreadySplit));
         let metrics = link.metrics();
         run(
             tx,
@@ -227,7 +236,7 @@ fn inline_case(broadcast: bool, seq0: u64, flow: &FlowSel, ops: &[Op]) {
     } else {
         let link = InlineLink::<4, 64, { data_chunks(4, 64) }>::with_first_seq(seq0);
         let (cfg, f) = flow.resolve(4);
-        let (tx, rx) = link.split_with(cfg).unwrap();
+        let (tx, rx) = link.split_with(cfg).unwrap().into_pair();
         assert_eq!(link.split().err(), Some(LinkError::AlreadySplit));
         let metrics = link.metrics();
         run(tx, vec![rx], metrics, TxModel::new(seq0, 4, 64, f, 1), ops);

@@ -17,8 +17,8 @@
 
 use std::thread;
 
-use milonga::mpsc::{heap_ring, RingConfig};
-use milonga::spsc::{heap, LinkConfig};
+use milonga::mpsc::Ring;
+use milonga::spsc::Link;
 use milonga::wait::SpinThenYield;
 use milonga::TryRecvError;
 use milonga::{FlowConfig, Header};
@@ -53,7 +53,12 @@ fn consume(mut rx: milonga::spsc::Consumer<'_>) {
 
 #[test]
 fn spsc_claims_committed_while_the_consumer_reads() {
-    let (mut tx, rx) = heap(LinkConfig::new(2, MTU), flow()).unwrap();
+    let (mut tx, rx) = Link::builder()
+        .depth(2)
+        .mtu(MTU)
+        .flow(flow())
+        .heap_pair()
+        .unwrap();
     thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..FRAGS {
@@ -68,7 +73,12 @@ fn spsc_claims_committed_while_the_consumer_reads() {
 
 #[test]
 fn spsc_claims_committed_with_a_header() {
-    let (mut tx, rx) = heap(LinkConfig::new(2, MTU), flow()).unwrap();
+    let (mut tx, rx) = Link::builder()
+        .depth(2)
+        .mtu(MTU)
+        .flow(flow())
+        .heap_pair()
+        .unwrap();
     thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..FRAGS {
@@ -83,7 +93,12 @@ fn spsc_claims_committed_with_a_header() {
 
 #[test]
 fn shared_ring_publishes_while_the_consumer_reads_and_releases() {
-    let (tx, rx) = heap_ring(RingConfig::new(2, MTU), flow()).unwrap();
+    let (tx, rx) = Ring::builder()
+        .depth(2)
+        .mtu(MTU)
+        .flow(flow())
+        .heap_pair()
+        .unwrap();
     thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..FRAGS {
@@ -100,7 +115,12 @@ fn shared_ring_publishes_while_the_consumer_reads_and_releases() {
 
 #[test]
 fn shared_ring_claims_committed_while_the_consumer_reads_and_releases() {
-    let (tx, rx) = heap_ring(RingConfig::new(2, MTU), flow()).unwrap();
+    let (tx, rx) = Ring::builder()
+        .depth(2)
+        .mtu(MTU)
+        .flow(flow())
+        .heap_pair()
+        .unwrap();
     thread::scope(|s| {
         s.spawn(move || {
             for seq in 0..FRAGS {

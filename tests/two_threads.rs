@@ -12,7 +12,7 @@ use common::{
     consume_checked, fill, frag_header, frag_len, frag_seed, produce_try_publish, RxStats, TxStats,
     XorShift,
 };
-use milonga::spsc::{heap, InlineLink, LinkConfig};
+use milonga::spsc::{InlineLink, Link};
 use milonga::wait::SpinThenYield;
 use milonga::{data_chunks, FlowConfig, PublishError};
 
@@ -97,7 +97,7 @@ fn check_totals(tx: &TxStats, rx: &RxStats, frags: u64, min_backpressure: u64) {
 fn heap_link_try_publish_against_poll_and_batch() {
     let _serial = serial();
     let start = Instant::now();
-    let (tx, mut rx) = heap(LinkConfig::new(DEPTH, MTU), FlowConfig::new()).unwrap();
+    let (tx, mut rx) = Link::builder().depth(DEPTH).mtu(MTU).heap_pair().unwrap();
     let producer = thread::spawn(move || produce_try_publish(tx, FRAGS));
     let rxs = consume_checked(&mut rx, 0, FRAGS, DEPTH, STALL_EVERY, false);
     let txs = producer.join().unwrap();
@@ -119,7 +119,7 @@ static LINK: InlineLink<S_DEPTH, MTU, { data_chunks(S_DEPTH, MTU) }> = InlineLin
 fn static_link_blocking_publish_against_blocking_reads() {
     let _serial = serial();
     let start = Instant::now();
-    let (mut tx, mut rx) = LINK.split().unwrap();
+    let (mut tx, mut rx) = LINK.split().unwrap().into_pair();
     let producer = thread::spawn(move || {
         let mtu = tx.mtu();
         let mut buf = vec![0u8; mtu];
@@ -155,11 +155,16 @@ fn heap_link_claims_committed_in_place() {
     let _serial = serial();
     let start = Instant::now();
     // A store larger than the minimum, of an odd size, so the wrap point moves around.
-    let cfg = LinkConfig::new(DEPTH, MTU).data_bytes(milonga::data_bytes(DEPTH, MTU) * 3 / 2 + 100);
     let flow = FlowConfig::new()
         .cr_resume(DEPTH as u64 / 4)
         .release_every(3);
-    let (mut tx, mut rx) = heap(cfg, flow).unwrap();
+    let (mut tx, mut rx) = Link::builder()
+        .depth(DEPTH)
+        .mtu(MTU)
+        .data_bytes(milonga::data_bytes(DEPTH, MTU) * 3 / 2 + 100)
+        .flow(flow)
+        .heap_pair()
+        .unwrap();
     let producer = thread::spawn(move || {
         let mtu = tx.mtu();
         let mut rng = XorShift::new(42);

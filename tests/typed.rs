@@ -5,11 +5,11 @@
 //! `T` (published through the byte API): reported by name, never cast, never skipped.
 
 use bytemuck::{Pod, Zeroable};
-use milonga::mpsc::{heap_fan_in, heap_ring, InlineRing, RingConfig};
-use milonga::spsc::{heap, heap_broadcast, heap_lossy, Budget, InlineLink, LinkConfig};
+use milonga::mpsc::{FanIn, InlineRing, Ring};
+use milonga::spsc::{Budget, InlineLink, Link};
 use milonga::typed::{self, PushError, RecvError, TryRecvError};
 use milonga::wait::SpinThenYield;
-use milonga::{data_chunks, mpsc, FlowConfig, Header, Overrun, OverrunKind, PublishError};
+use milonga::{data_chunks, mpsc, Header, Overrun, OverrunKind, PublishError};
 
 /// Values per round trip (small under Miri, which is slow).
 const N: u64 = if cfg!(miri) { 40 } else { 20_000 };
@@ -54,7 +54,7 @@ static INLINE: InlineLink<16, 64, { data_chunks(16, 64) }> = InlineLink::new();
 
 #[test]
 fn inline_static_link_round_trip() {
-    let link = INLINE.split().unwrap();
+    let link = INLINE.split().unwrap().into_pair();
     let (mut tx, mut rx) = typed::pair::<Msg64, _>(link).unwrap();
     for i in 0..N {
         match i % 3 {
@@ -87,7 +87,7 @@ fn inline_static_link_round_trip() {
 
 #[test]
 fn heap_link_two_threads_iter_sees_every_value_and_ends() {
-    let (tx, rx) = heap(LinkConfig::new(64, 8), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(64).mtu(8).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<u64, _>((tx, rx)).unwrap();
     let producer = std::thread::spawn(move || {
         for i in 0..N {
@@ -113,7 +113,7 @@ fn heap_link_two_threads_iter_sees_every_value_and_ends() {
 
 #[test]
 fn heap_link_batches_lend_aligned_values_in_order() {
-    let (tx, rx) = heap(LinkConfig::new(64, 64), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(64).mtu(64).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<Msg64, _>((tx, rx)).unwrap();
     let producer = std::thread::spawn(move || {
         for i in 0..N {
@@ -146,7 +146,8 @@ fn heap_link_batches_lend_aligned_values_in_order() {
 
 #[test]
 fn broadcast_two_reliable_consumers_see_every_value() {
-    let (tx, rxs) = heap_broadcast(LinkConfig::new(32, 8), FlowConfig::new(), 2).unwrap();
+    let link = Link::builder().depth(32).mtu(8).reliable(2).heap().unwrap();
+    let (tx, rxs) = (link.producer, link.reliable);
     let mut tx = typed::Producer::<u64>::new(tx).unwrap();
     let rxs: Vec<typed::Consumer<'static, u64>> = rxs
         .into_iter()
@@ -172,8 +173,14 @@ fn broadcast_two_reliable_consumers_see_every_value() {
 
 #[test]
 fn lossy_consumer_copies_exactly_and_counts_what_it_loses() {
-    let (tx, _reliable, mut lossy) =
-        heap_lossy(LinkConfig::new(4, 64), FlowConfig::new(), 0, 1).unwrap();
+    let link = Link::builder()
+        .depth(4)
+        .mtu(64)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
+    let (tx, _reliable, mut lossy) = (link.producer, link.reliable, link.lossy);
     let mut tx = typed::Producer::<Msg64, _>::new(tx).unwrap();
     let mut rx = typed::LossyConsumer::<Msg64>::new(lossy.pop().unwrap()).unwrap();
     for i in 0..10 {
@@ -208,8 +215,14 @@ fn lossy_consumer_copies_exactly_and_counts_what_it_loses() {
 
 #[test]
 fn lossy_consumer_beside_a_reliable_one_on_two_threads() {
-    let (tx, mut reliable, mut lossy) =
-        heap_lossy(LinkConfig::new(16, 8), FlowConfig::new(), 1, 1).unwrap();
+    let link = Link::builder()
+        .depth(16)
+        .mtu(8)
+        .reliable(1)
+        .lossy(1)
+        .heap()
+        .unwrap();
+    let (tx, mut reliable, mut lossy) = (link.producer, link.reliable, link.lossy);
     let mut tx = typed::Producer::<u64, _>::new(tx).unwrap();
     let mut rx = typed::Consumer::<u64>::new(reliable.pop().unwrap()).unwrap();
     let mut lossy = typed::LossyConsumer::<u64>::new(lossy.pop().unwrap()).unwrap();
@@ -235,7 +248,7 @@ fn lossy_consumer_beside_a_reliable_one_on_two_threads() {
 
 #[test]
 fn shared_ring_two_producer_threads() {
-    let ring = heap_ring(RingConfig::new(32, 64), FlowConfig::new()).unwrap();
+    let ring = Ring::builder().depth(32).mtu(64).heap_pair().unwrap();
     let (tx, mut rx) = typed::ring::<Msg64>(ring).unwrap();
     std::thread::scope(|s| {
         for p in 0..2u64 {
@@ -274,7 +287,7 @@ static RING: InlineRing<8, 8, { mpsc::ring_chunks(8, 8) }> = InlineRing::new();
 
 #[test]
 fn inline_ring_claims_and_abandoned_claims() {
-    let (tx, mut rx) = typed::ring::<u64>(RING.split().unwrap()).unwrap();
+    let (tx, mut rx) = typed::ring::<u64>(RING.split().unwrap().into_pair()).unwrap();
     let mut claim = tx.try_claim().unwrap();
     *claim = 5;
     assert_eq!(claim.seq(), 0);
@@ -297,7 +310,13 @@ fn inline_ring_claims_and_abandoned_claims() {
 
 #[test]
 fn fan_in_over_three_links() {
-    let (txs, fan) = heap_fan_in(3, LinkConfig::new(16, 8), FlowConfig::new()).unwrap();
+    let link = FanIn::builder()
+        .producers(3)
+        .depth(16)
+        .mtu(8)
+        .heap()
+        .unwrap();
+    let (txs, fan) = (link.producers, link.consumer);
     let mut fan = typed::FanIn::<u64, _>::new(fan).unwrap();
     let txs: Vec<typed::Producer<'static, u64>> = txs
         .into_iter()
@@ -323,7 +342,13 @@ fn fan_in_over_three_links() {
 
 #[test]
 fn fan_in_batches_and_a_frag_of_another_size_names_its_link() {
-    let (mut txs, fan) = heap_fan_in(2, LinkConfig::new(8, 16), FlowConfig::new()).unwrap();
+    let link = FanIn::builder()
+        .producers(2)
+        .depth(8)
+        .mtu(16)
+        .heap()
+        .unwrap();
+    let (mut txs, fan) = (link.producers, link.consumer);
     let mut fan = typed::FanIn::<u32, _>::new(fan).unwrap();
     fan.reshuffle_every(0);
     txs[1].try_publish(Header::new(0), b"wide").unwrap();
@@ -361,7 +386,7 @@ fn fan_in_batches_and_a_frag_of_another_size_names_its_link() {
 
 #[test]
 fn a_frag_of_another_size_is_reported_and_not_consumed() {
-    let (tx, rx) = heap(LinkConfig::new(8, 64), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(8).mtu(64).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<u64, _>((tx, rx)).unwrap();
     tx.try_push(1).unwrap();
     tx.try_push(2).unwrap();
@@ -404,8 +429,14 @@ fn a_frag_of_another_size_is_reported_and_not_consumed() {
 
 #[test]
 fn a_lossy_consumer_reports_frags_of_another_size() {
-    let (tx, _reliable, mut lossy) =
-        heap_lossy(LinkConfig::new(8, 64), FlowConfig::new(), 0, 1).unwrap();
+    let link = Link::builder()
+        .depth(8)
+        .mtu(64)
+        .reliable(0)
+        .lossy(1)
+        .heap()
+        .unwrap();
+    let (tx, _reliable, mut lossy) = (link.producer, link.reliable, link.lossy);
     let mut tx = typed::Producer::<u64, _>::new(tx).unwrap();
     let mut rx = typed::LossyConsumer::<u64>::new(lossy.pop().unwrap()).unwrap();
     tx.as_bytes_mut()
@@ -435,7 +466,7 @@ fn a_lossy_consumer_reports_frags_of_another_size() {
 
 #[test]
 fn try_push_hands_the_value_back_when_full() {
-    let (tx, rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     let (mut tx, rx) = typed::pair::<Msg64, _>((tx, rx)).unwrap();
     for i in 0..4 {
         tx.try_push(Msg64::new(0, i)).unwrap();
@@ -472,7 +503,7 @@ fn try_push_hands_the_value_back_when_full() {
 
 #[test]
 fn ring_try_push_hands_the_value_back_when_full() {
-    let ring = heap_ring(RingConfig::new(2, 8), FlowConfig::new()).unwrap();
+    let ring = Ring::builder().depth(2).mtu(8).heap_pair().unwrap();
     let (tx, rx) = typed::ring::<u64>(ring).unwrap();
     tx.try_push(1).unwrap();
     tx.clone().try_push(2).unwrap();
@@ -487,7 +518,7 @@ fn ring_try_push_hands_the_value_back_when_full() {
 
 #[test]
 fn try_iter_stops_at_empty_and_goes_on_later() {
-    let (tx, rx) = heap(LinkConfig::new(16, 4), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(16).mtu(4).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<f32, _>((tx, rx)).unwrap();
     assert_eq!(rx.try_iter().next(), None);
     for v in [1.5f32, 2.5, 3.5] {
@@ -508,7 +539,7 @@ fn try_iter_stops_at_empty_and_goes_on_later() {
 
 #[test]
 fn timeouts_and_a_dropped_partial_batch() {
-    let (tx, rx) = heap(LinkConfig::new(16, 8), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(16).mtu(8).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<u64, _>((tx, rx)).unwrap();
     assert_eq!(
         rx.pop_timeout(std::time::Duration::from_millis(1)),
@@ -542,7 +573,7 @@ fn timeouts_and_a_dropped_partial_batch() {
 
 #[test]
 fn a_type_too_large_for_the_mtu_hands_the_handle_back() {
-    let (tx, rx) = heap(LinkConfig::new(4, 32), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(4).mtu(32).heap_pair().unwrap();
     let err = typed::Producer::<Msg64>::new(tx).unwrap_err();
     assert_eq!((err.size, err.mtu), (64, 32));
     let mut tx = err.into_inner();
@@ -559,7 +590,7 @@ fn a_type_too_large_for_the_mtu_hands_the_handle_back() {
 
 #[test]
 fn zero_sized_messages_carry_their_sig() {
-    let (tx, rx) = heap(LinkConfig::new(8, 0), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(8).mtu(0).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<(), _>((tx, rx)).unwrap();
     for sig in 0..5 {
         tx.try_publish(Header::new(sig), ()).unwrap();
@@ -574,7 +605,7 @@ fn zero_sized_messages_carry_their_sig() {
 
 #[test]
 fn typed_handles_forward_to_their_byte_handles() {
-    let (tx, rx) = heap(LinkConfig::new(8, 8), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(8).mtu(8).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<u64, _>((tx, rx)).unwrap();
     tx.set_wait(milonga::wait::Strategy::BusySpin);
     rx.set_wait(milonga::wait::Strategy::BusySpin);
@@ -600,7 +631,7 @@ fn typed_handles_forward_to_their_byte_handles() {
 
 #[test]
 fn a_filtered_batch_ends_before_a_frag_of_another_size() {
-    let (tx, rx) = heap(LinkConfig::new(16, 16), FlowConfig::new()).unwrap();
+    let (tx, rx) = Link::builder().depth(16).mtu(16).heap_pair().unwrap();
     let (mut tx, mut rx) = typed::pair::<u32, _>((tx, rx)).unwrap();
     rx.set_filter(Some(milonga::spsc::SigFilter::func(|sig| sig % 2 == 0)));
     tx.try_publish(Header::new(0), 10).unwrap(); // seq 0
@@ -637,7 +668,8 @@ static FAN: milonga::mpsc::InlineFanIn<2, 8, 8, { data_chunks(8, 8) }> =
 
 #[test]
 fn inline_fan_in_round_trip() {
-    let (txs, fan) = FAN.split().unwrap();
+    let link = FAN.split().unwrap();
+    let (txs, fan) = (link.producers, link.consumer);
     let mut fan = typed::FanIn::<u64, _>::new(fan).unwrap();
     let [mut a, mut b] = txs.map(|tx| typed::Producer::<u64>::new(tx).unwrap());
     let rounds = if cfg!(miri) { 20 } else { 1000 };
@@ -658,7 +690,8 @@ static LOSSY: InlineLink<4, 8, { data_chunks(4, 8) }, 1, 1> = InlineLink::new();
 
 #[test]
 fn inline_lossy_link_round_trip() {
-    let (tx, [rx], [lossy]) = LOSSY.split_lossy(FlowConfig::new()).unwrap();
+    let link = LOSSY.split_lossy().unwrap();
+    let (tx, [rx], [lossy]) = (link.producer, link.reliable, link.lossy);
     let mut tx = typed::Producer::<u64, _>::new(tx).unwrap();
     let mut rx = typed::Consumer::<u64>::new(rx).unwrap();
     let mut lossy = typed::LossyConsumer::<u64>::new(lossy).unwrap();

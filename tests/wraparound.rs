@@ -10,10 +10,10 @@ use std::thread;
 
 use common::{consume_checked, fill, frag_header, frag_seed, produce_try_publish, XorShift};
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, Consumer, InlineLink, LinkConfig, Producer, MTU_MAX};
+use milonga::spsc::{Consumer, InlineLink, Link, Producer, MTU_MAX};
 use milonga::wait::SpinThenYield;
 use milonga::TryRecvError;
-use milonga::{data_bytes, data_chunks, FlowConfig, Header, PublishError, CHUNK_SZ};
+use milonga::{data_bytes, data_chunks, Header, PublishError, CHUNK_SZ};
 
 const NEAR_END: u64 = u64::MAX - 5;
 const FRAGS: u64 = if cfg!(miri) { 300 } else { 300_000 };
@@ -22,11 +22,12 @@ const MTU: usize = if cfg!(miri) { 80 } else { 300 };
 
 #[test]
 fn seq_wraps_in_order_single_thread() {
-    let (mut tx, mut rx) = heap(
-        LinkConfig::new(16, 64).first_seq(NEAR_END),
-        FlowConfig::new(),
-    )
-    .unwrap();
+    let (mut tx, mut rx) = Link::builder()
+        .depth(16)
+        .mtu(64)
+        .first_seq(NEAR_END)
+        .heap_pair()
+        .unwrap();
     assert_eq!((tx.next_seq(), rx.next_seq()), (NEAR_END, NEAR_END));
     let expected: Vec<u64> = (0..12).map(|i| NEAR_END.wrapping_add(i)).collect();
     assert_eq!(expected[5], u64::MAX);
@@ -57,11 +58,12 @@ fn seq_wraps_in_order_single_thread() {
 
 #[test]
 fn credits_are_counted_across_the_seq_wrap() {
-    let (mut tx, mut rx) = heap(
-        LinkConfig::new(8, 64).first_seq(NEAR_END),
-        FlowConfig::new(),
-    )
-    .unwrap();
+    let (mut tx, mut rx) = Link::builder()
+        .depth(8)
+        .mtu(64)
+        .first_seq(NEAR_END)
+        .heap_pair()
+        .unwrap();
     for i in 0..8 {
         assert_eq!(
             tx.try_publish(Header::new(i), &[]),
@@ -93,11 +95,12 @@ fn credits_are_counted_across_the_seq_wrap() {
 
 #[test]
 fn heap_link_crosses_the_seq_wrap_two_threads() {
-    let (tx, mut rx) = heap(
-        LinkConfig::new(DEPTH, MTU).first_seq(NEAR_END),
-        FlowConfig::new(),
-    )
-    .unwrap();
+    let (tx, mut rx) = Link::builder()
+        .depth(DEPTH)
+        .mtu(MTU)
+        .first_seq(NEAR_END)
+        .heap_pair()
+        .unwrap();
     let producer = thread::spawn(move || produce_try_publish(tx, FRAGS));
     let stats = consume_checked(&mut rx, NEAR_END, FRAGS, DEPTH, 0, false);
     let txs = producer.join().unwrap();
@@ -112,7 +115,7 @@ static WRAP_LINK: InlineLink<DEPTH, MTU, { data_chunks(DEPTH, MTU) }> =
 
 #[test]
 fn static_link_crosses_the_seq_wrap_two_threads() {
-    let (mut tx, mut rx) = WRAP_LINK.split().unwrap();
+    let (mut tx, mut rx) = WRAP_LINK.split().unwrap().into_pair();
     assert_eq!(tx.next_seq(), NEAR_END);
     let producer = thread::spawn(move || {
         let mut buf = vec![0u8; MTU];
@@ -301,11 +304,12 @@ fn payload_store_wraps_with_mixed_sizes() {
     for &(depth, mtu, extra) in geometries {
         let bytes = data_bytes(depth, mtu) + extra;
         let chunks = bytes / CHUNK_SZ;
-        let (mut tx, mut rx) = heap(
-            LinkConfig::new(depth, mtu).data_bytes(bytes),
-            FlowConfig::new(),
-        )
-        .unwrap();
+        let (mut tx, mut rx) = Link::builder()
+            .depth(depth)
+            .mtu(mtu)
+            .data_bytes(bytes)
+            .heap_pair()
+            .unwrap();
         let wraps = store_round_trips(&mut tx, &mut rx, depth, chunks, ROUNDS);
         println!("depth {depth}, mtu {mtu}, {chunks} chunks: the store wrapped {wraps} times");
         // Payloads of a few bytes pack up to eight to a chunk, so a store for a tiny mtu
@@ -326,14 +330,14 @@ static STORE_LINK: InlineLink<4, 129, { data_chunks(4, 129) }> =
 
 #[test]
 fn static_payload_store_wraps_with_mixed_sizes() {
-    let (mut tx, mut rx) = STORE_LINK.split().unwrap();
+    let (mut tx, mut rx) = STORE_LINK.split().unwrap().into_pair();
     let wraps = store_round_trips(&mut tx, &mut rx, 4, data_chunks(4, 129), ROUNDS);
     assert!(wraps >= if cfg!(miri) { 2 } else { 100 });
 }
 
 #[test]
 fn zero_size_frags_take_no_room() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 128), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(128).heap_pair().unwrap();
     // A one-chunk frag moves the cursor to word 8; zero-size frags leave it there.
     assert_eq!(tx.try_publish(Header::new(0), &[9; 64]), Ok(0));
     assert_eq!(rx.try_recv().unwrap().payload(), &[9; 64]);
@@ -367,7 +371,7 @@ fn zero_size_frags_take_no_room() {
 
 #[test]
 fn mtu_zero_link_carries_only_empty_frags() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(2, 0), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(2).mtu(0).heap_pair().unwrap();
     assert_eq!(
         tx.try_publish(Header::new(0), &[1]),
         Err(PublishError::TooLarge { len: 1, max: 0 })
@@ -387,7 +391,7 @@ static EMPTY_STORE: InlineLink<2, 0, 0> = InlineLink::new();
 
 #[test]
 fn static_link_with_an_empty_store() {
-    let (mut tx, mut rx) = EMPTY_STORE.split().unwrap();
+    let (mut tx, mut rx) = EMPTY_STORE.split().unwrap().into_pair();
     for seq in 0..10u64 {
         assert_eq!(tx.try_publish(Header::new(seq), &[]), Ok(seq));
         let frag = rx.try_recv().unwrap();
@@ -404,7 +408,7 @@ fn sizes_on_chunk_boundaries_and_the_mtu_round_trip() {
     };
     for &mtu in mtus {
         let depth = 4;
-        let (mut tx, mut rx) = heap(LinkConfig::new(depth, mtu), FlowConfig::new()).unwrap();
+        let (mut tx, mut rx) = Link::builder().depth(depth).mtu(mtu).heap_pair().unwrap();
         let mut model = StoreModel {
             chunks: data_chunks(depth, mtu),
             cursor: 0,

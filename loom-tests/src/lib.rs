@@ -25,6 +25,7 @@ mod helpers {
 
     /// A wait strategy that yields up to `n` times, then gives up: loom spends its branch
     /// budget on unbounded spin loops, so models bound their waits with it.
+    #[derive(Debug)]
     pub struct Bounded(pub u32);
 
     impl milonga::wait::Wait for Bounded {

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Batch reads: credits go back when a batch ends, all of them on `commit`, and on drop
 //! only those of the frags an iterator reached (the rest are lent again by the next read).
 //!
@@ -19,18 +18,25 @@
 //! Preemption bound 1 (a few seconds each); both models also pass with
 //! `LOOM_MAX_PREEMPTIONS=2`, which takes about 70 s each.
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
 use milonga::spsc::Budget;
-use milonga::spsc::{heap, Consumer, LinkConfig, Producer};
+use milonga::spsc::{Consumer, Link, Producer};
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;
 
 fn link() -> (Producer<'static>, Consumer<'static>) {
     let flow = FlowConfig::new().cr_max(2).release_every(1);
-    heap(LinkConfig::new(2, 64), flow).unwrap()
+    Link::builder()
+        .depth(2)
+        .mtu(64)
+        .flow(flow)
+        .heap_pair()
+        .unwrap()
 }
 
 fn produce(mut tx: Producer<'static>) -> thread::JoinHandle<()> {

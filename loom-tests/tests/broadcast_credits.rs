@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Credits with two reliable consumers: the producer's credits are the minimum over both
 //! fseqs, so it reuses a frag's payload chunk only after both consumers released the frag.
 //!
@@ -15,10 +14,12 @@
 //! minutes); loom still switches threads at every yield and checks every access against
 //! happens-before, which is what catches the weakenings above.
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
-use milonga::spsc::{heap_broadcast, Consumer, LinkConfig};
+use milonga::spsc::{Consumer, Link};
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::payload;
 
 const FRAGS: u64 = 5;
@@ -40,7 +41,17 @@ fn consume(rx: &mut Consumer<'_>) {
 
 fn run() {
     let flow = FlowConfig::new().cr_max(2).release_every(1);
-    let (mut tx, mut rxs) = heap_broadcast(LinkConfig::new(2, 64), flow, 2).unwrap();
+    let Link {
+        producer: mut tx,
+        reliable: mut rxs,
+        ..
+    } = Link::builder()
+        .depth(2)
+        .mtu(64)
+        .flow(flow)
+        .reliable(2)
+        .heap()
+        .unwrap();
     let mut second = rxs.pop().unwrap();
     let mut first = rxs.pop().unwrap();
     let producer = thread::spawn(move || {

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Credit refill: a link of depth 2 whose producer publishes more frags than the depth, so
 //! it runs out of credits and refills them from the consumer's fseq, and reuses both the
 //! metadata slots and the payload chunks of frags the consumer released.
@@ -21,17 +20,24 @@
 //! Preemption bounds: 2 for `cr_max` 1 (about 10 s), 1 for `cr_max` 2 (a few seconds; it
 //! also passes with `LOOM_MAX_PREEMPTIONS=2`, in about 55 s).
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, payload};
 
 const FRAGS: u64 = 5;
 
 fn run(cr_max: u64) {
     let flow = FlowConfig::new().cr_max(cr_max).release_every(1);
-    let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), flow).unwrap();
+    let (mut tx, mut rx) = Link::builder()
+        .depth(2)
+        .mtu(64)
+        .flow(flow)
+        .heap_pair()
+        .unwrap();
     let producer = thread::spawn(move || {
         let mut seq = 0;
         while seq < FRAGS {

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Halt then drain: the producer publishes `K` frags and halts; the consumer reads until
 //! `RecvError::Closed` and must have seen exactly those `K` frags, in order: the end of
 //! the stream is never reported before every frag published ahead of it was read.
@@ -12,10 +11,12 @@
 //! Tried without effect: `seqlock_fence` (with the fences dropped), `fseq_publish`,
 //! `fseq_acquire` (no chunk is reused with two frags).
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
+use milonga::Header;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, payload};
 
 const K: u64 = 2;
@@ -23,7 +24,7 @@ const K: u64 = 2;
 #[test]
 fn halt_lets_the_consumer_drain_every_frag_then_closes() {
     model(None, || {
-        let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), FlowConfig::new()).unwrap();
+        let (mut tx, mut rx) = Link::builder().depth(2).mtu(64).heap_pair().unwrap();
         let producer = thread::spawn(move || {
             for seq in 0..K {
                 assert_eq!(
@@ -42,7 +43,7 @@ fn halt_lets_the_consumer_drain_every_frag_then_closes() {
                     next += 1;
                 }
                 Err(TryRecvError::Empty) => thread::yield_now(),
-                Err(RecvError::Closed) => break,
+                Err(TryRecvError::Closed) => break,
                 Err(e) => panic!("unexpected {e}"),
             }
         }

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! A producer abandons its claim on a shared ring (the claim is dropped without a commit)
 //! while another producer publishes; both then drop their handles, and the stream closes.
 //!
@@ -16,17 +15,19 @@
 //! - `slot_publish` (the release of a slot's seq, also for the ERR frag): the consumer
 //!   reads a frag whose body or payload is not ordered after its writes.
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
-use milonga::mpsc::{heap_ring, RingConfig};
+use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{Header, PublishError};
 use milonga_loom_tests::{model, Bounded};
 
 #[test]
 fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() {
     model(Some(2), || {
-        let (tx, mut rx) = heap_ring(RingConfig::new(2, 8), FlowConfig::new()).unwrap();
+        let (tx, mut rx) = Ring::builder().depth(2).mtu(8).heap_pair().unwrap();
         let quitter = tx.clone();
         let q = thread::spawn(move || match quitter.claim_with(8, Bounded(2)) {
             Ok(mut claim) => {
@@ -73,7 +74,7 @@ fn an_abandoned_claim_is_published_as_an_err_frag_and_the_stream_still_closes() 
                         break false;
                     }
                 }
-                Err(RecvError::Closed) => break true,
+                Err(TryRecvError::Closed) => break true,
                 Err(e) => panic!("{e}"),
             }
         };

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Two producers claim and publish on one shared ring, racing its consumer.
 //!
 //! Depth 2, two frags per producer: every payload region and slot is reused, so a claim
@@ -21,11 +20,13 @@
 //! - `slot_publish` (the claimer's release of the slot's seq): the consumer reads a payload
 //!   not ordered after its write.
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
-use milonga::mpsc::{heap_ring, RingConfig};
+use milonga::mpsc::Ring;
 use milonga::wait::Wait;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::{FlowConfig, Header, PublishError};
 use milonga_loom_tests::{model, Bounded};
 
 /// Frags each producer tries to publish.
@@ -35,7 +36,12 @@ const FRAGS: u8 = 2;
 fn two_producers_claim_and_publish_racing_one_consumer() {
     model(Some(2), || {
         let flow = FlowConfig::new().release_every(1);
-        let (tx, mut rx) = heap_ring(RingConfig::new(2, 8), flow).unwrap();
+        let (tx, mut rx) = Ring::builder()
+            .depth(2)
+            .mtu(8)
+            .flow(flow)
+            .heap_pair()
+            .unwrap();
         let handles: Vec<_> = (1..=2u8)
             .map(|p| {
                 let tx = tx.clone();
@@ -75,7 +81,7 @@ fn two_producers_claim_and_publish_racing_one_consumer() {
                         break false;
                     }
                 }
-                Err(RecvError::Closed) => break true,
+                Err(TryRecvError::Closed) => break true,
                 Err(e) => panic!("{e}"),
             }
         };

@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Fan-in over two SPSC links: two producers publish while the fan-in consumer polls.
 //!
 //! The consumer takes frags while the producers run, then, once both are done, drains the
@@ -13,12 +12,13 @@
 //!   whose payload is not ordered after its write;
 //! - `slot_acquire` (the consumer's acquire of a slot's seq): the same race.
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
-use milonga::mpsc::heap_fan_in;
-use milonga::spsc::LinkConfig;
+use milonga::mpsc::{FanIn, FanInHandles};
 use milonga::wait::Wait;
+use milonga::Header;
 use milonga::TryRecvError;
-use milonga::{FlowConfig, Header, RecvError};
 use milonga_loom_tests::{model, Bounded};
 
 /// Frags per link.
@@ -27,7 +27,15 @@ const FRAGS: u8 = 3;
 #[test]
 fn fan_in_over_two_links_is_exact_and_takes_turns() {
     model(Some(2), || {
-        let (txs, mut rx) = heap_fan_in(2, LinkConfig::new(4, 8), FlowConfig::new()).unwrap();
+        let FanInHandles {
+            producers: txs,
+            consumer: mut rx,
+        } = FanIn::builder()
+            .producers(2)
+            .depth(4)
+            .mtu(8)
+            .heap()
+            .unwrap();
         let handles: Vec<_> = txs
             .into_iter()
             .enumerate()

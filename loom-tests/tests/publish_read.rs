@@ -1,4 +1,3 @@
-#![cfg(milonga_loom)]
 //! Publish/read: the producer publishes frags (one through `try_publish`, one through
 //! `try_claim`), the consumer polls them and checks seq, sig, header fields and payload.
 //!
@@ -15,10 +14,12 @@
 //! dropped (a gated reader does not re-check), `fseq_publish`, `fseq_acquire` (no chunk is
 //! reused with two frags).
 
+#![cfg(milonga_loom)]
+
 use loom::thread;
-use milonga::spsc::{heap, LinkConfig};
+use milonga::spsc::Link;
 use milonga::TryRecvError;
-use milonga::{Ctl, FlowConfig, Header, RecvError};
+use milonga::{Ctl, Header};
 use milonga_loom_tests::{model, payload};
 
 const LENS: [usize; 2] = [3, 64];
@@ -33,7 +34,7 @@ fn header(seq: u64) -> Header {
 #[test]
 fn publish_then_poll_sees_every_field() {
     model(None, || {
-        let (mut tx, mut rx) = heap(LinkConfig::new(2, 64), FlowConfig::new()).unwrap();
+        let (mut tx, mut rx) = Link::builder().depth(2).mtu(64).heap_pair().unwrap();
         let producer = thread::spawn(move || {
             assert_eq!(tx.try_publish(header(0), &payload(0, LENS[0])), Ok(0));
             let mut claim = tx.try_claim(64).unwrap();

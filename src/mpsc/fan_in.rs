@@ -34,11 +34,11 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// [`RecvError::Failed`] if any link's producer died.
 ///
 /// ```
-/// use milonga::mpsc::heap_fan_in;
-/// use milonga::spsc::LinkConfig;
-/// use milonga::{FlowConfig, Header};
+/// use milonga::mpsc::{FanIn, FanInHandles};
+/// use milonga::Header;
 ///
-/// let (mut txs, mut rx) = heap_fan_in(3, LinkConfig::new(8, 64), FlowConfig::new()).unwrap();
+/// let FanInHandles { producers: mut txs, consumer: mut rx } =
+///     FanIn::builder().producers(3).depth(8).mtu(64).heap().unwrap();
 /// for (p, tx) in txs.iter_mut().enumerate() {
 ///     tx.try_publish(Header::new(p as u64), b"a").unwrap();
 ///     tx.try_publish(Header::new(p as u64), b"b").unwrap();
@@ -109,10 +109,10 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// one load of one slot per link.
     ///
     /// ```
-    /// # use milonga::mpsc::heap_fan_in;
-    /// # use milonga::spsc::LinkConfig;
-    /// # use milonga::{FlowConfig, Header};
-    /// let (mut txs, rx) = heap_fan_in(3, LinkConfig::new(8, 64), FlowConfig::new()).unwrap();
+    /// # use milonga::mpsc::{FanIn, FanInHandles};
+    /// # use milonga::Header;
+    /// let FanInHandles { producers: mut txs, consumer: rx } =
+    ///     FanIn::builder().producers(3).depth(8).mtu(64).heap().unwrap();
     /// txs[2].try_publish(Header::new(0), b"x").unwrap();
     /// assert!(rx.ready().eq([2]));
     /// ```

@@ -1,164 +1,110 @@
-//! Heap storage for the shared ring and for fan-in (`alloc`): sized at run time,
-//! allocated zeroed.
+//! Heap-backed shared rings and fan-ins (`alloc`): what [`RingBuilder`] and
+//! [`FanInBuilder`] build.
 
-use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::cnc::Cnc;
-use crate::dcache::{Chunk, DCache};
 use crate::error::LinkError;
-use crate::fctl::FlowConfig;
-use crate::fseq::Fseq;
-use crate::heap_alloc::{boxed_slice, vec_with_capacity, zeroed_slice};
-use crate::mcache::{MCache, Slot};
+use crate::heap_alloc::vec_with_capacity;
+use crate::heap_storage::{HeapStorage, Spec, Store};
+use crate::mpsc::builder::{FanInBuilder, RingBuilder};
 use crate::mpsc::shared_ring::{self, RingState};
-use crate::mpsc::{check_ring_geometry, ring_chunks, FanIn, RingProducer};
-use crate::spsc::{heap, Consumer, LinkConfig, Parts, Producer};
-use crate::sync::{Keep, Ref, Track};
+use crate::mpsc::{check_ring_geometry, ring_chunks, FanIn, Ring, RingProducer};
+use crate::spsc::{Consumer, Producer};
 
-/// The geometry of a heap-backed shared ring.
+impl RingBuilder {
+    /// Builds the ring: its first producer handle (clone it for more producers), its
+    /// consumer and a metrics handle.
+    ///
+    /// The payload store is allocated zeroed (the operating system hands out zero pages
+    /// lazily), so a ring of any size is built without touching the stack.
+    ///
+    /// # Errors
+    /// A named [`LinkError`] for a bad setting (each setter says which), or
+    /// [`LinkError::OutOfMemory`]; nothing is kept then.
+    pub fn heap(self) -> Result<Ring<'static>, LinkError> {
+        let chunks = ring_chunks(self.depth, self.mtu);
+        check_ring_geometry(self.depth, self.mtu, chunks)?;
+        let flow = self.flow.resolve(self.depth as u64)?;
+        let spec = Spec {
+            depth: self.depth,
+            mtu: self.mtu,
+            chunks,
+            seq0: self.seq0,
+            store: Store::PerSlot,
+            ledger: false,
+            reliable: 1,
+            lossy: 0,
+        };
+        let storage = HeapStorage::new(spec, RingState::new(self.seq0))?;
+        // SAFETY: every handle built from these views (and the ring state) holds a keep of
+        // the storage: `split` gives each handle one from the closure.
+        let (parts, state) = unsafe { HeapStorage::parts(&storage) };
+        let keep = || HeapStorage::keep(&storage);
+        let (mut producer, mut consumer) = shared_ring::split(parts, state, flow, keep);
+        if let Some(wait) = self.wait {
+            producer.set_wait(wait);
+            consumer.set_wait(wait);
+        }
+        let metrics = producer.metrics();
+        Ok(Ring {
+            producer,
+            consumer,
+            metrics,
+        })
+    }
+
+    /// Builds the ring and splits it into its first producer handle and its consumer.
+    ///
+    /// # Errors
+    /// As [`heap`](Self::heap).
+    pub fn heap_pair(self) -> Result<(RingProducer<'static>, Consumer<'static>), LinkError> {
+        Ok(self.heap()?.into_pair())
+    }
+}
+
+/// A heap-backed fan-in, split into its handles: what [`FanInBuilder::heap`] returns.
 ///
 /// ```
-/// use milonga::mpsc::{heap_ring, RingConfig};
-/// use milonga::{FlowConfig, Header};
+/// use milonga::mpsc::{FanIn, FanInHandles};
+/// use milonga::Header;
 ///
-/// let (tx, mut rx) = heap_ring(RingConfig::new(1024, 1500).first_seq(7), FlowConfig::new()).unwrap();
-/// assert_eq!(tx.try_publish(Header::new(0), &[1u8; 1500]), Ok(7));
-/// assert_eq!(rx.try_recv().unwrap().payload().len(), 1500);
+/// let FanInHandles { mut producers, mut consumer } =
+///     FanIn::builder().producers(2).depth(8).mtu(8).heap()?;
+/// producers[0].try_publish(Header::new(0), b"a")?;
+/// assert_eq!(consumer.try_recv()?.0, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RingConfig {
-    depth: usize,
-    mtu: usize,
-    seq0: u64,
+#[derive(Debug)]
+pub struct FanInHandles {
+    /// The producers: producer `i` feeds link `i`.
+    pub producers: Vec<Producer<'static>>,
+    /// The consumer over every link (link `i` is the one of producer `i`).
+    pub consumer: FanIn<'static, Vec<Consumer<'static>>>,
 }
 
-impl RingConfig {
-    /// `depth` metadata slots (a power of two, at least 2) and payloads of at most `mtu`
-    /// bytes; the payload store holds one mtu region per slot
-    /// ([`ring_chunks`](crate::mpsc::ring_chunks)).
-    pub const fn new(depth: usize, mtu: usize) -> Self {
-        RingConfig {
-            depth,
-            mtu,
-            seq0: 0,
+impl FanInBuilder {
+    /// Builds the [`producers`](Self::producers) links: their producers and one
+    /// [`FanIn`] consumer over them.
+    ///
+    /// # Errors
+    /// A named [`LinkError`] for a bad setting (each setter says which), or
+    /// [`LinkError::OutOfMemory`]; nothing is kept then.
+    pub fn heap(self) -> Result<FanInHandles, LinkError> {
+        // Fallible: a count the allocator cannot hold is `OutOfMemory`, not an abort.
+        let mut producers = vec_with_capacity(self.producers)?;
+        let mut consumers = vec_with_capacity(self.producers)?;
+        for _ in 0..self.producers {
+            let (tx, rx) = self.link.heap_pair()?;
+            producers.push(tx);
+            consumers.push(rx);
         }
-    }
-
-    /// The first frag's seq (0 by default).
-    pub const fn first_seq(mut self, seq0: u64) -> Self {
-        self.seq0 = seq0;
-        self
-    }
-}
-
-/// The storage of a heap-backed ring, shared by its handles.
-struct HeapRing {
-    slots: *mut [Slot],
-    chunks: *mut [Chunk],
-    fseq: *mut [Fseq],
-    cnc: Cnc,
-    state: RingState,
-    track: Track,
-    seq0: u64,
-    mtu: usize,
-    depth: usize,
-}
-
-// SAFETY: the raw pointers are owned boxes (freed only in `Drop`, when no handle is left);
-// everything reached through them is atomics (`Slot`, `Fseq`) or payload chunks accessed
-// under the claim and credit protocols (`Chunk` is `Sync` for that reason).
-unsafe impl Send for HeapRing {}
-// SAFETY: as above.
-unsafe impl Sync for HeapRing {}
-
-impl Drop for HeapRing {
-    fn drop(&mut self) {
-        // SAFETY: all came from `Box::into_raw` in `heap_ring` and are freed once, here,
-        // when the last handle (and with it every view into them) is gone.
-        unsafe {
-            drop(Box::from_raw(self.slots));
-            drop(Box::from_raw(self.chunks));
-            drop(Box::from_raw(self.fseq));
+        let mut consumer = FanIn::new(consumers);
+        if let Some(wait) = self.link.wait {
+            consumer.set_wait(wait);
         }
+        Ok(FanInHandles {
+            producers,
+            consumer,
+        })
     }
-}
-
-/// Builds a shared multi-producer ring on the heap and splits it into its first producer
-/// handle (clone it for more producers) and its consumer.
-///
-/// The payload store is allocated zeroed; errors name the bad parameter, and nothing is
-/// allocated then.
-pub fn heap_ring(
-    cfg: RingConfig,
-    flow: FlowConfig,
-) -> Result<(RingProducer<'static>, Consumer<'static>), LinkError> {
-    let chunk_cnt = ring_chunks(cfg.depth, cfg.mtu);
-    check_ring_geometry(cfg.depth, cfg.mtu, chunk_cnt)?;
-    let flow = flow.resolve(cfg.depth as u64)?;
-    let slots: Box<[Slot]> = boxed_slice(cfg.depth, || Slot::empty(cfg.seq0))?;
-    // SAFETY: a `Chunk` is 64 bytes in an `UnsafeCell`, for which all-zero is a valid value.
-    let chunks: Box<[Chunk]> = unsafe { zeroed_slice(chunk_cnt) }?;
-    let fseq: Box<[Fseq]> = Box::new([Fseq::new(cfg.seq0)]);
-    let storage = Arc::new(HeapRing {
-        slots: Box::into_raw(slots),
-        chunks: Box::into_raw(chunks),
-        fseq: Box::into_raw(fseq),
-        cnc: Cnc::new(),
-        state: RingState::new(cfg.seq0),
-        track: Track::new(chunk_cnt),
-        seq0: cfg.seq0,
-        mtu: cfg.mtu,
-        depth: cfg.depth,
-    });
-    let s: *const HeapRing = Arc::as_ptr(&storage);
-    // SAFETY: the views borrow the storage for `'static`, which is sound because every
-    // handle built from them holds a clone of `storage` (its `keep`), so the allocation
-    // outlives every view; no reference is handed out with the `'static` lifetime (every
-    // public accessor borrows from a handle).
-    let (parts, state) = unsafe {
-        (
-            Parts {
-                mcache: MCache::new(&*(*s).slots, &[]),
-                dcache: DCache::per_slot(&*(*s).chunks, &(*s).track, (*s).mtu, (*s).depth),
-                fseqs: Ref::new(&*(*s).fseq),
-                lossy: Ref::new(&[]),
-                cnc: Ref::new(&(*s).cnc),
-                seq0: (*s).seq0,
-            },
-            &(*s).state,
-        )
-    };
-    let keep = || -> Keep { Some(storage.clone()) };
-    Ok(shared_ring::split(parts, Ref::new(state), flow, keep))
-}
-
-/// Builds `links` SPSC links on the heap, each with this geometry and flow control, and
-/// returns their producers (producer `i` feeds link `i`) and one [`FanIn`] consumer over
-/// them. With 0 links the fan-in is closed from the start.
-///
-/// # Errors
-/// As [`heap`](crate::spsc::heap); nothing is kept then.
-#[allow(clippy::type_complexity)]
-pub fn heap_fan_in(
-    links: usize,
-    cfg: LinkConfig,
-    flow: FlowConfig,
-) -> Result<
-    (
-        Vec<Producer<'static>>,
-        FanIn<'static, Vec<Consumer<'static>>>,
-    ),
-    LinkError,
-> {
-    // Fallible: a count the allocator cannot hold is `OutOfMemory`, not an abort.
-    let mut txs = vec_with_capacity(links)?;
-    let mut rxs = vec_with_capacity(links)?;
-    for _ in 0..links {
-        let (tx, rx) = heap(cfg, flow)?;
-        txs.push(tx);
-        rxs.push(rx);
-    }
-    Ok((txs, FanIn::new(rxs)))
 }

@@ -1,6 +1,7 @@
 //! Inline storage for the shared ring and for fan-in: built by a `const fn`, for `static`s
 //! with no allocator.
 
+use crate::assembly::Parts;
 use crate::cnc::Cnc;
 use crate::dcache::{Chunk, DCache};
 use crate::error::LinkError;
@@ -8,8 +9,8 @@ use crate::fctl::FlowConfig;
 use crate::fseq::Fseq;
 use crate::mcache::{MCache, Slot};
 use crate::mpsc::shared_ring::{self, RingState};
-use crate::mpsc::{check_ring_geometry, FanIn, RingMetrics, RingProducer};
-use crate::spsc::{Consumer, InlineLink, Parts, Producer};
+use crate::mpsc::{check_ring_geometry, FanIn, Ring, RingMetrics};
+use crate::spsc::{Consumer, InlineLink, Producer};
 use crate::sync::{AtomicBool, Ordering::AcqRel, Ref, Track};
 
 /// A shared multi-producer ring whose storage is this value: `DEPTH` metadata slots,
@@ -28,7 +29,7 @@ use crate::sync::{AtomicBool, Ordering::AcqRel, Ref, Track};
 /// use milonga::Header;
 ///
 /// static RING: InlineRing<16, 64, { ring_chunks(16, 64) }> = InlineRing::new();
-/// let (tx, mut rx) = RING.split().unwrap();
+/// let (tx, mut rx) = RING.split().unwrap().into_pair();
 /// let tx2 = tx.clone();
 /// assert_eq!(tx.try_publish(Header::new(1), b"one"), Ok(0));
 /// assert_eq!(tx2.try_publish(Header::new(2), b"two"), Ok(1));
@@ -106,28 +107,39 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> InlineRing<DEPTH
         }
     }
 
-    /// The first producer handle (clone it for more producers) and the consumer, with
-    /// default flow control, once: a second call returns [`LinkError::AlreadySplit`].
-    pub fn split(&self) -> Result<(RingProducer<'_>, Consumer<'_>), LinkError> {
+    /// The first producer handle (clone it for more producers), the consumer and a
+    /// metrics handle, with default flow control, once: a second call returns
+    /// [`LinkError::AlreadySplit`]. [`Ring::into_pair`] makes it a
+    /// `(RingProducer, Consumer)` pair.
+    ///
+    /// ```
+    /// use milonga::mpsc::{ring_chunks, InlineRing, Ring};
+    /// use milonga::Header;
+    ///
+    /// static RING: InlineRing<16, 64, { ring_chunks(16, 64) }> = InlineRing::new();
+    /// let Ring { producer, mut consumer, .. } = RING.split().unwrap();
+    /// producer.try_publish(Header::new(1), b"one").unwrap();
+    /// assert_eq!(consumer.try_recv().unwrap().payload(), b"one");
+    /// ```
+    pub fn split(&self) -> Result<Ring<'_>, LinkError> {
         self.split_with(FlowConfig::new())
     }
 
     /// [`split`](Self::split) with these flow-control settings. A bad setting is an error
-    /// and leaves the ring unsplit.
-    pub fn split_with(
-        &self,
-        flow: FlowConfig,
-    ) -> Result<(RingProducer<'_>, Consumer<'_>), LinkError> {
+    /// ([`LinkError::BadFlow`]) and leaves the ring unsplit.
+    pub fn split_with(&self, flow: FlowConfig) -> Result<Ring<'_>, LinkError> {
         let flow = flow.resolve(DEPTH as u64)?;
         if self.split.swap(true, AcqRel) {
             return Err(LinkError::AlreadySplit);
         }
-        Ok(shared_ring::split(
-            self.parts(),
-            Ref::new(&self.state),
-            flow,
-            Default::default,
-        ))
+        let (producer, consumer) =
+            shared_ring::split(self.parts(), Ref::new(&self.state), flow, Default::default);
+        let metrics = producer.metrics();
+        Ok(Ring {
+            producer,
+            consumer,
+            metrics,
+        })
     }
 }
 
@@ -144,11 +156,12 @@ impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> Default
 /// and one [`FanIn`] consumer.
 ///
 /// ```
-/// use milonga::mpsc::InlineFanIn;
+/// use milonga::mpsc::{InlineFanIn, InlineFanInHandles};
 /// use milonga::{data_chunks, Header};
 ///
 /// static LINKS: InlineFanIn<4, 16, 64, { data_chunks(16, 64) }> = InlineFanIn::new();
-/// let ([mut a, _, _, mut d], mut rx) = LINKS.split().unwrap();
+/// let InlineFanInHandles { producers: [mut a, _, _, mut d], consumer: mut rx } =
+///     LINKS.split().unwrap();
 /// a.try_publish(Header::new(0), b"from a").unwrap();
 /// d.try_publish(Header::new(3), b"from d").unwrap();
 /// let (link, frag) = rx.try_recv().unwrap();
@@ -182,18 +195,13 @@ impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize>
 
     /// The `N` producers (producer `i` feeds link `i`) and the fan-in consumer, with
     /// default flow control, once: a second call returns [`LinkError::AlreadySplit`].
-    #[allow(clippy::type_complexity)]
-    pub fn split(&self) -> Result<([Producer<'_>; N], FanIn<'_, [Consumer<'_>; N]>), LinkError> {
+    pub fn split(&self) -> Result<InlineFanInHandles<'_, N>, LinkError> {
         self.split_with(FlowConfig::new())
     }
 
     /// [`split`](Self::split) with these flow-control settings for every link. A bad
-    /// setting is an error and leaves the links unsplit.
-    #[allow(clippy::type_complexity)]
-    pub fn split_with(
-        &self,
-        flow: FlowConfig,
-    ) -> Result<([Producer<'_>; N], FanIn<'_, [Consumer<'_>; N]>), LinkError> {
+    /// setting is an error ([`LinkError::BadFlow`]) and leaves the links unsplit.
+    pub fn split_with(&self, flow: FlowConfig) -> Result<InlineFanInHandles<'_, N>, LinkError> {
         flow.resolve(DEPTH as u64)?;
         if self.split.swap(true, AcqRel) {
             return Err(LinkError::AlreadySplit);
@@ -202,15 +210,41 @@ impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize>
         // flag above), and the flow settings are valid, so every split succeeds.
         let mut rxs: [Option<Consumer<'_>>; N] = [const { None }; N];
         let mut i = 0;
-        let txs = self.links.each_ref().map(|link| {
-            let (tx, rx) = link.split_with(flow).expect("a fresh link splits");
+        let producers = self.links.each_ref().map(|link| {
+            let (tx, rx) = link
+                .split_with(flow)
+                .expect("a fresh link splits")
+                .into_pair();
             rxs[i] = Some(rx);
             i += 1;
             tx
         });
         let rxs = rxs.map(|rx| rx.expect("every link was split"));
-        Ok((txs, FanIn::new(rxs)))
+        Ok(InlineFanInHandles {
+            producers,
+            consumer: FanIn::new(rxs),
+        })
     }
+}
+
+/// The handles of an [`InlineFanIn`], handed out once by its `split` methods: `N`
+/// producers and one [`FanIn`] consumer, each to move where it is used.
+///
+/// ```
+/// use milonga::mpsc::{InlineFanIn, InlineFanInHandles};
+/// use milonga::{data_chunks, Header};
+///
+/// static LINKS: InlineFanIn<2, 8, 8, { data_chunks(8, 8) }> = InlineFanIn::new();
+/// let InlineFanInHandles { producers: [_, mut b], mut consumer } = LINKS.split().unwrap();
+/// b.try_publish(Header::new(1), b"b").unwrap();
+/// assert_eq!(consumer.try_recv().unwrap().0, 1);
+/// ```
+#[derive(Debug)]
+pub struct InlineFanInHandles<'a, const N: usize> {
+    /// The producers: producer `i` feeds link `i`.
+    pub producers: [Producer<'a>; N],
+    /// The consumer over every link (link `i` is the one of producer `i`).
+    pub consumer: FanIn<'a, [Consumer<'a>; N]>,
 }
 
 impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize> Default
@@ -218,5 +252,35 @@ impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize> 
 {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl<const DEPTH: usize, const MTU: usize, const CHUNKS: usize> core::fmt::Debug
+    for InlineRing<DEPTH, MTU, CHUNKS>
+{
+    /// The geometry and whether the ring was split; no frag or payload.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InlineRing")
+            .field("depth", &DEPTH)
+            .field("mtu", &MTU)
+            .field("chunks", &CHUNKS)
+            .field("first_seq", &self.seq0)
+            .field("split", &self.split.load(crate::sync::Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize, const DEPTH: usize, const MTU: usize, const CHUNKS: usize> core::fmt::Debug
+    for InlineFanIn<N, DEPTH, MTU, CHUNKS>
+{
+    /// The geometry of the links and whether they were split; no frag or payload.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InlineFanIn")
+            .field("links", &N)
+            .field("depth", &DEPTH)
+            .field("mtu", &MTU)
+            .field("chunks", &CHUNKS)
+            .field("split", &self.split.load(crate::sync::Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }

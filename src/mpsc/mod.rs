@@ -9,9 +9,12 @@
 //! last read by any producer, is kept next to the cursor, on the same cache line). The
 //! claim owns that seq's metadata slot and its payload region until it is committed: the
 //! producer writes the payload in place ([`RingClaim`] derefs to `&mut [u8]`) and publishes
-//! the slot with the ordinary seqlock publish. Claims are published in any order; the
-//! consumer reads them in seq order, so it is the SPSC [`Consumer`](crate::spsc::Consumer),
-//! with the same zero-copy guards and batches.
+//! the slot with the gated publish of the SPSC link: the body, then the seq with release
+//! ordering. (The ring's one consumer is gated by credits, so it holds no frag of a slot
+//! being rewritten and reads a body only after acquiring its seq: the seqlock's in-progress
+//! mark is not needed.) Claims are published in any order; the consumer reads them in seq
+//! order, so it is the SPSC [`Consumer`](crate::spsc::Consumer), with the same zero-copy
+//! guards and batches.
 //!
 //! The payload store has one fixed region of `ceil(mtu / 64)` chunks per slot: the region
 //! of seq `s` is the one of slot `s % depth` ([`ring_chunks`]). The compact store of the
@@ -56,19 +59,21 @@
 //! the others up.
 //!
 //! Both come with inline storage (a `static`, no allocator: [`InlineRing`],
-//! [`InlineFanIn`]) and heap storage ([`heap_ring`], [`heap_fan_in`], under `alloc`).
+//! [`InlineFanIn`]) and heap storage (built by [`Ring::builder`] and [`FanIn::builder`],
+//! under `alloc`); their handles are handed out as named fields ([`Ring`],
+//! [`FanInHandles`], [`InlineFanInHandles`]).
 //!
 //! ```
-//! use milonga::mpsc::{heap_ring, RingConfig};
-//! use milonga::{FlowConfig, Header, RecvError};
+//! use milonga::mpsc::Ring;
+//! use milonga::{Header, RecvError};
 //!
-//! let (tx, mut rx) = heap_ring(RingConfig::new(64, 32), FlowConfig::new())?;
+//! let (tx, mut rx) = Ring::builder().depth(64).mtu(32).heap_pair()?;
 //! std::thread::scope(|s| {
 //!     for p in 0..2u64 {
 //!         let tx = tx.clone();
 //!         s.spawn(move || {
 //!             for i in 0..100u64 {
-//!                 let mut claim = tx.claim_with(8, milonga::wait::SpinThenYield::default()).unwrap();
+//!                 let mut claim = tx.claim(8).unwrap(); // waits for a credit
 //!                 claim.copy_from_slice(&i.to_le_bytes());
 //!                 claim.commit_with(Header::new(p), 8).unwrap();
 //!             }
@@ -76,36 +81,42 @@
 //!     }
 //!     drop(tx); // the stream closes when the last handle is gone
 //!     let mut next = [0u64; 2];
-//!     loop {
-//!         match rx.try_recv() {
+//!     let end = loop {
+//!         match rx.recv() {
 //!             Ok(frag) => {
 //!                 let p = frag.sig() as usize;
 //!                 assert_eq!(frag.payload(), &next[p].to_le_bytes()); // each producer in order
 //!                 next[p] += 1;
 //!             }
-//!             Err(TryRecvError::Empty) => std::thread::yield_now(),
-//!             Err(RecvError::Closed) => break,
-//!             Err(e) => panic!("{e}"),
+//!             Err(end) => break end,
 //!         }
-//!     }
-//!     assert_eq!(next, [100, 100]);
+//!     };
+//!     assert_eq!((next, end), ([100, 100], RecvError::Closed));
 //! });
 //! # Ok::<(), milonga::LinkError>(())
 //! ```
 
+#[cfg(feature = "alloc")]
+mod builder;
 mod fan_in;
 #[cfg(feature = "alloc")]
 mod heap;
 #[cfg(not(milonga_loom))]
 mod inline;
+mod ring;
+mod ring_metrics;
 mod shared_ring;
 
+#[cfg(feature = "alloc")]
+pub use builder::{FanInBuilder, RingBuilder};
 pub use fan_in::FanIn;
 #[cfg(feature = "alloc")]
-pub use heap::{heap_fan_in, heap_ring, RingConfig};
+pub use heap::FanInHandles;
 #[cfg(not(milonga_loom))]
-pub use inline::{InlineFanIn, InlineRing};
-pub use shared_ring::{RingClaim, RingMetrics, RingProducer, RingSnapshot, StalledClaim};
+pub use inline::{InlineFanIn, InlineFanInHandles, InlineRing};
+pub use ring::Ring;
+pub use ring_metrics::{RingMetrics, RingSnapshot, StalledClaim};
+pub use shared_ring::{RingClaim, RingProducer};
 
 use crate::dcache::chunks_for;
 use crate::error::LinkError;
@@ -128,7 +139,7 @@ pub(crate) const fn check_ring_geometry(
     mtu: usize,
     chunks: usize,
 ) -> Result<(), LinkError> {
-    crate::spsc::check_store(depth, mtu, chunks, ring_chunks(depth, mtu))
+    crate::assembly::check_store(depth, mtu, chunks, ring_chunks(depth, mtu))
 }
 
 #[cfg(test)]

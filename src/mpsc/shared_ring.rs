@@ -1,5 +1,5 @@
 //! The shared ring: producers claim seqs with one compare-exchange, write in place, and
-//! publish each slot with the seqlock publish; the consumer is the SPSC consumer.
+//! publish each slot with the gated publish; the consumer is the SPSC consumer.
 //!
 //! Claim (producer `p`, for the next seq `s` of the claim cursor):
 //! 1. load the credit mark `m` (the consumer's progress as some producer last read it),
@@ -19,9 +19,9 @@
 //! nothing.
 //!
 //! Publish (the claimer): the payload with plain writes into its region, then the slot
-//! with [`MCache::publish`](crate::mcache::MCache::publish) (in progress, body, release
-//! the seq). A claim dropped without a commit publishes an empty frag with
-//! [`Ctl::ERR`](crate::Ctl::ERR) instead.
+//! with [`MCache::publish_gated`](crate::mcache::MCache::publish_gated) (body, release the
+//! seq: the one consumer is gated by credits). A claim dropped without a commit publishes
+//! an empty frag with [`Ctl::ERR`](crate::Ctl::ERR) instead.
 //!
 //! Close: each handle counts itself in; the last one to go ([`PRODUCER_LEAVE`], acquire
 //! and release) reads the cursor, which then covers every claim of every handle (each
@@ -31,16 +31,18 @@ use core::fmt;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
-use crate::cnc::{Cnc, ProducerCounters, Signal};
+use crate::cnc::{Cnc, ProducerCounters, Signal, TxCell};
 use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
 use crate::fctl::Flow;
 use crate::frag::{Ctl, FragMeta, Header};
-use crate::fseq::{Claims, Fseq, StallWatch};
+use crate::fseq::Fseq;
 use crate::mcache::MCache;
-use crate::metrics::{Metrics, Snapshot};
+use crate::metrics::Metrics;
+use crate::mpsc::RingMetrics;
 use crate::seq;
 use crate::spsc::{Consumer, Keep, Parts};
+use crate::stall_watch::{Claims, StallWatch};
 use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::Relaxed, Ref};
 use crate::sync::{CREDIT_SHARE, CREDIT_TAKE, PRODUCER_LEAVE};
 use crate::wait::{retry, Strategy, Wait};
@@ -55,15 +57,15 @@ struct ClaimLine {
 }
 
 /// Producer-side bookkeeping, off the claim path.
-struct RingDiag {
+pub(super) struct RingDiag {
     /// Live producer handles.
-    producers: AtomicU64,
+    pub(super) producers: AtomicU64,
     /// Claims dropped without a commit (published as ERR frags).
-    abandoned: AtomicU64,
+    pub(super) abandoned: AtomicU64,
     /// Claim calls that found no credits (a blocking call counts once).
-    refused: AtomicU64,
+    pub(super) refused: AtomicU64,
     /// A handle was dropped while its thread was panicking.
-    failed: AtomicBool,
+    pub(super) failed: AtomicBool,
     /// In backpressure: a refresh found no credits at all, and claims wait for
     /// `cr_resume` (hysteresis, as for a single producer). Only a hint shared by the
     /// producers: which refresh sees which value orders nothing.
@@ -73,8 +75,8 @@ struct RingDiag {
 /// The shared state of a ring besides its mcache, dcache, fseq and cnc.
 pub(crate) struct RingState {
     claim: CachePadded<ClaimLine>,
-    diag: CachePadded<RingDiag>,
-    watch: CachePadded<StallWatch>,
+    pub(super) diag: CachePadded<RingDiag>,
+    pub(super) watch: CachePadded<StallWatch>,
 }
 
 macro_rules! ring_state_new {
@@ -136,6 +138,7 @@ pub(crate) fn split<'a>(
         flow,
         mask: parts.mcache.depth() - 1,
         seq0: parts.seq0,
+        bytes: parts.cnc.get().tx_cell(),
     };
     let mut rx = parts.consumer(0, flow, keep());
     rx.set_claims(Claims {
@@ -163,6 +166,8 @@ struct RingCore<'a> {
     flow: Flow,
     mask: u64,
     seq0: u64,
+    /// This handle's cell of the ring's payload byte count.
+    bytes: TxCell<'a>,
 }
 
 /// A producer handle of a shared ring: `Clone + Send + Sync`; every method takes `&self`,
@@ -235,10 +240,7 @@ impl<'a> RingProducer<'a> {
 
     /// A handle for taking metrics snapshots of the ring from any thread.
     pub fn metrics(&self) -> RingMetrics<'a> {
-        RingMetrics {
-            link: self.metrics.clone(),
-            state: self.core.state,
-        }
+        RingMetrics::new(self.metrics.clone(), self.core.state.get())
     }
 
     /// Claims the next seq and payload space for up to `len` bytes, if a credit is
@@ -253,9 +255,9 @@ impl<'a> RingProducer<'a> {
     /// then.
     ///
     /// ```
-    /// # use milonga::mpsc::{heap_ring, RingConfig};
+    /// # use milonga::mpsc::Ring;
     /// # use milonga::{FlowConfig, Header, PublishError};
-    /// let (tx, mut rx) = heap_ring(RingConfig::new(2, 64), FlowConfig::new()).unwrap();
+    /// let (tx, mut rx) = Ring::builder().depth(2).mtu(64).heap_pair().unwrap();
     /// let mut a = tx.try_claim(5).unwrap();
     /// let b = tx.clone().try_claim(3).unwrap().commit(0).unwrap(); // seq 1, published first
     /// assert_eq!(tx.try_claim(1).err(), Some(PublishError::NoCredits));
@@ -467,7 +469,10 @@ impl Clone for RingProducer<'_> {
         // Relaxed, as for `Arc`: the caller holds a handle, so the count is not 0.
         self.core.state.diag.producers.fetch_add(1, Relaxed);
         RingProducer {
-            core: self.core,
+            core: RingCore {
+                bytes: self.core.cnc.get().tx_cell(),
+                ..self.core
+            },
             metrics: self.metrics.clone(),
             wait: self.wait,
             keep: self.keep.clone(),
@@ -495,7 +500,7 @@ impl Drop for RingProducer<'_> {
         };
         let counters = ProducerCounters {
             published_frags: seq::diff(end, self.core.seq0) as u64,
-            published_bytes: 0,
+            published_bytes: 0, // counted in the handles' cells of the cnc
             backpressure: diag.refused.load(Relaxed),
             backpressure_ticks: 0,
         };
@@ -554,6 +559,7 @@ impl RingClaim<'_, '_> {
         }
         let this = ManuallyDrop::new(self);
         this.publish(this.hdr, len);
+        this.core.bytes.add(len as u64);
         Ok(this.seq)
     }
 
@@ -614,114 +620,5 @@ impl fmt::Debug for RingClaim<'_, '_> {
             .field("seq", &self.seq)
             .field("len", &self.buf.len())
             .finish()
-    }
-}
-
-/// A handle for taking [`RingSnapshot`]s of a shared ring: `Clone + Send + Sync`.
-#[derive(Clone)]
-pub struct RingMetrics<'a> {
-    link: Metrics<'a>,
-    state: Ref<'a, RingState>,
-}
-
-/// The oldest claimed but unpublished frag, as the consumer reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StalledClaim {
-    /// Its seq: the consumer's next seq, claimed by a producer (the claim cursor is past
-    /// it) and not published. Every frag before it was consumed.
-    pub seq: u64,
-    /// Consecutive idle polls the consumer has spent waiting at this seq (counted from its
-    /// first idle poll there, so this may include a while before the seq was claimed).
-    pub idle_polls: u64,
-    /// The consumer's clock when it first saw the seq claimed and unpublished, if it was
-    /// given a clock ([`Consumer::set_clock`]).
-    pub since: Option<u64>,
-}
-
-/// What a shared ring has done: the link's snapshot plus the producers' side.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RingSnapshot {
-    /// The consumer's counters and progress; `tx_seq` is the claim cursor, and the
-    /// producer counters count claimed frags (each is published, committed or as an ERR
-    /// frag). Payload bytes are counted by the consumer only: counting them on the producer
-    /// side would take a read-modify-write per frag on a line all producers share.
-    pub link: Snapshot,
-    /// Live producer handles.
-    pub producers: u64,
-    /// Claims dropped without a commit (each published as an empty ERR frag).
-    pub abandoned: u64,
-    /// Claim calls that found no credits (a blocking call that waited counts once).
-    pub refused: u64,
-    /// The oldest claim not published yet, once the consumer has waited
-    /// [`STALL_POLLS`](Self::STALL_POLLS) idle polls for it; `None` while the ring flows.
-    /// A claim stays unpublished only while its producer is stalled between claim and
-    /// commit (preempted, blocked, looping); every later frag waits behind it.
-    pub oldest_unpublished: Option<StalledClaim>,
-}
-
-impl RingSnapshot {
-    /// Idle polls after which the consumer checks for (and reports) a stalled claim.
-    pub const STALL_POLLS: u64 = crate::fseq::STALL_POLLS;
-}
-
-impl<'a> RingMetrics<'a> {
-    /// Metrics of a ring from its link metrics (with the claim cursor) and its state.
-    #[cfg_attr(milonga_loom, allow(dead_code))]
-    pub(crate) fn new(link: Metrics<'a>, state: &'a RingState) -> Self {
-        RingMetrics {
-            link,
-            state: Ref::new(state),
-        }
-    }
-
-    /// Reads every published counter of the ring.
-    pub fn snapshot(&self) -> RingSnapshot {
-        let diag = &self.state.diag;
-        let mut link = self.link.snapshot();
-        link.producer.backpressure = diag.refused.load(Relaxed);
-        RingSnapshot {
-            link,
-            producers: diag.producers.load(Relaxed),
-            abandoned: diag.abandoned.load(Relaxed),
-            refused: diag.refused.load(Relaxed),
-            oldest_unpublished: self.state.watch.report().map(|(seq, idle_polls, since)| {
-                StalledClaim {
-                    seq,
-                    idle_polls,
-                    since,
-                }
-            }),
-        }
-    }
-}
-
-impl fmt::Debug for RingMetrics<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RingMetrics").finish_non_exhaustive()
-    }
-}
-
-impl fmt::Display for RingSnapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.link)?;
-        write!(
-            f,
-            "producers {} abandoned {} refused {}",
-            self.producers, self.abandoned, self.refused
-        )?;
-        match self.oldest_unpublished {
-            Some(s) => {
-                write!(
-                    f,
-                    ", stalled claim at seq {} ({} idle polls",
-                    s.seq, s.idle_polls
-                )?;
-                match s.since {
-                    Some(t) => writeln!(f, ", since tick {t})"),
-                    None => writeln!(f, ")"),
-                }
-            }
-            None => writeln!(f),
-        }
     }
 }

@@ -87,7 +87,7 @@ impl Run {
     }
 }
 
-/// Consecutive frags lent by [`Consumer::batch`].
+/// Consecutive frags lent by [`Consumer::try_batch`] and [`Consumer::recv_batch`].
 ///
 /// Iterate it with [`iter`](Self::iter) (as often as needed: the frags stay lent until the
 /// batch ends). When it ends, credits go back:
@@ -304,3 +304,13 @@ impl<'b> Iterator for BatchIter<'b> {
 }
 
 impl ExactSizeIterator for BatchIter<'_> {}
+
+impl fmt::Debug for BatchIter<'_> {
+    /// Where the iterator stands; no payload.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchIter")
+            .field("next_seq", &seq::inc(self.run.start, self.next as u64))
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}

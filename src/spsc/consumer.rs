@@ -7,12 +7,13 @@ use crate::cnc::Cnc;
 use crate::dcache::{DCache, RegionRef};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::frag::{Ctl, FragMeta};
-use crate::fseq::{Claims, ConsumerCounters, Fseq};
+use crate::fseq::{ConsumerCounters, Fseq};
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::batch::{Run, FILTERED_RUN_MAX};
 use crate::spsc::{Batch, Budget, Frag, Keep, Parts, SigFilter};
+use crate::stall_watch::Claims;
 use crate::sync::Ref;
 use crate::wait::{retry, Strategy, Wait};
 
@@ -63,7 +64,7 @@ pub struct Consumer<'a> {
     /// The progress last published in the fseq.
     published: u64,
     /// Where the producer will most likely place the next payload: just after the last
-    /// one this consumer was lent (prefetched by [`poll`](Self::poll) while it checks
+    /// one this consumer was lent (prefetched by [`try_recv`](Self::try_recv) while it checks
     /// the slot, so the two cache misses of a frag overlap).
     next_offset: u32,
     release_every: u64,
@@ -146,6 +147,7 @@ impl<'a> Consumer<'a> {
     /// }
     /// assert_eq!(rx.try_recv()?.sig(), 2);
     /// assert_eq!(rx.try_recv()?.sig(), 5);
+    /// assert!(rx.try_recv().is_err()); // frag 6 is filtered: nothing left
     /// assert_eq!(rx.counters().filtered_frags, 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -195,6 +197,38 @@ impl<'a> Consumer<'a> {
     #[inline]
     pub fn capacity(&self) -> usize {
         self.mcache.depth() as usize
+    }
+
+    /// Frags published (on a shared ring: claimed) and not yet read by this consumer, as
+    /// of now: one load of the producer's counter line. Filtered frags count until the
+    /// consumer passes them.
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::Header;
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+    /// assert!(rx.is_empty());
+    /// tx.try_publish(Header::new(0), b"a")?;
+    /// tx.try_publish(Header::new(1), b"b")?;
+    /// assert_eq!((rx.len(), rx.capacity()), (2, 8));
+    /// drop(rx.try_recv()?);
+    /// assert_eq!(rx.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn len(&self) -> usize {
+        let head = match self.claims {
+            Some(claims) => claims.cursor.get().load(crate::sync::Ordering::Relaxed),
+            None => seq::inc(self.parts.seq0, self.parts.cnc.published_frags()),
+        };
+        seq::diff(head, self.rx_seq).max(0) as usize
+    }
+
+    /// Nothing is published that this consumer has not read ([`len`](Self::len) is 0).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The next frag is published: [`try_recv`](Self::try_recv) would lend a frag now
@@ -598,7 +632,7 @@ impl fmt::Debug for Consumer<'_> {
     }
 }
 
-/// One frag lent by [`Consumer::poll`]. Its credit goes back when the guard is dropped;
+/// One frag lent by [`Consumer::try_recv`] or [`Consumer::recv`]. Its credit goes back when the guard is dropped;
 /// the payload cannot outlive it.
 ///
 /// A guard that is never dropped ([`mem::forget`](core::mem::forget)) returns nothing:

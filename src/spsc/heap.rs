@@ -1,242 +1,204 @@
-//! Heap storage sized at run time (`alloc`): allocated zeroed, never built on the stack.
+//! Heap-backed links sized at run time (`alloc`): what [`LinkBuilder`] builds.
 
-use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::fmt;
 
-use crate::cnc::Cnc;
-use crate::dcache::{data_chunks, Chunk, DCache, CHUNK_SZ};
+use crate::assembly::{check_consumers, check_geometry};
+use crate::dcache::{data_chunks, CHUNK_SZ};
 use crate::error::LinkError;
-use crate::fctl::FlowConfig;
-use crate::fseq::Fseq;
-use crate::heap_alloc::{boxed_slice, zeroed_slice};
-use crate::mcache::{MCache, Slot};
-use crate::spsc::{check_consumers, check_geometry, MAX_CONSUMERS};
-use crate::spsc::{Consumer, Exclusive, LossyConsumer, Parts, Producer, Shared, WriteMode};
-use crate::sync::{AtomicU64, Keep, Ref, Track};
+use crate::heap_alloc::vec_with_capacity;
+use crate::heap_storage::{HeapStorage, Spec, Store};
+use crate::metrics::Metrics;
+use crate::spsc::shape::{Broadcast, Pair, WithLossy};
+use crate::spsc::MAX_CONSUMERS;
+use crate::spsc::{Consumer, Exclusive, LinkBuilder, LossyConsumer, Producer, Shared, WriteMode};
 
-/// The geometry of a heap-backed link.
+/// A heap-backed link, split into its handles: what [`LinkBuilder::heap`] returns. Each
+/// field is a handle to move where it is used (the storage lives until the last one is
+/// dropped).
+///
+/// `W` is the producer's write mode: [`Exclusive`] for a link with reliable consumers
+/// only, [`Shared`] for one built with [`lossy`](LinkBuilder::lossy) consumers.
 ///
 /// ```
-/// use milonga::spsc::{heap, LinkConfig};
-/// use milonga::{FlowConfig, Header};
+/// use milonga::spsc::Link;
+/// use milonga::Header;
 ///
-/// let cfg = LinkConfig::new(1024, 1500).first_seq(u64::MAX - 3);
-/// let (mut tx, mut rx) = heap(cfg, FlowConfig::new()).unwrap();
-/// tx.try_publish(Header::new(0), &[0u8; 1500]).unwrap();
-/// assert_eq!(rx.try_recv().unwrap().payload().len(), 1500);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkConfig {
-    depth: usize,
-    mtu: usize,
-    data_bytes: Option<usize>,
-    seq0: u64,
-}
-
-impl LinkConfig {
-    /// `depth` metadata slots (a power of two, at least 2) and payloads of at most `mtu`
-    /// bytes; the payload store gets the smallest size that works,
-    /// [`data_bytes(depth, mtu)`](crate::data_bytes).
-    pub const fn new(depth: usize, mtu: usize) -> Self {
-        LinkConfig {
-            depth,
-            mtu,
-            data_bytes: None,
-            seq0: 0,
-        }
-    }
-
-    /// A payload store of `bytes` (rounded down to whole 64-byte chunks); at least
-    /// [`data_bytes(depth, mtu)`](crate::data_bytes).
-    pub const fn data_bytes(mut self, bytes: usize) -> Self {
-        self.data_bytes = Some(bytes);
-        self
-    }
-
-    /// The first frag's seq (0 by default).
-    pub const fn first_seq(mut self, seq0: u64) -> Self {
-        self.seq0 = seq0;
-        self
-    }
-
-    fn chunks(&self) -> Result<usize, LinkError> {
-        let chunks = match self.data_bytes {
-            Some(bytes) => bytes / CHUNK_SZ,
-            None => data_chunks(self.depth, self.mtu),
-        };
-        check_geometry(self.depth, self.mtu, chunks)?;
-        Ok(chunks)
-    }
-}
-
-/// The storage of a heap-backed link, shared by its handles.
-struct HeapStorage {
-    slots: *mut [Slot],
-    ledger: *mut [AtomicU64],
-    chunks: *mut [Chunk],
-    fseqs: *mut [Fseq],
-    lossy: *mut [Fseq],
-    cnc: Cnc,
-    track: Track,
-    seq0: u64,
-    mtu: usize,
-}
-
-// SAFETY: the raw pointers are owned boxes (freed only in `Drop`, when no handle is left);
-// everything reached through them is atomics (`Slot`, ledger, `Fseq`) or payload chunks
-// accessed under the credit protocol (`Chunk` is `Sync` for that reason), so sharing and
-// sending is sound.
-unsafe impl Send for HeapStorage {}
-// SAFETY: as above.
-unsafe impl Sync for HeapStorage {}
-
-impl Drop for HeapStorage {
-    fn drop(&mut self) {
-        // SAFETY: all came from `Box::into_raw` in `build` and are freed once, here, when
-        // the last handle (and with it every view into them) is gone.
-        unsafe {
-            drop(Box::from_raw(self.slots));
-            drop(Box::from_raw(self.ledger));
-            drop(Box::from_raw(self.chunks));
-            drop(Box::from_raw(self.fseqs));
-            drop(Box::from_raw(self.lossy));
-        }
-    }
-}
-
-/// Builds a single-consumer link on the heap and splits it into its producer and its
-/// reliable consumer.
-///
-/// The payload store is allocated zeroed (the operating system hands out zero pages
-/// lazily), so a link of any size is built without touching the stack. Errors name the
-/// bad parameter; nothing is allocated then.
-pub fn heap(
-    cfg: LinkConfig,
-    flow: FlowConfig,
-) -> Result<(Producer<'static>, Consumer<'static>), LinkError> {
-    let (tx, reliable, _) = build::<Exclusive>(cfg, flow, 1, 0)?;
-    let rx = reliable.into_iter().next().ok_or(LinkError::BadConsumers {
-        reliable: 1,
-        lossy: 0,
-        max: MAX_CONSUMERS,
-    })?;
-    Ok((tx, rx))
-}
-
-/// Builds a link on the heap with `reliable` consumers, every one of which sees every frag
-/// in order and gates the producer (its credits are the minimum over them).
-///
-/// ```
-/// use milonga::spsc::{heap_broadcast, LinkConfig};
-/// use milonga::{FlowConfig, Header};
-///
-/// let (mut tx, mut rxs) = heap_broadcast(LinkConfig::new(64, 64), FlowConfig::new(), 2).unwrap();
-/// tx.try_publish(Header::new(1), b"to both").unwrap();
-/// for rx in &mut rxs {
-///     assert_eq!(rx.try_recv().unwrap().payload(), b"to both");
+/// let Link { mut producer, mut reliable, lossy, metrics } =
+///     Link::builder().depth(64).mtu(64).reliable(2).heap()?;
+/// assert!(lossy.is_empty());
+/// producer.try_publish(Header::new(1), b"to both")?;
+/// for rx in &mut reliable {
+///     assert_eq!(rx.try_recv()?.payload(), b"to both");
 /// }
+/// assert_eq!(metrics.snapshot().consumers.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn heap_broadcast(
-    cfg: LinkConfig,
-    flow: FlowConfig,
-    reliable: usize,
-) -> Result<(Producer<'static>, Vec<Consumer<'static>>), LinkError> {
-    let (tx, reliable, _) = build::<Exclusive>(cfg, flow, reliable, 0)?;
-    Ok((tx, reliable))
+pub struct Link<W: WriteMode = Exclusive> {
+    /// The producer.
+    pub producer: Producer<'static, W>,
+    /// The reliable consumers, in the order of their fseqs (consumer `i` is the `i`-th in
+    /// metrics snapshots).
+    pub reliable: Vec<Consumer<'static>>,
+    /// The lossy consumers (empty unless the link was built with
+    /// [`lossy`](LinkBuilder::lossy)).
+    pub lossy: Vec<LossyConsumer<'static>>,
+    /// A handle for taking metrics snapshots of the link from any thread.
+    pub metrics: Metrics<'static>,
 }
 
-/// Builds a link on the heap with `reliable` consumers that gate the producer and `lossy`
-/// consumers that never do (either count may be 0, not both). The producer writes payloads
-/// with atomic stores ([`Shared`]), since a lossy consumer may be copying a region the
-/// producer rewrites.
-///
-/// ```
-/// use milonga::spsc::{heap_lossy, LinkConfig};
-/// use milonga::{FlowConfig, Header};
-///
-/// let (mut tx, mut reliable, mut lossy) =
-///     heap_lossy(LinkConfig::new(64, 64), FlowConfig::new(), 1, 1).unwrap();
-/// tx.try_publish(Header::new(1), b"hi").unwrap();
-/// assert_eq!(reliable[0].try_recv().unwrap().payload(), b"hi");
-/// let mut buf = [0u8; 64];
-/// let meta = lossy[0].try_recv(&mut buf).unwrap();
-/// assert_eq!(&buf[..meta.sz as usize], b"hi");
-/// ```
-#[allow(clippy::type_complexity)]
-pub fn heap_lossy(
-    cfg: LinkConfig,
-    flow: FlowConfig,
-    reliable: usize,
-    lossy: usize,
-) -> Result<
-    (
-        Producer<'static, Shared>,
-        Vec<Consumer<'static>>,
-        Vec<LossyConsumer<'static>>,
-    ),
-    LinkError,
-> {
-    build::<Shared>(cfg, flow, reliable, lossy)
+impl Link {
+    /// A builder with the defaults: depth 1024, mtu 1500, one reliable consumer (see
+    /// [`LinkBuilder`]).
+    ///
+    /// ```
+    /// let (tx, rx) = milonga::spsc::Link::builder().depth(8).mtu(64).heap_pair()?;
+    /// # Ok::<(), milonga::LinkError>(())
+    /// ```
+    pub const fn builder() -> LinkBuilder {
+        LinkBuilder::new()
+    }
 }
 
-#[allow(clippy::type_complexity)]
-fn build<W: WriteMode>(
-    cfg: LinkConfig,
-    flow: FlowConfig,
-    reliable: usize,
-    lossy: usize,
-) -> Result<
-    (
-        Producer<'static, W>,
-        Vec<Consumer<'static>>,
-        Vec<LossyConsumer<'static>>,
-    ),
-    LinkError,
-> {
-    let chunk_cnt = cfg.chunks()?;
-    check_consumers(reliable, lossy)?;
-    let flow = flow.resolve(cfg.depth as u64)?;
-    let slots: Box<[Slot]> = boxed_slice(cfg.depth, || Slot::empty(cfg.seq0))?;
-    let ledger_len = if W::SHARED { cfg.depth } else { 0 };
-    let ledger: Box<[AtomicU64]> = boxed_slice(ledger_len, || AtomicU64::new(0))?;
-    // SAFETY: a `Chunk` is 64 bytes in an `UnsafeCell`, for which all-zero is a valid value.
-    let chunks: Box<[Chunk]> = unsafe { zeroed_slice(chunk_cnt) }?;
-    let fseqs: Box<[Fseq]> = (0..reliable).map(|_| Fseq::new(cfg.seq0)).collect();
-    let lossy_fseqs: Box<[Fseq]> = (0..lossy).map(|_| Fseq::new(cfg.seq0)).collect();
-    let storage = Arc::new(HeapStorage {
-        slots: Box::into_raw(slots),
-        ledger: Box::into_raw(ledger),
-        chunks: Box::into_raw(chunks),
-        fseqs: Box::into_raw(fseqs),
-        lossy: Box::into_raw(lossy_fseqs),
-        cnc: Cnc::new(),
-        track: Track::new(chunk_cnt),
-        seq0: cfg.seq0,
-        mtu: cfg.mtu,
-    });
-    let s: *const HeapStorage = Arc::as_ptr(&storage);
-    // SAFETY: the views borrow the storage for `'static`, which is sound because every
-    // handle built from them holds a clone of `storage` (its `keep`), so the allocation
-    // outlives every view; no reference is handed out with the `'static` lifetime (every
-    // public accessor borrows from a handle).
-    let parts = unsafe {
-        Parts {
-            mcache: MCache::new(&*(*s).slots, &*(*s).ledger),
-            dcache: DCache::new(&*(*s).chunks, &(*s).track, (*s).mtu),
-            fseqs: Ref::new(&*(*s).fseqs),
-            lossy: Ref::new(&*(*s).lossy),
-            cnc: Ref::new(&(*s).cnc),
-            seq0: (*s).seq0,
+impl<W: WriteMode> fmt::Debug for Link<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("producer", &self.producer)
+            .field("reliable", &self.reliable)
+            .field("lossy", &self.lossy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkBuilder<Pair> {
+    /// Builds the link and splits it into its producer and its consumer.
+    ///
+    /// The payload store is allocated zeroed (the operating system hands out zero pages
+    /// lazily), so a link of any size is built without touching the stack.
+    ///
+    /// # Errors
+    /// A named [`LinkError`] for a bad setting (each setter says which), or
+    /// [`LinkError::OutOfMemory`]; nothing is kept then.
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::Header;
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(1024).mtu(1500).first_seq(7).heap_pair()?;
+    /// assert_eq!(tx.try_publish(Header::new(0), &[0u8; 1500])?, 7);
+    /// assert_eq!(rx.try_recv()?.payload().len(), 1500);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn heap_pair(self) -> Result<(Producer<'static>, Consumer<'static>), LinkError> {
+        let link = self.heap()?;
+        // A `Pair` has one reliable consumer (the count cannot change without leaving the
+        // shape), so this never fails.
+        match link.reliable.into_iter().next() {
+            Some(rx) => Ok((link.producer, rx)),
+            None => Err(LinkError::BadConsumers {
+                reliable: 0,
+                lossy: 0,
+                max: MAX_CONSUMERS,
+            }),
         }
+    }
+
+    /// Builds the link: its producer, one reliable consumer and a metrics handle.
+    ///
+    /// # Errors
+    /// As [`heap_pair`](Self::heap_pair).
+    pub fn heap(self) -> Result<Link<Exclusive>, LinkError> {
+        build(self)
+    }
+}
+
+impl LinkBuilder<Broadcast> {
+    /// Builds the link: its producer, the [`reliable`](Self::reliable) consumers (every one
+    /// sees every frag in order and gates the producer: its credits are the minimum over
+    /// them) and a metrics handle.
+    ///
+    /// # Errors
+    /// As [`LinkBuilder::heap_pair`].
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::Header;
+    ///
+    /// let mut link = Link::builder().depth(64).mtu(64).reliable(2).heap()?;
+    /// link.producer.try_publish(Header::new(1), b"to both")?;
+    /// for rx in &mut link.reliable {
+    ///     assert_eq!(rx.try_recv()?.payload(), b"to both");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn heap(self) -> Result<Link<Exclusive>, LinkError> {
+        build(self)
+    }
+}
+
+impl LinkBuilder<WithLossy> {
+    /// Builds the link: its producer, which writes payloads with atomic stores
+    /// ([`Shared`]), since a lossy consumer may be copying a region the producer rewrites;
+    /// the [`reliable`](Self::reliable) consumers that gate it, the
+    /// [`lossy`](LinkBuilder::lossy) consumers that never do, and a metrics handle.
+    ///
+    /// # Errors
+    /// As [`LinkBuilder::heap_pair`].
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::Header;
+    ///
+    /// let mut link = Link::builder().depth(64).mtu(64).lossy(1).heap()?;
+    /// link.producer.try_publish(Header::new(1), b"hi")?;
+    /// assert_eq!(link.reliable[0].try_recv()?.payload(), b"hi");
+    /// let mut buf = [0u8; 64];
+    /// let meta = link.lossy[0].try_recv(&mut buf)?;
+    /// assert_eq!(&buf[..meta.sz as usize], b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn heap(self) -> Result<Link<Shared>, LinkError> {
+        build(self)
+    }
+}
+
+/// Builds a link with these settings on the heap.
+fn build<S, W: WriteMode>(b: LinkBuilder<S>) -> Result<Link<W>, LinkError> {
+    let chunks = match b.data_bytes {
+        Some(bytes) => bytes / CHUNK_SZ,
+        None => data_chunks(b.depth, b.mtu),
     };
-    let keep = || -> Keep { Some(storage.clone()) };
-    let tx = parts.producer::<W>(flow, keep());
-    let rel = (0..reliable)
-        .map(|i| parts.consumer(i, flow, keep()))
-        .collect();
-    let los = (0..lossy)
-        .map(|i| parts.lossy_consumer(i, flow, keep()))
-        .collect();
-    Ok((tx, rel, los))
+    check_geometry(b.depth, b.mtu, chunks)?;
+    check_consumers(b.reliable, b.lossy)?;
+    let flow = b.flow.resolve(b.depth as u64)?;
+    let spec = Spec {
+        depth: b.depth,
+        mtu: b.mtu,
+        chunks,
+        seq0: b.seq0,
+        store: Store::Compact,
+        ledger: W::SHARED,
+        reliable: b.reliable,
+        lossy: b.lossy,
+    };
+    let mut reliable = vec_with_capacity(b.reliable)?;
+    let mut lossy = vec_with_capacity(b.lossy)?;
+    let storage = HeapStorage::new(spec, ())?;
+    let keep = || HeapStorage::keep(&storage);
+    // SAFETY: every handle built from these views holds `keep()` of the storage.
+    let (parts, _) = unsafe { HeapStorage::parts(&storage) };
+    let mut producer = parts.producer::<W>(flow, keep());
+    reliable.extend((0..b.reliable).map(|i| parts.consumer(i, flow, keep())));
+    lossy.extend((0..b.lossy).map(|i| parts.lossy_consumer(i, flow, keep())));
+    if let Some(wait) = b.wait {
+        producer.set_wait(wait);
+        reliable.iter_mut().for_each(|rx| rx.set_wait(wait));
+        lossy.iter_mut().for_each(|rx| rx.set_wait(wait));
+    }
+    Ok(Link {
+        producer,
+        reliable,
+        lossy,
+        metrics: parts.metrics(keep()),
+    })
 }

@@ -157,8 +157,8 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         self.parts.cnc.signal() == Signal::Halt
     }
 
-    /// The producer's counters as it knows them now (the cnc's copy is refreshed at
-    /// housekeeping).
+    /// The producer's counters (the cnc's copy, which metrics read, is kept the same: frags
+    /// and bytes at every publish, backpressure at every credit refresh).
     pub fn counters(&self) -> ProducerCounters {
         ProducerCounters {
             backpressure: self.fctl.backpressure(),
@@ -449,6 +449,9 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         self.cursor = DCache::after(at, len);
         self.counters.published_frags += 1;
         self.counters.published_bytes += len as u64;
+        self.parts
+            .cnc
+            .publish_tx(self.counters.published_frags, self.counters.published_bytes);
         seq
     }
 

@@ -29,10 +29,10 @@ use crate::wait::{Strategy, Wait};
 /// A frag that is not a `T` is reported, never cast (see the [module docs](crate::typed)).
 ///
 /// ```
-/// use milonga::spsc::{heap, Budget, LinkConfig};
-/// use milonga::{typed, FlowConfig};
+/// use milonga::spsc::{Budget, Link};
+/// use milonga::typed;
 ///
-/// let (tx, rx) = heap(LinkConfig::new(16, 8), FlowConfig::new())?;
+/// let (tx, rx) = Link::builder().depth(16).mtu(8).heap_pair()?;
 /// let (mut tx, mut rx) = typed::pair::<u64, _>((tx, rx))?;
 /// for v in 0..6u64 {
 ///     tx.try_push(v * 10)?;
@@ -235,10 +235,10 @@ impl<'a, T: Pod> Consumer<'a, T> {
     /// frag is not consumed, so it reports the same).
     ///
     /// ```
-    /// use milonga::spsc::{heap, LinkConfig};
-    /// use milonga::{typed, FlowConfig};
+    /// use milonga::spsc::Link;
+    /// use milonga::typed;
     ///
-    /// let (tx, rx) = heap(LinkConfig::new(64, 4), FlowConfig::new())?;
+    /// let (tx, rx) = Link::builder().depth(64).mtu(4).heap_pair()?;
     /// let (mut tx, mut rx) = typed::pair::<u32, _>((tx, rx))?;
     /// std::thread::spawn(move || (0..1000).for_each(|v| { tx.push(v).unwrap(); }));
     /// assert_eq!(rx.iter().sum::<u32>(), 999 * 1000 / 2);

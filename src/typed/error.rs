@@ -11,10 +11,10 @@ use crate::frag::FragMeta;
 /// is handed back unchanged (dropping it would close or detach it).
 ///
 /// ```
-/// use milonga::spsc::{heap, LinkConfig};
-/// use milonga::{typed, FlowConfig};
+/// use milonga::spsc::Link;
+/// use milonga::typed;
 ///
-/// let (tx, _rx) = heap(LinkConfig::new(8, 4), FlowConfig::new())?;
+/// let (tx, _rx) = Link::builder().depth(8).mtu(4).heap_pair()?;
 /// let err = typed::Producer::<u64>::new(tx).unwrap_err();
 /// assert_eq!((err.size, err.mtu), (8, 4));
 /// let tx = err.handle; // still open
@@ -56,11 +56,11 @@ impl<H: fmt::Debug> core::error::Error for MtuError<H> {}
 /// reasons are the link's state: no credits, no consumers, or a wait that gave up.
 ///
 /// ```
-/// use milonga::spsc::{heap, LinkConfig};
-/// use milonga::{typed, FlowConfig};
+/// use milonga::spsc::Link;
+/// use milonga::typed;
 /// use milonga::typed::PushError;
 ///
-/// let (tx, rx) = heap(LinkConfig::new(2, 8), FlowConfig::new())?;
+/// let (tx, rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
 /// let mut tx = typed::Producer::<u64>::new(tx)?;
 /// tx.try_push(1)?;
 /// tx.try_push(2)?;
@@ -289,11 +289,11 @@ typed_error!(
     /// with through the byte handle.
     ///
     /// ```
-    /// use milonga::spsc::{heap, LinkConfig};
-    /// use milonga::{typed, FlowConfig, Header};
+    /// use milonga::spsc::Link;
+    /// use milonga::{typed, Header};
     /// use milonga::typed::TryRecvError;
     ///
-    /// let (mut tx, rx) = heap(LinkConfig::new(4, 8), FlowConfig::new())?;
+    /// let (mut tx, rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
     /// let mut rx = typed::Consumer::<u32>::new(rx)?;
     /// assert_eq!(rx.try_pop(), Err(TryRecvError::Empty));
     /// tx.try_publish(Header::new(0), b"12345")?; // 5 bytes: not a u32

@@ -17,13 +17,12 @@ use crate::wait::{Strategy, Wait};
 /// [`link_mut`](Self::link_mut); the other links go on being served.
 ///
 /// ```
-/// use milonga::mpsc::heap_fan_in;
-/// use milonga::spsc::LinkConfig;
-/// use milonga::{typed, FlowConfig};
+/// use milonga::mpsc::FanIn;
+/// use milonga::typed;
 ///
-/// let (txs, fan) = heap_fan_in(3, LinkConfig::new(8, 4), FlowConfig::new())?;
-/// let mut fan = typed::FanIn::<u32, _>::new(fan)?;
-/// let mut txs: Vec<_> = txs.into_iter().map(|tx| typed::Producer::<u32>::new(tx).unwrap()).collect();
+/// let link = FanIn::builder().producers(3).depth(8).mtu(4).heap()?;
+/// let mut fan = typed::FanIn::<u32, _>::new(link.consumer)?;
+/// let mut txs: Vec<_> = link.producers.into_iter().map(|tx| typed::Producer::<u32>::new(tx).unwrap()).collect();
 /// for (p, tx) in txs.iter_mut().enumerate() {
 ///     tx.try_push(p as u32 * 10)?;
 /// }

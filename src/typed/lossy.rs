@@ -24,13 +24,13 @@ use crate::wait::{Strategy, Wait};
 /// alone.
 ///
 /// ```
-/// use milonga::spsc::{heap_lossy, LinkConfig};
-/// use milonga::{typed, FlowConfig, Overrun, OverrunKind};
+/// use milonga::spsc::Link;
+/// use milonga::{typed, Overrun, OverrunKind};
 /// use milonga::typed::LossyTryRecvError;
 ///
-/// let (tx, _reliable, mut lossy) = heap_lossy(LinkConfig::new(4, 8), FlowConfig::new(), 0, 1)?;
-/// let mut tx = typed::Producer::<u64, _>::new(tx)?;
-/// let mut rx = typed::LossyConsumer::<u64>::new(lossy.pop().unwrap())?;
+/// let mut link = Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap()?;
+/// let mut rx = typed::LossyConsumer::<u64>::new(link.lossy.pop().unwrap())?;
+/// let mut tx = typed::Producer::<u64, _>::new(link.producer)?;
 /// for v in 0..10u64 {
 ///     tx.try_push(v)?; // never blocks
 /// }

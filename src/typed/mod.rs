@@ -19,8 +19,8 @@
 //! frags.
 //!
 //! ```
-//! use milonga::spsc::{heap, LinkConfig};
-//! use milonga::{typed, FlowConfig};
+//! use milonga::spsc::Link;
+//! use milonga::typed;
 //!
 //! #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 //! #[repr(C)]
@@ -30,7 +30,7 @@
 //!     price: f64,
 //! }
 //!
-//! let link = heap(LinkConfig::new(64, 16), FlowConfig::new())?;
+//! let link = Link::builder().depth(64).mtu(16).heap_pair()?;
 //! let (mut tx, mut rx) = typed::pair::<Quote, _>(link)?;
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..100u32 {
@@ -65,14 +65,14 @@
 //! every typed constructor), never a misaligned reference:
 //!
 //! ```compile_fail,E0080
-//! use milonga::spsc::{heap, LinkConfig};
-//! use milonga::{typed, FlowConfig};
+//! use milonga::spsc::Link;
+//! use milonga::typed;
 //!
 //! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 //! #[repr(C, align(16))]
 //! struct Wide([u8; 16]);
 //!
-//! let (tx, _rx) = heap(LinkConfig::new(8, 16), FlowConfig::new()).unwrap();
+//! let (tx, _rx) = Link::builder().depth(8).mtu(16).heap_pair().unwrap();
 //! let _ = typed::Producer::<Wide>::new(tx); // error: align_of::<Wide>() is 16
 //! ```
 //!
@@ -193,7 +193,7 @@ fn check<T: Pod, H>(handle: H, mtu: usize) -> Result<H, MtuError<H>> {
 /// use milonga::{data_chunks, typed};
 ///
 /// static LINK: InlineLink<16, 8, { data_chunks(16, 8) }> = InlineLink::new();
-/// let (mut tx, mut rx) = typed::pair::<u64, _>(LINK.split()?)?;
+/// let (mut tx, mut rx) = typed::pair::<u64, _>(LINK.split()?.into_pair())?;
 /// tx.try_push(42)?;
 /// assert_eq!(*rx.try_recv()?, 42);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -218,10 +218,10 @@ pub fn pair<'a, T: Pod, W: WriteMode>(
 /// [`MtuError`] (with both handles back) if a `T` does not fit the ring's mtu.
 ///
 /// ```
-/// use milonga::mpsc::{heap_ring, RingConfig};
-/// use milonga::{typed, FlowConfig};
+/// use milonga::mpsc::Ring;
+/// use milonga::typed;
 ///
-/// let (tx, mut rx) = typed::ring::<u32>(heap_ring(RingConfig::new(8, 4), FlowConfig::new())?)?;
+/// let (tx, mut rx) = typed::ring::<u32>(Ring::builder().depth(8).mtu(4).heap_pair()?)?;
 /// let tx2 = tx.clone();
 /// tx.try_push(1)?;
 /// tx2.try_push(2)?;

@@ -23,10 +23,10 @@ use crate::wait::{Strategy, Wait};
 /// one. Every call that cannot publish hands the value back in its [`PushError`].
 ///
 /// ```
-/// use milonga::spsc::{heap, LinkConfig};
-/// use milonga::{typed, FlowConfig, Header};
+/// use milonga::spsc::Link;
+/// use milonga::{typed, Header};
 ///
-/// let (tx, rx) = heap(LinkConfig::new(8, 8), FlowConfig::new())?;
+/// let (tx, rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
 /// let mut tx = typed::Producer::<u64>::new(tx)?;
 /// let mut rx = typed::Consumer::<u64>::new(rx)?;
 /// tx.try_push(7)?;
@@ -261,10 +261,10 @@ impl<'a, T: Pod> Producer<'a, T, Exclusive> {
     /// [`try_push`](Self::try_push) (there is no value to hand back).
     ///
     /// ```
-    /// use milonga::spsc::{heap, LinkConfig};
-    /// use milonga::{typed, FlowConfig};
+    /// use milonga::spsc::Link;
+    /// use milonga::typed;
     ///
-    /// let (tx, rx) = heap(LinkConfig::new(4, 16), FlowConfig::new())?;
+    /// let (tx, rx) = Link::builder().depth(4).mtu(16).heap_pair()?;
     /// let (mut tx, mut rx) = typed::pair::<[u32; 4], _>((tx, rx))?;
     /// let mut claim = tx.try_claim()?;
     /// *claim = [0; 4];

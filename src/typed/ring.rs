@@ -18,10 +18,10 @@ use crate::wait::{Strategy, Wait};
 /// [`Consumer`](crate::typed::Consumer).
 ///
 /// ```
-/// use milonga::mpsc::{heap_ring, RingConfig};
-/// use milonga::{typed, FlowConfig, Header};
+/// use milonga::mpsc::Ring;
+/// use milonga::{typed, Header};
 ///
-/// let ring = heap_ring(RingConfig::new(64, 8), FlowConfig::new())?;
+/// let ring = Ring::builder().depth(64).mtu(8).heap_pair()?;
 /// let (tx, mut rx) = typed::ring::<u64>(ring)?;
 /// std::thread::scope(|s| {
 ///     for p in 0..2u64 {
@@ -180,10 +180,10 @@ impl<'a, T: Pod> RingProducer<'a, T> {
     /// [`try_push`](Self::try_push).
     ///
     /// ```
-    /// use milonga::mpsc::{heap_ring, RingConfig};
-    /// use milonga::{typed, FlowConfig, Header};
+    /// use milonga::mpsc::Ring;
+    /// use milonga::{typed, Header};
     ///
-    /// let (tx, mut rx) = typed::ring::<[u16; 4]>(heap_ring(RingConfig::new(4, 8), FlowConfig::new())?)?;
+    /// let (tx, mut rx) = typed::ring::<[u16; 4]>(Ring::builder().depth(4).mtu(8).heap_pair()?)?;
     /// let mut claim = tx.try_claim()?;
     /// *claim = [1, 2, 3, 4];
     /// claim.commit_with(Header::new(9));

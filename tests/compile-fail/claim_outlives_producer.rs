@@ -1,9 +1,8 @@
 //! A `WriteClaim` cannot outlive the producer it borrows.
-use milonga::spsc::{heap, LinkConfig};
-use milonga::FlowConfig;
+use milonga::spsc::Link;
 
 fn main() {
-    let (mut tx, _rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    let (mut tx, _rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     let claim = tx.try_claim(8).unwrap();
     #[cfg(feature = "violation")]
     drop(tx); //~ E0505

@@ -1,10 +1,10 @@
 //! A `Frag` from a batch cannot outlive the batch: here the batch ends with the block
 //! while the frag is kept outside it.
-use milonga::spsc::{heap, Budget, LinkConfig};
-use milonga::{FlowConfig, Header};
+use milonga::spsc::{Budget, Link};
+use milonga::Header;
 
 fn main() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
     #[cfg(not(feature = "violation"))]
     let batch = rx.try_batch(Budget::new(4, 256).unwrap()).unwrap();

@@ -1,9 +1,9 @@
 //! The `Frag` view of a `ReadGuard` (and its payload) cannot outlive the guard either.
-use milonga::spsc::{heap, LinkConfig};
-use milonga::{FlowConfig, Header};
+use milonga::spsc::Link;
+use milonga::Header;
 
 fn main() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
     let guard = rx.try_recv().unwrap();
     let frag = guard.frag();

@@ -1,12 +1,12 @@
 //! A lossy consumer never lends a borrowed payload: it has no `try_batch` (and its
 //! `try_recv` copies into the caller's buffer). The same read compiles on a reliable
 //! consumer of the same link.
-use milonga::spsc::{heap_lossy, Budget, LinkConfig};
-use milonga::{FlowConfig, Header};
+use milonga::spsc::{Budget, Link};
+use milonga::Header;
 
 fn main() {
-    let (mut tx, mut reliable, mut lossy) =
-        heap_lossy(LinkConfig::new(4, 64), FlowConfig::new(), 1, 1).unwrap();
+    let Link { producer: mut tx, mut reliable, mut lossy, .. } =
+        Link::builder().depth(4).mtu(64).reliable(1).lossy(1).heap().unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
     #[cfg(feature = "violation")]
     let rx = &mut lossy[0];

@@ -1,10 +1,10 @@
 //! A consumer cannot be polled while a guard it lent is alive (each guard holds the
 //! consumer mutably until its credit goes back).
-use milonga::spsc::{heap, LinkConfig};
-use milonga::{FlowConfig, Header};
+use milonga::spsc::Link;
+use milonga::Header;
 
 fn main() {
-    let (mut tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     tx.try_publish(Header::new(1), b"x").unwrap();
     tx.try_publish(Header::new(2), b"y").unwrap();
     let guard = rx.try_recv().unwrap();

@@ -1,10 +1,10 @@
 //! A reliable consumer is never overrun, so its errors have no such case: asking for one
 //! does not compile (only a lossy consumer's errors carry an `Overrun`).
-use milonga::spsc::{heap, LinkConfig};
-use milonga::{FlowConfig, LossyTryRecvError, Overrun, TryRecvError};
+use milonga::spsc::Link;
+use milonga::{LossyTryRecvError, Overrun, TryRecvError};
 
 fn main() {
-    let (_tx, mut rx) = heap(LinkConfig::new(4, 64), FlowConfig::new()).unwrap();
+    let (_tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair().unwrap();
     match rx.try_recv() {
         Ok(frag) => drop(frag),
         Err(TryRecvError::Empty) => {}

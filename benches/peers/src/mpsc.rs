@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use milonga::spsc::Batch;
-use milonga::{FlowConfig, Header, PublishError, RecvError};
+use milonga::spsc::{Batch, Budget};
+use milonga::{Header, PublishError, TryRecvError};
 
 use crate::common::{join_all, spawn, Ctx, CONSUMER_CPU, PRODUCER_CPU};
 use crate::tput::batch_of;
@@ -204,15 +204,19 @@ pub fn disruptor(msgs: u64) -> Result<f64, String> {
     r
 }
 
-/// milonga shared ring (`mpsc::heap_ring`, depth 1024, mtu 8): one `RingProducer` clone per
+/// milonga shared ring (`mpsc::Ring::builder()`, depth 1024, mtu 8): one `RingProducer` clone per
 /// producer, each value a `try_publish` (claim a seq with a compare-exchange, copy the 8
 /// bytes in, publish); the consumer is the SPSC consumer, reading zero-copy batches of up
 /// to `DEPTH / 8` frags across producers.
 pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
-    use milonga::mpsc::{heap_ring, RingConfig};
-    let (tx, mut rx) = heap_ring(RingConfig::new(DEPTH, VALUE), FlowConfig::new())
+    use milonga::mpsc::Ring;
+    let (tx, mut rx) = Ring::builder()
+        .depth(DEPTH)
+        .mtu(VALUE)
+        .heap_pair()
         .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(DEPTH);
+    let budget = Budget::new(max, max * VALUE).unwrap();
     core(
         msgs,
         |pid| {
@@ -220,23 +224,30 @@ pub fn milonga_ring(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
+        move |c: &mut Checker| match rx.try_batch(budget) {
             Ok(batch) => check_batch(c, batch, None),
             Err(e) => idle(c, e),
         },
     )
 }
 
-/// milonga fan-in (`mpsc::heap_fan_in`): one SPSC link of depth 1024, mtu 8 per producer,
+/// milonga fan-in (`mpsc::FanIn::builder()`): one SPSC link of depth 1024, mtu 8 per producer,
 /// each value a `try_publish` on the producer's own link; the `FanIn` consumer takes a
 /// zero-copy batch of up to `DEPTH / 8` frags from one link per call, round robin.
 pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
-    use milonga::mpsc::heap_fan_in;
-    use milonga::spsc::LinkConfig;
-    let (txs, mut rx) = heap_fan_in(PRODUCERS, LinkConfig::new(DEPTH, VALUE), FlowConfig::new())
+    use milonga::mpsc::{FanIn, FanInHandles};
+    let FanInHandles {
+        producers: txs,
+        consumer: mut rx,
+    } = FanIn::builder()
+        .producers(PRODUCERS)
+        .depth(DEPTH)
+        .mtu(VALUE)
+        .heap()
         .map_err(|e| format!("build: {e}"))?;
     let mut txs = txs.into_iter();
     let max = batch_of(DEPTH);
+    let budget = Budget::new(max, max * VALUE).unwrap();
     core(
         msgs,
         move |pid| {
@@ -245,7 +256,7 @@ pub fn milonga_fan_in(msgs: u64) -> Result<f64, String> {
             let hdr = Header::new(pid as u64);
             move |v: u64| sent(tx.try_publish(hdr, &v.to_le_bytes()))
         },
-        move |c: &mut Checker| match rx.try_batch(Budget::new(max, max * VALUE).unwrap()) {
+        move |c: &mut Checker| match rx.try_batch(budget) {
             Ok((link, batch)) => check_batch(c, batch, Some(link)),
             Err(e) => idle(c, e),
         },
@@ -299,7 +310,7 @@ fn check_batch(
 }
 
 /// A milonga read that returned no batch: `Empty` is 0 values, any other error fails the run.
-fn idle(c: &Checker, e: RecvError) -> Result<usize, String> {
+fn idle(c: &Checker, e: TryRecvError) -> Result<usize, String> {
     match e {
         TryRecvError::Empty => Ok(0),
         e => Err(format!("recv after {} values: {e}", c.total)),

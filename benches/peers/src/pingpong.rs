@@ -108,9 +108,9 @@ fn typed<Tx: Send, Rx: Send>(
 
 /// milonga: `try_publish` of 8 bytes, `poll` with a read guard.
 pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
-    use milonga::spsc::{heap, LinkConfig};
-    use milonga::{FlowConfig, Header, PublishError, RecvError};
-    let link = || heap(LinkConfig::new(DEPTH, 8), FlowConfig::new());
+    use milonga::spsc::Link;
+    use milonga::{Header, PublishError, TryRecvError};
+    let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
     let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
     let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
     fn send(tx: &mut milonga::spsc::Producer<'_>, v: u64) -> Result<bool, String> {
@@ -145,9 +145,9 @@ pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
 /// milonga with the value in the frag's `sig` and an empty payload (the metadata ring
 /// alone): an extra row, to show what the payload indirection costs a round trip.
 pub fn milonga_sig(rounds: usize) -> Result<Vec<u64>, String> {
-    use milonga::spsc::{heap, LinkConfig};
-    use milonga::{FlowConfig, Header, PublishError, RecvError};
-    let link = || heap(LinkConfig::new(DEPTH, 8), FlowConfig::new());
+    use milonga::spsc::Link;
+    use milonga::{Header, PublishError, TryRecvError};
+    let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
     let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
     let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
     fn send(tx: &mut milonga::spsc::Producer<'_>, v: u64) -> Result<bool, String> {
@@ -277,7 +277,7 @@ pub fn tango(rounds: usize) -> Result<Vec<u64>, String> {
         }
     }
     fn recv(rx: &mut Consumer<'_, DEPTH, DEPTH, 8>) -> Result<Option<u64>, String> {
-        match rx.try_recv() {
+        match rx.poll() {
             Ok(Some(frag)) => {
                 let p: [u8; 8] = frag
                     .payload

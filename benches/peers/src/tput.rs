@@ -99,12 +99,15 @@ fn typed<const W: usize, Tx: Send, Rx: Send>(
 /// milonga, through its byte API: `try_publish` copies a payload slice in, the consumer
 /// reads batches of zero-copy payload slices and commits each batch.
 pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Result<f64, String> {
-    use milonga::spsc::{heap, LinkConfig};
-    use milonga::{FlowConfig, Header, PublishError, RecvError};
+    use milonga::spsc::{Budget, Link};
+    use milonga::{Header, PublishError, TryRecvError};
     const { assert!(N == 8 * W) };
     let pat = Pattern::new(W);
-    let (mut tx, mut rx) =
-        heap(LinkConfig::new(D, N), FlowConfig::new()).map_err(|e| format!("build: {e}"))?;
+    let (mut tx, mut rx) = Link::builder()
+        .depth(D)
+        .mtu(N)
+        .heap_pair()
+        .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(D);
     pair(
         move |ctx| {
@@ -130,8 +133,9 @@ pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Res
             let t0 = Instant::now();
             let mut spin = ctx.spinner();
             let mut next = 0u64;
+            let budget = Budget::new(max, max * N).unwrap();
             while next < msgs {
-                match rx.try_batch(Budget::new(max, max * N).unwrap()) {
+                match rx.try_batch(budget) {
                     Ok(batch) => {
                         for frag in &batch {
                             if frag.seq() != next {
@@ -156,10 +160,13 @@ pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Res
 /// metadata ring alone, no payload chunk. An extra row for scenario (a), to show what the
 /// payload store costs a message that fits in the metadata.
 pub fn milonga_sig<const D: usize>(msgs: u64) -> Result<f64, String> {
-    use milonga::spsc::{heap, LinkConfig};
-    use milonga::{FlowConfig, Header, PublishError, RecvError};
-    let (mut tx, mut rx) =
-        heap(LinkConfig::new(D, 8), FlowConfig::new()).map_err(|e| format!("build: {e}"))?;
+    use milonga::spsc::{Budget, Link};
+    use milonga::{Header, PublishError, TryRecvError};
+    let (mut tx, mut rx) = Link::builder()
+        .depth(D)
+        .mtu(8)
+        .heap_pair()
+        .map_err(|e| format!("build: {e}"))?;
     let max = batch_of(D);
     pair(
         move |ctx| {
@@ -183,8 +190,9 @@ pub fn milonga_sig<const D: usize>(msgs: u64) -> Result<f64, String> {
             let t0 = Instant::now();
             let mut spin = ctx.spinner();
             let mut next = 0u64;
+            let budget = Budget::new(max, max * 8).unwrap();
             while next < msgs {
-                match rx.try_batch(Budget::new(max, max * 8).unwrap()) {
+                match rx.try_batch(budget) {
                     Ok(batch) => {
                         for frag in &batch {
                             if frag.seq() != next || frag.sig() != next {
@@ -345,7 +353,7 @@ pub fn tango<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Resul
             let mut spin = ctx.spinner();
             let mut next = 0u64;
             while next < msgs {
-                match consumer.try_recv() {
+                match consumer.poll() {
                     Ok(Some(frag)) => {
                         // rust-tango numbers frags from 1 (its Fseq starts there).
                         if frag.meta.seq != next + 1 {

@@ -18,8 +18,8 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::{debug, hprintln};
 use critical_section::Mutex;
-use milonga::spsc::{InlineLink, Producer};
-use milonga::{data_chunks, Header, PublishError, RecvError};
+use milonga::spsc::{Budget, InlineLink, Producer};
+use milonga::{data_chunks, Header, PublishError, TryRecvError};
 use panic_semihosting as _;
 
 /// Frags the producer publishes in all.
@@ -146,7 +146,7 @@ fn exit(status: debug::ExitStatus) -> ! {
 
 #[entry]
 fn main() -> ! {
-    let (tx, mut rx) = LINK.split().expect("the link is split once");
+    let (tx, mut rx) = LINK.split().expect("the link is split once").into_pair();
     critical_section::with(|cs| *HANDOFF.borrow_ref_mut(cs) = Some(tx));
 
     let mut cp = cortex_m::Peripherals::take().expect("peripherals taken once");
@@ -158,8 +158,9 @@ fn main() -> ! {
 
     // The consumer: busy-polls, so that ticks land anywhere in its reads and releases.
     let (mut next, mut bytes, mut batches) = (0u32, 0u64, 0u32);
+    let budget = Budget::new(BATCH, BATCH * MTU).unwrap();
     loop {
-        match rx.try_batch(Budget::new(BATCH, BATCH * MTU).unwrap()) {
+        match rx.try_batch(budget) {
             Ok(batch) => {
                 for frag in &batch {
                     if let Err(what) = check(next, frag.seq(), frag.sig(), frag.payload()) {
@@ -172,7 +173,7 @@ fn main() -> ! {
                 batches += 1;
             }
             Err(TryRecvError::Empty) => core::hint::spin_loop(),
-            Err(RecvError::Closed) => break,
+            Err(TryRecvError::Closed) => break,
             Err(e) => {
                 hprintln!("milonga firmware: FAILED: receive error {}", e);
                 fail(next, "receive error");

@@ -1,19 +1,20 @@
-#![cfg(milonga_loom)]
-//! A seqlock read racing a producer that laps the reader.
+//! Loom model of the metadata ring on its own: a seqlock read racing a producer that laps
+//! the reader.
 //!
-//! A reliable SPSC consumer is never lapped, so this drives the metadata ring directly: a
-//! ring of two slots, a producer publishing seqs 0..=3 (so seqs 2 and 3 overwrite the
-//! slots of 0 and 1 while the reader may be in them), and a reader doing one full seqlock
-//! read of each seq. Every read must be `NotYet`, an `Overrun` naming a later seq, or
-//! `Ready` with exactly the body published for that seq: never a torn frag.
+//! A reliable SPSC consumer is never lapped, so this drives the ring directly (its
+//! internals are crate-private, hence a model inside the crate rather than in
+//! `loom-tests/`): a ring of two slots, a producer publishing seqs 0..=3 (so seqs 2 and 3
+//! overwrite the slots of 0 and 1 while the reader may be in them), and a reader doing one
+//! full seqlock read of each seq. Every read must be `NotYet`, an `Overrun` naming a later
+//! seq, or `Ready` with exactly the body published for that seq: never a torn frag.
+//!
+//! Run with `RUSTFLAGS="--cfg milonga_loom" cargo test -p milonga --lib --release loom_tests`
+//! (`loom-tests/run.sh` runs it with the other models).
 //!
 //! Weakenings that make this model fail (checked by `loom-tests/run.sh`):
 //! - `seqlock_fence`: the reader sees part of a later frag's body, and its re-check still
 //!   loads the seq it first acquired, so it returns a torn frag as `Ready` ("torn read of
-//!   seq 1"). Verified with the fences dropped; note that src/sync.rs weakens them to
-//!   `fence(Relaxed)`, which loom (and core) reject with a panic, so until the library skips
-//!   the fence instead, every model "fails" under this weakening for that reason alone and
-//!   run.sh reports the pair as bad;
+//!   seq 1");
 //! - `slot_publish`, `slot_acquire`: the reader acquires seq `s` and still loads a body
 //!   older than `s` (the empty slot's, or the one of `s - 2`).
 //!
@@ -22,10 +23,19 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use milonga::__loom::{MCache, Read, Slot};
-use milonga::Overrun;
-use milonga::{Ctl, FragMeta};
-use milonga_loom_tests::model;
+
+use super::{MCache, Read, Slot};
+use crate::frag::{Ctl, FragMeta};
+
+/// Runs `f` under loom with at most `preemptions` preemptions per execution, unless
+/// `LOOM_MAX_PREEMPTIONS` is set (as the models in `loom-tests/` do).
+fn model<F: Fn() + Sync + Send + 'static>(preemptions: usize, f: F) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    builder.check(f);
+}
 
 /// Every field derived from the seq, none equal to the empty slot's zero.
 fn meta(seq: u64) -> FragMeta {
@@ -44,7 +54,7 @@ const LAST: u64 = 3;
 
 #[test]
 fn seqlock_read_racing_a_lapping_producer_is_never_torn() {
-    model(Some(3), || {
+    model(3, || {
         let slots: Arc<[Slot; 2]> = Arc::new([Slot::empty(0), Slot::empty(0)]);
         let writer = {
             let slots = slots.clone();

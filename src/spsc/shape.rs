@@ -1,0 +1,25 @@
+//! The shapes of a link under construction: typestate markers of
+//! [`LinkBuilder`](crate::spsc::LinkBuilder), set by its consumer setters. They are never
+//! values; they decide which methods a builder offers and what type its producer has.
+//!
+//! | shape | reached by | [`heap`](crate::spsc::LinkBuilder::heap) returns | `heap_pair` |
+//! | --- | --- | --- | --- |
+//! | [`Pair`] | [`Link::builder()`](crate::spsc::Link::builder) | [`Link<Exclusive>`](crate::spsc::Link) | yes |
+//! | [`Broadcast`] | `.reliable(n)` | [`Link<Exclusive>`](crate::spsc::Link) | no |
+//! | [`WithLossy`] | `.lossy(n)` | [`Link<Shared>`](crate::spsc::Link) | no |
+
+/// One reliable consumer, no lossy one: the builder's starting shape. Its producer is a
+/// [`Producer<Exclusive>`](crate::spsc::Exclusive).
+#[derive(Debug)]
+pub enum Pair {}
+
+/// Reliable consumers only, counted by
+/// [`reliable`](crate::spsc::LinkBuilder::reliable). Its producer is a
+/// [`Producer<Exclusive>`](crate::spsc::Exclusive).
+#[derive(Debug)]
+pub enum Broadcast {}
+
+/// Lossy consumers counted by [`lossy`](crate::spsc::LinkBuilder::lossy) (and reliable
+/// ones, 1 unless set). Its producer is a [`Producer<Shared>`](crate::spsc::Shared).
+#[derive(Debug)]
+pub enum WithLossy {}
