@@ -155,7 +155,8 @@ impl Header {
 /// `offset` and `sz` locate the payload in the dcache (in 8-byte words from its start, and
 /// in bytes).
 ///
-/// A reliable consumer shows it through its guards ([`ReadGuard::meta`](crate::spsc::ReadGuard::meta),
+/// A reliable consumer shows it through its guards
+/// ([`ReadGuard::meta`](crate::spsc::ReadGuard::meta),
 /// [`Frag::meta`](crate::spsc::Frag::meta)); a lossy consumer returns it with each copied
 /// payload.
 ///
