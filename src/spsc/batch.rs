@@ -83,6 +83,20 @@ impl fmt::Debug for Frag<'_> {
 
 /// The most frags of the stream (delivered and rejected) one batch spans when the
 /// consumer has a filter: the batch keeps the filter's answers as one bit per frag.
+///
+/// ```
+/// use milonga::spsc::{Budget, Link, SigFilter, FILTERED_RUN_MAX};
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(128).mtu(8).heap_pair()?;
+/// rx.set_filter(Some(SigFilter::func(|sig| sig % 2 == 0)));
+/// for i in 0..100u64 {
+///     tx.try_publish(Header::new(i), b"x")?;
+/// }
+/// let batch = rx.try_batch(Budget::frags(100)?)?;
+/// assert_eq!(batch.len(), FILTERED_RUN_MAX / 2); // 64 frags: every other one delivered
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const FILTERED_RUN_MAX: usize = 64;
 
 /// What a batch scan found: the run of frags `start .. start + raw` a batch lends.
