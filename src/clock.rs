@@ -11,6 +11,40 @@
 //! ```
 
 /// A source of monotonic 64-bit ticks, shared by producer and consumers of a link.
+///
+/// Any `Fn() -> u64` is a clock; a type of one's own implements [`now`](Self::now). A
+/// producer given a clock times its backpressure with it:
+///
+/// ```
+/// use milonga::clock::Clock;
+/// use milonga::spsc::Link;
+/// use milonga::{Header, PublishError};
+/// use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+/// use std::sync::Arc;
+///
+/// /// A clock the caller moves by hand.
+/// struct Manual(AtomicU64);
+/// impl Clock for Manual {
+///     fn now(&self) -> u64 {
+///         self.0.load(Relaxed)
+///     }
+/// }
+///
+/// let clock = Arc::new(Manual(AtomicU64::new(10)));
+/// let (mut tx, mut rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
+/// tx.set_clock(clock.clone());
+/// tx.try_publish(Header::new(0), b"a")?;
+/// tx.try_publish(Header::new(1), b"b")?;
+/// assert_eq!(tx.try_publish(Header::new(2), b"c"), Err(PublishError::NoCredits)); // at 10
+/// clock.0.store(25, Relaxed);
+/// while rx.try_recv().is_ok() {}
+/// tx.try_publish(Header::new(2), b"c")?; // credits back at 25
+/// assert_eq!(tx.counters().backpressure_ticks, 15);
+///
+/// let fixed = || 42u64; // closures are clocks too
+/// assert_eq!(fixed.now(), 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Clock {
     /// The current tick count.
     fn now(&self) -> u64;
@@ -94,6 +128,16 @@ impl core::fmt::Debug for ClockRef<'_> {
 }
 
 /// The low 32 bits of `ticks`, as a frag carries them.
+///
+/// ```
+/// use milonga::clock::comp;
+/// use milonga::Header;
+///
+/// let now = 0x7_0000_0005u64;
+/// assert_eq!(comp(now), 5);
+/// let hdr = Header::new(1).tsorig(comp(now)); // stamp a frag
+/// assert_eq!(hdr.tsorig, 5);
+/// ```
 #[inline]
 pub const fn comp(ticks: u64) -> u32 {
     ticks as u32
@@ -101,6 +145,15 @@ pub const fn comp(ticks: u64) -> u32 {
 
 /// The tick count whose compressed form is `ts`, nearest to (and at most 2^31 ticks from)
 /// `now`.
+///
+/// ```
+/// use milonga::clock::{comp, decomp};
+///
+/// let stamped = 0x4_ffff_ff00u64; // just before the low 32 bits wrap
+/// let now = 0x5_0000_0100u64; // read 0x200 ticks later
+/// assert_eq!(decomp(comp(stamped), now), stamped);
+/// assert_eq!(decomp(comp(now + 7), now), now + 7); // a stamp slightly ahead of `now`
+/// ```
 #[inline]
 pub const fn decomp(ts: u32, now: u64) -> u64 {
     let delta = (now as u32).wrapping_sub(ts) as i32 as i64;
@@ -109,12 +162,34 @@ pub const fn decomp(ts: u32, now: u64) -> u64 {
 
 /// Ticks from `ts` (compressed) to `now`: the latency of a frag stamped `ts`, read at
 /// `now`. Negative if `ts` is in `now`'s future.
+///
+/// ```
+/// use milonga::clock::{comp, elapsed};
+///
+/// let stamped = 0xffff_fff0u64;
+/// assert_eq!(elapsed(comp(stamped), stamped + 250), 250); // across the 32-bit wrap
+/// assert_eq!(elapsed(comp(stamped + 5), stamped), -5);
+/// ```
 #[inline]
 pub const fn elapsed(ts: u32, now: u64) -> i64 {
     (now as u32).wrapping_sub(ts) as i32 as i64
 }
 
 /// Nanoseconds since the first use of any `StdClock` in this process.
+///
+/// ```
+/// use milonga::clock::{comp, elapsed, Clock, StdClock};
+/// use milonga::spsc::Link;
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// tx.set_clock(&StdClock); // a `'static` clock: times backpressure
+/// tx.try_publish(Header::new(0).tsorig(comp(StdClock.now())), b"x")?;
+/// let frag = rx.try_recv()?;
+/// let latency = elapsed(frag.meta().tsorig, StdClock.now());
+/// assert!(latency >= 0); // nanoseconds since the stamp
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(feature = "std")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StdClock;

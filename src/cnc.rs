@@ -21,6 +21,19 @@ use core::fmt;
 use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::*, Ref, CNC_ACQUIRE, CNC_RELEASE};
 
 /// The state of a link's producer, as its cnc reports it.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::Signal;
+///
+/// let (tx, rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// assert_eq!(rx.cnc().signal(), Signal::Run); // a producer is attached
+/// rx.cnc().set_signal(Signal::User(7)); // an application-defined state
+/// assert_eq!(rx.cnc().signal().to_string(), "user(7)");
+/// drop(tx); // the producer ends normally
+/// assert_eq!(rx.cnc().signal(), Signal::Boot);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -112,6 +125,29 @@ struct SharedTx {
 /// Reached through [`Producer::cnc`](crate::spsc::Producer::cnc) and
 /// [`Consumer::cnc`](crate::spsc::Consumer::cnc); any thread may read it or request a
 /// halt.
+///
+/// A controller asks the producer to halt; the producer sees the request in its loop and
+/// acknowledges it by halting, which closes the stream:
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{Header, Signal, TryRecvError};
+///
+/// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+/// tx.try_publish(Header::new(1), b"last")?;
+/// let beat = rx.cnc().heartbeat();
+/// tx.housekeeping(); // the producer's periodic work beats the heartbeat
+/// assert_ne!(rx.cnc().heartbeat(), beat);
+///
+/// rx.cnc().request_halt(); // from any thread that can reach the link
+/// assert_eq!(rx.cnc().signal(), Signal::Halt);
+/// assert!(tx.halt_requested());
+/// tx.halt(); // acknowledged: back to Boot, the stream ends after seq 0
+/// assert_eq!((rx.cnc().signal(), rx.cnc().end_seq()), (Signal::Boot, Some(1)));
+/// assert_eq!(rx.try_recv()?.payload(), b"last"); // drained first
+/// assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Cnc {
     control: CachePadded<Control>,
     heartbeat: CachePadded<AtomicU64>,
@@ -121,6 +157,28 @@ pub struct Cnc {
 
 /// The producer's counters, as it published them: frags and bytes after every publish,
 /// backpressure at every credit refresh.
+///
+/// The producer has its own copy ([`Producer::counters`](crate::spsc::Producer::counters));
+/// any thread reads the published one through the cnc
+/// ([`Cnc::producer_counters`]) or a metrics snapshot
+/// ([`Snapshot::producer`](crate::metrics::Snapshot::producer)).
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{Header, PublishError};
+///
+/// let (mut tx, _rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
+/// tx.try_publish(Header::new(0), b"abc")?;
+/// tx.try_publish(Header::new(1), b"de")?;
+/// assert_eq!(tx.try_publish(Header::new(2), b"f"), Err(PublishError::NoCredits));
+/// let counters = tx.counters();
+/// assert_eq!(counters.published_frags, 2);
+/// assert_eq!(counters.published_bytes, 5);
+/// assert_eq!(counters.backpressure, 1); // ran out of credits once
+/// assert_eq!(tx.cnc().producer_counters(), counters);
+/// assert_eq!(tx.metrics().snapshot().producer, counters);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ProducerCounters {

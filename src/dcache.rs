@@ -67,7 +67,19 @@ pub const fn data_chunks(depth: usize, mtu: usize) -> usize {
     chunks_for(mtu).saturating_mul(depth.saturating_add(BURST + 1))
 }
 
-/// [`data_chunks`] in bytes.
+/// [`data_chunks`] in bytes: the smallest payload store a link of this depth and mtu
+/// accepts (see [`LinkBuilder::data_bytes`](crate::spsc::LinkBuilder::data_bytes)).
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{data_bytes, data_chunks, LinkError, CHUNK_SZ};
+///
+/// let least = data_bytes(8, 100);
+/// assert_eq!(least, data_chunks(8, 100) * CHUNK_SZ);
+/// assert!(Link::builder().depth(8).mtu(100).data_bytes(least).heap_pair().is_ok());
+/// let err = Link::builder().depth(8).mtu(100).data_bytes(least - CHUNK_SZ).heap_pair();
+/// assert!(matches!(err, Err(LinkError::BadDataSize { .. })));
+/// ```
 pub const fn data_bytes(depth: usize, mtu: usize) -> usize {
     data_chunks(depth, mtu) * CHUNK_SZ
 }

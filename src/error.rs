@@ -3,6 +3,29 @@
 use core::fmt;
 
 /// A link could not be built: the storage or flow configuration is not usable.
+///
+/// Builders check every setting before they allocate, and an inline link hands out its
+/// handles once:
+///
+/// ```
+/// use milonga::spsc::{InlineLink, Link, MAX_CONSUMERS, MTU_MAX};
+/// use milonga::{data_chunks, LinkError};
+///
+/// let err = Link::builder().depth(100).heap_pair().err();
+/// assert_eq!(err, Some(LinkError::BadDepth { depth: 100 }));
+/// assert_eq!(err.unwrap().to_string(), "depth 100 is not a power of two of at least 2");
+///
+/// let err = Link::builder().mtu(MTU_MAX + 1).heap_pair().err();
+/// assert!(matches!(err, Some(LinkError::MtuTooLarge { max: MTU_MAX, .. })));
+///
+/// let err = Link::builder().reliable(MAX_CONSUMERS + 1).heap().err();
+/// assert!(matches!(err, Some(LinkError::BadConsumers { max: MAX_CONSUMERS, .. })));
+///
+/// static LINK: InlineLink<4, 8, { data_chunks(4, 8) }> = InlineLink::new();
+/// let _handles = LINK.split()?;
+/// assert_eq!(LINK.split().err(), Some(LinkError::AlreadySplit));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LinkError {
@@ -101,6 +124,36 @@ impl fmt::Display for LinkError {
 impl core::error::Error for LinkError {}
 
 /// A frag could not be published. Nothing was published and the link is unchanged.
+///
+/// Only [`NoCredits`](Self::NoCredits) (from the `try_*` calls) and
+/// [`Timeout`](Self::Timeout) (from the calls that may give up) mean "try again later";
+/// the blocking calls wait credits out.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{Header, PublishError};
+/// use std::time::Duration;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
+/// let too_long = tx.try_publish(Header::new(0), &[0; 9]);
+/// assert_eq!(too_long, Err(PublishError::TooLarge { len: 9, max: 8 }));
+///
+/// tx.try_publish(Header::new(0), b"a")?;
+/// tx.try_publish(Header::new(1), b"b")?; // the window of 2 is full
+/// assert_eq!(tx.try_publish(Header::new(2), b"c"), Err(PublishError::NoCredits));
+/// let waited = tx.publish_timeout(Header::new(2), b"c", Duration::from_millis(1));
+/// assert_eq!(waited, Err(PublishError::Timeout));
+///
+/// while rx.try_recv().is_ok() {} // the consumer catches up: credits go back
+/// assert_eq!(tx.try_publish(Header::new(2), b"c"), Ok(2));
+///
+/// drop(rx);
+/// match tx.try_publish(Header::new(3), b"d") {
+///     Err(PublishError::Disconnected) => {} // nobody will ever read it: stop
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublishError {
@@ -262,6 +315,32 @@ recv_error!(
 });
 
 /// How a lossy consumer was overrun.
+///
+/// A consumer that finds its next frag's slot already rewritten was
+/// [`Lapped`](Self::Lapped); one whose copy was overwritten while it was being made (the
+/// producer caught up with it mid-read, which takes two threads) was
+/// [`Overwritten`](Self::Overwritten). Either way the frags are gone and counted; the
+/// consumer's counters keep the two apart.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{Header, LossyTryRecvError, OverrunKind};
+///
+/// let mut link = Link::builder().depth(2).mtu(8).reliable(0).lossy(1).heap()?;
+/// let rx = &mut link.lossy[0];
+/// for i in 0..5u64 {
+///     link.producer.try_publish(Header::new(i), b"x")?;
+/// }
+/// let mut buf = [0u8; 8];
+/// match rx.try_recv(&mut buf) {
+///     Err(LossyTryRecvError::Overrun(o)) => match o.kind {
+///         OverrunKind::Lapped => assert_eq!(o.lost, rx.counters().poll_lost),
+///         OverrunKind::Overwritten => assert_eq!(o.lost, rx.counters().read_lost),
+///     },
+///     other => panic!("expected an overrun, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OverrunKind {
     /// Lapped before the read: the slot of the next frag already held a later one.
@@ -274,6 +353,25 @@ pub enum OverrunKind {
 /// A lossy consumer was overrun: the producer lapped it and the frags it had not read are
 /// gone. It resumed at the oldest frag still intact (plus its resume margin); `lost` frags
 /// were skipped and counted. The next read goes on from there.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{Header, LossyTryRecvError, Overrun, OverrunKind};
+///
+/// let mut link = Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap()?;
+/// let rx = &mut link.lossy[0];
+/// for i in 0..7u64 {
+///     link.producer.try_publish(Header::new(i), &i.to_le_bytes())?; // laps the reader
+/// }
+/// let mut buf = [0u8; 8];
+/// let Err(LossyTryRecvError::Overrun(overrun)) = rx.try_recv(&mut buf) else {
+///     panic!("the reader was lapped");
+/// };
+/// assert_eq!(overrun, Overrun { lost: 3, kind: OverrunKind::Lapped });
+/// assert_eq!(overrun.to_string(), "overrun (lapped before the read): 3 frags lost");
+/// assert_eq!(rx.try_recv(&mut buf)?.seq, 3); // the oldest frag still intact
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Overrun {
     /// Frags skipped.
@@ -294,18 +392,82 @@ impl fmt::Display for Overrun {
 
 recv_error!(
     /// A non-blocking read of a [`LossyConsumer`](crate::spsc::LossyConsumer) copied nothing.
+    ///
+    /// [`Empty`](Self::Empty) means "try again"; [`Overrun`](Self::Overrun) and
+    /// [`BufferTooSmall`](Self::BufferTooSmall) are not ends either (read on, with a larger
+    /// buffer for the latter); the others end the stream.
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::{Header, LossyTryRecvError};
+    ///
+    /// let mut link = Link::builder().depth(4).mtu(16).reliable(0).lossy(1).heap()?;
+    /// let (mut tx, mut rx) = (link.producer, link.lossy.pop().unwrap());
+    /// let mut small = [0u8; 4];
+    /// assert_eq!(rx.try_recv(&mut small), Err(LossyTryRecvError::Empty));
+    /// tx.try_publish(Header::new(1), b"eight by")?;
+    /// let err = rx.try_recv(&mut small);
+    /// assert_eq!(err, Err(LossyTryRecvError::BufferTooSmall { needed: 8 })); // nothing consumed
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(rx.try_recv(&mut buf)?.sz, 8);
+    /// tx.halt();
+    /// assert_eq!(rx.try_recv(&mut buf), Err(LossyTryRecvError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     lossy; LossyTryRecvError {
     /// Nothing new is published yet; try again.
     Empty,
 });
 
 recv_error!(
-    /// A blocking read of a [`LossyConsumer`](crate::spsc::LossyConsumer) copied nothing.
+    /// A blocking read of a [`LossyConsumer`](crate::spsc::LossyConsumer) copied nothing:
+    /// it was overrun, the buffer was too small, or the stream ended.
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::{Header, LossyRecvError, Overrun, OverrunKind};
+    ///
+    /// let mut link = Link::builder().depth(2).mtu(8).reliable(0).lossy(1).heap()?;
+    /// let (mut tx, mut rx) = (link.producer, link.lossy.pop().unwrap());
+    /// for i in 0..3u64 {
+    ///     tx.try_publish(Header::new(i), b"x")?;
+    /// }
+    /// tx.halt();
+    /// let mut buf = [0u8; 8];
+    /// let lapped = Overrun { lost: 1, kind: OverrunKind::Lapped };
+    /// assert_eq!(rx.recv(&mut buf), Err(LossyRecvError::Overrun(lapped))); // at once
+    /// let mut sigs = Vec::new();
+    /// let end = loop {
+    ///     match rx.recv(&mut buf) {
+    ///         Ok(meta) => sigs.push(meta.sig),
+    ///         Err(LossyRecvError::Overrun(_)) => continue, // lost frags: read on
+    ///         Err(end) => break end,
+    ///     }
+    /// };
+    /// assert_eq!((sigs, end), (vec![1, 2], LossyRecvError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     lossy; LossyRecvError {});
 
 recv_error!(
     /// A read of a [`LossyConsumer`](crate::spsc::LossyConsumer) with a deadline (or a wait
     /// strategy that may give up) copied nothing.
+    ///
+    /// ```
+    /// use milonga::spsc::Link;
+    /// use milonga::LossyRecvTimeoutError;
+    /// use std::time::Duration;
+    ///
+    /// let mut link = Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap()?;
+    /// let rx = &mut link.lossy[0];
+    /// let mut buf = [0u8; 8];
+    /// let err = rx.recv_timeout(&mut buf, Duration::from_millis(1));
+    /// assert_eq!(err, Err(LossyRecvTimeoutError::Timeout)); // nothing was published
+    /// drop(link.producer);
+    /// let err = rx.recv_timeout(&mut buf, Duration::from_millis(1));
+    /// assert_eq!(err, Err(LossyRecvTimeoutError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     lossy; LossyRecvTimeoutError {
     /// Nothing arrived before the deadline (or the wait strategy gave up).
     Timeout,
@@ -436,6 +598,15 @@ impl From<LossyRecvError> for LossyRecvTimeoutError {
 }
 
 /// A batch budget that could never deliver a frag.
+///
+/// ```
+/// use milonga::spsc::Budget;
+/// use milonga::BudgetError;
+///
+/// assert_eq!(Budget::new(0, 1024), Err(BudgetError::ZeroFrags));
+/// assert_eq!(Budget::frags(0), Err(BudgetError::ZeroFrags));
+/// assert!(Budget::frags(1).is_ok());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BudgetError {

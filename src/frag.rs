@@ -154,6 +154,25 @@ impl Header {
 ///
 /// `offset` and `sz` locate the payload in the dcache (in 8-byte words from its start, and
 /// in bytes).
+///
+/// A reliable consumer shows it through its guards
+/// ([`ReadGuard::meta`](crate::spsc::ReadGuard::meta),
+/// [`Frag::meta`](crate::spsc::Frag::meta)); a lossy consumer returns it with each copied
+/// payload.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{FragMeta, Header};
+///
+/// let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// tx.try_publish(Header::new(7).tsorig(100), b"abc")?;
+/// let frag = rx.try_recv()?;
+/// let meta: &FragMeta = frag.meta();
+/// assert_eq!((meta.seq, meta.sig, meta.sz, meta.tsorig), (0, 7, 3, 100));
+/// assert!(meta.ctl.som() && meta.ctl.eom()); // a whole message
+/// assert_eq!(meta.header(), Header::new(7).tsorig(100));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C, align(32))]
 pub struct FragMeta {

@@ -20,6 +20,36 @@ struct Progress {
 /// At any quiescent point (producer halted, consumer drained),
 /// `published = consumed + filtered + lost` holds in frags and in bytes, where
 /// `lost = poll_lost + read_lost` frags and `lost_bytes` bytes.
+///
+/// A consumer has its own copy ([`Consumer::counters`](crate::spsc::Consumer::counters),
+/// [`LossyConsumer::counters`](crate::spsc::LossyConsumer::counters)); any thread reads
+/// the published one in a metrics snapshot
+/// ([`ConsumerSnapshot::counters`](crate::metrics::ConsumerSnapshot::counters)).
+///
+/// ```
+/// use milonga::spsc::{Link, SigFilter};
+/// use milonga::{Header, LossyTryRecvError};
+///
+/// let Link { producer: mut tx, mut lossy, .. } =
+///     Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap()?;
+/// let rx = &mut lossy[0];
+/// rx.set_filter(Some(SigFilter::func(|sig| sig % 2 == 0)));
+/// for i in 0..6u64 {
+///     tx.try_publish(Header::new(i), &[0; 8])?; // seqs 0 and 1 are lapped
+/// }
+/// tx.halt();
+/// let mut buf = [0u8; 8];
+/// loop {
+///     match rx.try_recv(&mut buf) {
+///         Ok(_) | Err(LossyTryRecvError::Overrun(_)) => {}
+///         Err(_) => break, // closed and drained
+///     }
+/// }
+/// let c = rx.counters();
+/// assert_eq!((c.consumed_frags, c.filtered_frags, c.lost_frags()), (2, 2, 2));
+/// assert_eq!(c.consumed_bytes + c.filtered_bytes + c.lost_bytes, 6 * 8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConsumerCounters {

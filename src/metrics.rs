@@ -1,6 +1,24 @@
 //! Metrics: snapshots of a link's producer and consumer counters, taken from any thread
 //! while the link runs.
 //!
+//! ```
+//! use milonga::spsc::Link;
+//! use milonga::Header;
+//!
+//! let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+//! let metrics = tx.metrics(); // from any handle of the link
+//! for i in 0..3u64 {
+//!     tx.try_publish(Header::new(i), b"abcd")?;
+//! }
+//! drop(rx.try_recv()?);
+//! rx.housekeeping(); // publish the consumer's progress now
+//! let snap = std::thread::spawn(move || metrics.snapshot()).join().unwrap();
+//! assert_eq!((snap.producer.published_frags, snap.producer.published_bytes), (3, 12));
+//! assert_eq!((snap.consumers[0].counters.consumed_frags, snap.consumers[0].lag), (1, 2));
+//! assert!(snap.to_string().starts_with("producer: running"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Every counter has one writer (the producer or one consumer), which keeps it in a local
 //! on the hot path and publishes it with relaxed stores to a line only it writes. How fresh
 //! each part of a [`Snapshot`] is:
@@ -56,6 +74,25 @@ const MAX: usize = 32;
 /// A handle for taking [`Snapshot`]s of one link: `Clone + Send + Sync`, usable from any
 /// thread while the link runs. Obtained from any handle of the link
 /// ([`Producer::metrics`](crate::spsc::Producer::metrics), ...).
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::Header;
+///
+/// let (mut tx, _rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+/// let metrics = tx.metrics();
+/// let watcher = metrics.clone(); // for a monitoring thread
+/// let producer = std::thread::spawn(move || {
+///     for i in 0..4u64 {
+///         tx.try_publish(Header::new(i), b"x").unwrap();
+///     }
+/// }); // dropping the producer closes the stream
+/// producer.join().unwrap();
+/// let snap = std::thread::spawn(move || watcher.snapshot()).join().unwrap();
+/// assert_eq!((snap.producer.published_frags, snap.closed), (4, true));
+/// assert_eq!(metrics.snapshot(), snap); // nothing moves any more
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Metrics<'a> {
     cnc: Ref<'a, Cnc>,
@@ -69,6 +106,17 @@ pub struct Metrics<'a> {
 }
 
 /// Whether a consumer gates the producer.
+///
+/// ```
+/// use milonga::metrics::ConsumerKind;
+/// use milonga::spsc::Link;
+///
+/// let link = Link::builder().depth(4).mtu(8).reliable(1).lossy(2).heap()?;
+/// let snap = link.metrics.snapshot();
+/// let kinds: Vec<ConsumerKind> = snap.consumers.iter().map(|c| c.kind).collect();
+/// assert_eq!(kinds, [ConsumerKind::Reliable, ConsumerKind::Lossy, ConsumerKind::Lossy]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ConsumerKind {
@@ -80,6 +128,25 @@ pub enum ConsumerKind {
 
 /// What the producer side of a link is doing: its [`Signal`] read together with whether
 /// the stream is closed ([`Snapshot::state`]).
+///
+/// ```
+/// use milonga::metrics::ProducerState;
+/// use milonga::spsc::Link;
+/// use milonga::Signal;
+///
+/// assert_eq!(ProducerState::new(Signal::Run, false), ProducerState::Running);
+/// assert_eq!(ProducerState::new(Signal::Fail, true), ProducerState::Failed);
+///
+/// let (tx, rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// let metrics = rx.metrics();
+/// rx.cnc().request_halt();
+/// assert_eq!(metrics.snapshot().state(), ProducerState::HaltRequested);
+/// tx.halt();
+/// let state = metrics.snapshot().state();
+/// assert_eq!(state, ProducerState::Closed);
+/// assert_eq!(state.to_string(), "closed (halted cleanly)");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ProducerState {
@@ -127,6 +194,24 @@ impl fmt::Display for ProducerState {
 }
 
 /// One consumer's part of a [`Snapshot`].
+///
+/// ```
+/// use milonga::metrics::ConsumerKind;
+/// use milonga::spsc::Link;
+/// use milonga::Header;
+///
+/// let Link { mut producer, mut reliable, metrics, .. } =
+///     Link::builder().depth(4).mtu(8).reliable(2).heap()?;
+/// producer.try_publish(Header::new(0), b"a")?;
+/// producer.try_publish(Header::new(1), b"b")?;
+/// drop(reliable.pop()); // consumer 1 goes: it no longer gates the producer
+/// let snap = metrics.snapshot();
+/// let (first, second) = (&snap.consumers[0], &snap.consumers[1]);
+/// assert_eq!((first.kind, first.index), (ConsumerKind::Reliable, 0));
+/// assert_eq!((first.rx_seq, first.lag), (0, 2)); // it has read nothing yet
+/// assert_eq!((second.index, second.detached), (1, true));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConsumerSnapshot {
@@ -149,6 +234,24 @@ pub struct ConsumerSnapshot {
 /// What a link has done, as last published by each of its ends (see the
 /// [module docs](self) for how fresh each part is). Printed with `Display`; the fields
 /// hold the exact values.
+///
+/// ```
+/// use milonga::metrics::{ConsumerKind, ProducerState};
+/// use milonga::spsc::Link;
+/// use milonga::{Header, Signal};
+///
+/// let link = Link::builder().depth(4).mtu(8).reliable(1).lossy(1).heap()?;
+/// let Link { producer: mut tx, metrics, .. } = link;
+/// tx.try_publish(Header::new(0), b"12345678")?;
+/// let snap = metrics.snapshot();
+/// assert_eq!((snap.signal, snap.tx_seq, snap.closed), (Signal::Run, 1, false));
+/// assert_eq!(snap.state(), ProducerState::Running);
+/// assert_eq!(snap.producer.published_bytes, 8);
+/// assert_eq!(snap.consumers.len(), 2); // reliable ones first, then lossy ones
+/// assert_eq!(snap.consumers[1].kind, ConsumerKind::Lossy);
+/// println!("{snap}"); // an 80-column table
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {

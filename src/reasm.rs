@@ -36,6 +36,22 @@ use crate::frag::FragMeta;
 use crate::seq;
 
 /// Messages a [`Reassembler`] delivered and dropped.
+///
+/// ```
+/// use milonga::reasm::Reassembler;
+/// use milonga::{Ctl, FragMeta};
+///
+/// let whole = |seq| FragMeta { seq, ..FragMeta::default() }; // SOM | EOM
+/// let mut buf = [0u8; 4];
+/// let mut reasm = Reassembler::new(&mut buf);
+/// assert!(reasm.push(&whole(0), b"12345").is_none()); // longer than the buffer
+/// let marked = FragMeta { ctl: Ctl::default() | Ctl::ERR, ..whole(1) };
+/// assert!(reasm.push(&marked, b"ab").is_none());
+/// assert!(reasm.push(&whole(2), b"ok").is_some());
+/// let c = reasm.counters();
+/// assert_eq!((c.messages, c.bytes), (1, 2));
+/// assert_eq!((c.dropped_too_large, c.dropped_err, c.dropped()), (1, 1, 2));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReasmCounters {
     /// Whole messages delivered.
@@ -68,6 +84,23 @@ enum State {
 }
 
 /// Rebuilds messages from their frags into a caller's buffer, without allocating.
+///
+/// Frags are pushed in the order read; a message with a gap in its seqs is dropped:
+///
+/// ```
+/// use milonga::reasm::Reassembler;
+/// use milonga::{Ctl, FragMeta};
+///
+/// let frag = |seq: u64, ctl: Ctl| FragMeta { seq, ctl, ..FragMeta::default() };
+/// let mut buf = [0u8; 16];
+/// let mut reasm = Reassembler::new(&mut buf);
+/// assert_eq!(reasm.push(&frag(0, Ctl::SOM), b"hel"), None);
+/// assert_eq!(reasm.push(&frag(1, Ctl::EOM), b"lo"), Some(&b"hello"[..]));
+/// assert_eq!(reasm.push(&frag(2, Ctl::SOM), b"ab"), None);
+/// assert_eq!(reasm.push(&frag(4, Ctl::EOM), b"ef"), None); // seq 3 never came
+/// assert_eq!(reasm.push(&frag(5, Ctl::default()), b"one"), Some(&b"one"[..]));
+/// assert_eq!(reasm.counters().dropped_lost, 1);
+/// ```
 pub struct Reassembler<'b> {
     buf: &'b mut [u8],
     len: usize,

@@ -405,6 +405,16 @@ impl<const N: usize> core::fmt::Debug for Tcache<N> {
 }
 
 /// A [`HeapTcache`] could not be built. Nothing was allocated.
+///
+/// ```
+/// use milonga::{HeapTcache, TcacheError};
+///
+/// let err = HeapTcache::new(1000).err();
+/// assert_eq!(err, Some(TcacheError::BadDepth { depth: 1000 }));
+/// assert_eq!(err.unwrap().to_string(), "tcache depth 1000 is not a power of two of at least 2");
+/// let too_deep = HeapTcache::new(HeapTcache::MAX_DEPTH * 2);
+/// assert!(matches!(too_deep, Err(TcacheError::TooLarge { max: HeapTcache::MAX_DEPTH, .. })));
+/// ```
 #[cfg(feature = "alloc")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -19,6 +19,41 @@
 use crate::sync::spin_hint;
 
 /// What a blocking call does between attempts.
+///
+/// Any type can be a strategy for the `*_with` calls; this one gives up after a number of
+/// attempts (and is passed by `&mut`, so the caller sees what it did):
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::wait::Wait;
+/// use milonga::RecvTimeoutError;
+///
+/// /// Spins `max` times, then gives up.
+/// struct Attempts {
+///     max: u32,
+///     left: u32,
+/// }
+/// impl Wait for Attempts {
+///     fn reset(&mut self) {
+///         self.left = self.max;
+///     }
+///     fn wait(&mut self) -> bool {
+///         if self.left == 0 {
+///             return false;
+///         }
+///         self.left -= 1;
+///         std::hint::spin_loop();
+///         true
+///     }
+/// }
+///
+/// let (_tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// let mut attempts = Attempts { max: 3, left: 0 };
+/// let err = rx.recv_with(&mut attempts).err();
+/// assert_eq!(err, Some(RecvTimeoutError::Timeout)); // nothing was published
+/// assert_eq!(attempts.left, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Wait {
     /// A blocking call begins.
     fn reset(&mut self);
@@ -37,6 +72,20 @@ impl<W: Wait + ?Sized> Wait for &mut W {
 
 /// Spin forever with the CPU's spin-loop hint: the lowest latency, for a thread that owns
 /// its core.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::wait::{BusySpin, Strategy};
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// tx.try_publish(Header::new(1), b"x")?;
+/// let frag = rx.recv_with(BusySpin)?; // spins until a frag is there (here: at once)
+/// assert_eq!(frag.payload(), b"x");
+/// drop(frag);
+/// rx.set_wait(Strategy::BusySpin); // the same for every blocking call of the handle
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BusySpin;
 
@@ -53,6 +102,31 @@ impl Wait for BusySpin {
 
 /// Spin for a while, then yield the time slice between attempts (under `std`; without it,
 /// keep spinning). Never gives up. For threads that share cores.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::wait::SpinThenYield;
+/// use milonga::{Header, RecvTimeoutError};
+///
+/// let (mut tx, mut rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
+/// let producer = std::thread::spawn(move || {
+///     for i in 0..8u64 {
+///         // Waits for credits: the window is 2 frags.
+///         tx.publish_with(Header::new(i), b"x", SpinThenYield::new(16)).unwrap();
+///     }
+/// });
+/// let mut next = 0;
+/// let end = loop {
+///     match rx.recv_with(SpinThenYield::default()) {
+///         Ok(frag) => assert_eq!(frag.sig(), next),
+///         Err(end) => break end,
+///     }
+///     next += 1;
+/// };
+/// assert_eq!((next, end), (8, RecvTimeoutError::Closed)); // it never gives up
+/// producer.join().unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct SpinThenYield {
     spins: u32,
@@ -99,6 +173,18 @@ impl Wait for SpinThenYield {
 
 /// Spin, then yield, then sleep with exponential back-off up to `max_sleep`, and give up
 /// after `timeout` if one is set. For consumers that may idle for long.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::wait::Park;
+/// use milonga::RecvTimeoutError;
+/// use std::time::Duration;
+///
+/// let (_tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// let patient = Park::new(Duration::from_micros(100)).with_timeout(Duration::from_millis(2));
+/// assert_eq!(rx.recv_with(patient).err(), Some(RecvTimeoutError::Timeout));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(feature = "std")]
 #[derive(Clone, Copy, Debug)]
 pub struct Park {
@@ -265,6 +351,22 @@ enum State {
 
 /// A [`Strategy`] in use: the [`Wait`] that the blocking calls of a handle run, with an
 /// optional deadline (checked on every attempt once one is set).
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::wait::Strategy;
+/// use milonga::{Header, RecvTimeoutError};
+/// use std::time::{Duration, Instant};
+///
+/// let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// tx.try_publish(Header::new(1), b"x")?;
+/// let waiter = Strategy::SpinThenYield { spins: 8 }.waiter(); // never gives up
+/// assert_eq!(rx.recv_with(waiter)?.payload(), b"x");
+/// let deadline = Instant::now() + Duration::from_millis(1);
+/// let waiter = Strategy::default().until(deadline); // gives up at the deadline
+/// assert_eq!(rx.recv_with(waiter).err(), Some(RecvTimeoutError::Timeout));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Waiter {
     state: State,

@@ -12,6 +12,19 @@ use crate::mpsc::shared_ring::RingState;
 use crate::sync::{Ordering::Relaxed, Ref};
 
 /// A handle for taking [`RingSnapshot`]s of a shared ring: `Clone + Send + Sync`.
+/// Obtained from [`RingProducer::metrics`](crate::mpsc::RingProducer::metrics) or with the
+/// ring's handles ([`Ring::metrics`](crate::mpsc::Ring::metrics)).
+///
+/// ```
+/// use milonga::mpsc::Ring;
+/// use milonga::Header;
+///
+/// let Ring { producer, consumer: _rx, metrics } = Ring::builder().depth(8).mtu(8).heap()?;
+/// producer.try_publish(Header::new(0), b"abc")?;
+/// let snap = std::thread::spawn(move || metrics.snapshot()).join().unwrap();
+/// assert_eq!((snap.producers, snap.link.producer.published_bytes), (1, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct RingMetrics<'a> {
     link: Metrics<'a>,
@@ -19,6 +32,25 @@ pub struct RingMetrics<'a> {
 }
 
 /// The oldest claimed but unpublished frag, as the consumer reports it.
+///
+/// ```
+/// use milonga::mpsc::{Ring, RingSnapshot};
+///
+/// let (tx, mut rx) = Ring::builder().depth(4).mtu(8).heap_pair()?;
+/// let metrics = tx.metrics();
+/// let held = tx.try_claim(8)?; // claimed, not committed: the consumer waits at seq 0
+/// for _ in 0..RingSnapshot::STALL_POLLS {
+///     assert!(rx.try_recv().is_err());
+/// }
+/// let stall = metrics.snapshot().oldest_unpublished.expect("a stalled claim");
+/// assert_eq!((stall.seq, stall.since), (0, None)); // `since` needs a consumer clock
+/// assert!(stall.idle_polls >= RingSnapshot::STALL_POLLS);
+/// held.commit(0)?;
+/// drop(rx.try_recv()?); // the consumer moves past it
+/// rx.housekeeping();
+/// assert_eq!(metrics.snapshot().oldest_unpublished, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StalledClaim {
@@ -34,6 +66,21 @@ pub struct StalledClaim {
 }
 
 /// What a shared ring has done: the link's snapshot plus the producers' side.
+///
+/// ```
+/// use milonga::mpsc::Ring;
+/// use milonga::{Header, PublishError};
+///
+/// let (tx, _rx) = Ring::builder().depth(2).mtu(8).heap_pair()?;
+/// tx.try_publish(Header::new(0), b"a")?;
+/// drop(tx.try_claim(1)?); // abandoned: published as an ERR frag
+/// assert_eq!(tx.try_claim(1).err(), Some(PublishError::NoCredits)); // refused
+/// let snap = tx.metrics().snapshot();
+/// assert_eq!((snap.producers, snap.abandoned, snap.refused), (1, 1, 1));
+/// assert_eq!(snap.link.producer.published_frags, 2); // claimed: committed or ERR
+/// assert!(!snap.panicked && snap.oldest_unpublished.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RingSnapshot {

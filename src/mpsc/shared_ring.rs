@@ -183,6 +183,26 @@ struct RingCore<'a> {
 /// The stream closes when the last handle is dropped (with [`Signal::Fail`] if any handle
 /// was dropped by a panic): the consumer then drains every claimed frag and sees
 /// [`RecvError::Closed`](crate::RecvError::Closed).
+///
+/// ```
+/// use milonga::mpsc::Ring;
+/// use milonga::{Header, TryRecvError};
+///
+/// let (tx, mut rx) = Ring::builder().depth(8).mtu(16).heap_pair()?;
+/// let tx2 = tx.clone(); // another producer (or share `&tx` between threads)
+/// assert_eq!(tx.try_publish(Header::new(1), b"copied")?, 0);
+/// let mut claim = tx2.try_claim(16)?; // written in place
+/// claim[..5].copy_from_slice(b"claim");
+/// assert_eq!(claim.commit_with(Header::new(2), 5)?, 1);
+/// drop((tx, tx2)); // the last handle closes the stream
+/// let mut sigs = Vec::new();
+/// while let Ok(frag) = rx.try_recv() {
+///     sigs.push(frag.sig());
+/// }
+/// assert_eq!(sigs, [1, 2]);
+/// assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RingProducer<'a> {
     core: RingCore<'a>,
     metrics: Metrics<'a>,
@@ -524,6 +544,22 @@ impl fmt::Debug for RingProducer<'_> {
 /// Until it is committed (or dropped) the consumer cannot read past its seq. Dropped
 /// without a commit (including by a panic unwinding through it), it publishes an empty frag
 /// with [`Ctl::ERR`] added to its header, so the ring goes on.
+///
+/// ```
+/// use milonga::mpsc::Ring;
+///
+/// let (tx, mut rx) = Ring::builder().depth(4).mtu(8).heap_pair()?;
+/// let mut claim = tx.try_claim(8)?;
+/// assert_eq!((claim.seq(), claim.len()), (0, 8));
+/// claim.copy_from_slice(b"12345678");
+/// claim.commit(8)?;
+/// let claim = tx.try_claim(8)?;
+/// drop(claim); // abandoned (an early return, a panic): an ERR frag takes its place
+/// assert_eq!(rx.try_recv()?.payload(), b"12345678");
+/// let frag = rx.try_recv()?;
+/// assert!(frag.ctl().err() && frag.payload().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RingClaim<'p, 'a> {
     core: &'p RingCore<'a>,
     seq: u64,

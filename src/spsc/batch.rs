@@ -10,6 +10,29 @@ use crate::seq;
 use crate::spsc::Consumer;
 
 /// A frag borrowed from a [`Batch`] (or a [`ReadGuard`](crate::spsc::ReadGuard)).
+///
+/// It is `Copy` and cannot outlive the batch or guard it was borrowed from, so code that
+/// handles one frag serves both ways of reading:
+///
+/// ```
+/// use milonga::spsc::{Budget, Frag, Link};
+/// use milonga::Header;
+///
+/// fn sum(frag: Frag<'_>) -> u64 {
+///     frag.payload().iter().map(|&b| u64::from(b)).sum()
+/// }
+///
+/// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+/// for i in 1..=3u8 {
+///     tx.try_publish(Header::new(u64::from(i)), &[i; 4])?;
+/// }
+/// let guard = rx.try_recv()?;
+/// assert_eq!((guard.frag().seq(), sum(guard.frag())), (0, 4));
+/// drop(guard);
+/// let batch = rx.try_batch(Budget::default())?;
+/// assert_eq!(batch.iter().map(sum).collect::<Vec<_>>(), [8, 12]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy)]
 pub struct Frag<'b> {
     meta: FragMeta,
@@ -60,6 +83,20 @@ impl fmt::Debug for Frag<'_> {
 
 /// The most frags of the stream (delivered and rejected) one batch spans when the
 /// consumer has a filter: the batch keeps the filter's answers as one bit per frag.
+///
+/// ```
+/// use milonga::spsc::{Budget, Link, SigFilter, FILTERED_RUN_MAX};
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(128).mtu(8).heap_pair()?;
+/// rx.set_filter(Some(SigFilter::func(|sig| sig % 2 == 0)));
+/// for i in 0..100u64 {
+///     tx.try_publish(Header::new(i), b"x")?;
+/// }
+/// let batch = rx.try_batch(Budget::frags(100)?)?;
+/// assert_eq!(batch.len(), FILTERED_RUN_MAX / 2); // 64 frags: every other one delivered
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const FILTERED_RUN_MAX: usize = 64;
 
 /// What a batch scan found: the run of frags `start .. start + raw` a batch lends.
@@ -99,6 +136,27 @@ impl Run {
 /// next read lends the same frags again (each is counted once, when a batch or guard
 /// holding it ends). This is memory-safe: the producer still cannot rewrite frags whose
 /// credits did not go back.
+///
+/// ```
+/// use milonga::spsc::{Budget, Link};
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+/// for i in 0..6u64 {
+///     tx.try_publish(Header::new(i), &i.to_le_bytes())?;
+/// }
+/// let batch = rx.try_batch(Budget::frags(4)?)?;
+/// assert_eq!((batch.first_seq(), batch.len(), batch.bytes()), (0, 4, 32));
+/// let seen: Vec<u64> = batch.iter().take(2).map(|f| f.seq()).collect();
+/// assert_eq!(seen, [0, 1]);
+/// drop(batch); // only the two frags its iterator reached go back
+///
+/// let batch = rx.try_batch(Budget::frags(4)?)?;
+/// assert_eq!((batch.first_seq(), batch.len()), (2, 4)); // the rest, lent again
+/// batch.commit(); // every frag of it goes back
+/// assert_eq!(rx.next_seq(), 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Batch<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
     run: Run,
@@ -263,7 +321,28 @@ impl<'b> IntoIterator for &'b Batch<'_, '_> {
     }
 }
 
-/// The frags of a [`Batch`], in order.
+/// The frags of a [`Batch`], in order: from [`Batch::iter`] or a `for` loop over `&batch`.
+/// An exact-size iterator; its frags borrow the batch, not the iterator.
+///
+/// ```
+/// use milonga::spsc::{Budget, Link};
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(8).mtu(8).heap_pair()?;
+/// for i in 0..3u64 {
+///     tx.try_publish(Header::new(i), &i.to_le_bytes())?;
+/// }
+/// let batch = rx.try_batch(Budget::default())?;
+/// let iter = batch.iter();
+/// assert_eq!(iter.len(), 3);
+/// let values = iter.map(|f| u64::from_le_bytes(f.payload().try_into().unwrap()));
+/// assert_eq!(values.sum::<u64>(), 3);
+/// for frag in &batch {
+///     assert_eq!(frag.sig(), frag.seq()); // the batch can be iterated again
+/// }
+/// batch.commit();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct BatchIter<'b> {
     mcache: MCache<'b>,
     dcache: DCache<'b>,

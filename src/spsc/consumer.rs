@@ -639,6 +639,24 @@ impl fmt::Debug for Consumer<'_> {
 /// the consumer stays where it was, so its next read lends the same frag again (and the
 /// frag is counted once, when a guard for it is finally dropped). This is memory-safe:
 /// the producer still cannot rewrite a frag whose credit did not go back.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{Header, PublishError};
+///
+/// let (mut tx, mut rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
+/// tx.try_publish(Header::new(1), b"a")?;
+/// tx.try_publish(Header::new(2), b"b")?;
+/// let guard = rx.try_recv()?;
+/// assert_eq!((guard.seq(), guard.sig(), guard.payload()), (0, 1, &b"a"[..]));
+/// // While the guard lives, its slot and payload are not the producer's to rewrite.
+/// assert_eq!(tx.try_publish(Header::new(3), b"c"), Err(PublishError::NoCredits));
+/// drop(guard); // the credit goes back
+/// rx.housekeeping(); // and is reported now (releases are otherwise reported in groups)
+/// assert_eq!(tx.try_publish(Header::new(3), b"c"), Ok(2));
+/// assert_eq!(rx.try_recv()?.payload(), b"b"); // a guard dropped at the end of the line
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ReadGuard<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
     meta: FragMeta,

@@ -20,6 +20,25 @@ mod sealed {
 }
 
 /// How a producer writes payloads: decided by whether lossy consumers may read the link.
+///
+/// Sealed: its two modes are [`Exclusive`] and [`Shared`]. Code that publishes on either
+/// kind of link is generic over it:
+///
+/// ```
+/// use milonga::spsc::{Link, Producer, WriteMode};
+/// use milonga::{Header, PublishError};
+///
+/// /// Publishes a reading on any link, with or without lossy consumers.
+/// fn report<W: WriteMode>(tx: &mut Producer<'_, W>, value: u64) -> Result<u64, PublishError> {
+///     tx.try_publish(Header::new(value), &value.to_le_bytes())
+/// }
+///
+/// let (mut exclusive, _rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// let mut shared = Link::builder().depth(4).mtu(8).lossy(1).heap()?;
+/// assert_eq!(report(&mut exclusive, 1)?, 0);
+/// assert_eq!(report(&mut shared.producer, 2)?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait WriteMode: sealed::Sealed + 'static {
     /// Lossy readers may copy a region while it is rewritten.
     const SHARED: bool;
@@ -27,12 +46,37 @@ pub trait WriteMode: sealed::Sealed + 'static {
 
 /// The write mode of a link whose consumers are all reliable: payloads are written with
 /// plain copies, and [`Producer::try_claim`] hands out `&mut [u8]` into the store.
+///
+/// ```
+/// use milonga::spsc::{Exclusive, Link, Producer};
+///
+/// let (tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+/// let mut tx: Producer<'static, Exclusive> = tx; // reliable consumers only
+/// let mut claim = tx.try_claim(8)?; // so the payload can be written in place
+/// claim.copy_from_slice(b"in place");
+/// claim.commit(8)?;
+/// assert_eq!(rx.try_recv()?.payload(), b"in place");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub enum Exclusive {}
 
 /// The write mode of a link with lossy consumers: payloads are written with atomic word
 /// stores (a lossy reader may be copying the region), and no `&mut [u8]` into the store
 /// is ever handed out.
+///
+/// ```
+/// use milonga::spsc::{Link, Producer, Shared};
+/// use milonga::Header;
+///
+/// let mut link = Link::builder().depth(4).mtu(8).reliable(0).lossy(1).heap()?;
+/// let tx: &mut Producer<'static, Shared> = &mut link.producer; // lossy readers: no claims
+/// tx.try_publish(Header::new(1), b"copied")?; // written with atomic word stores
+/// let mut buf = [0u8; 8];
+/// let meta = link.lossy[0].try_recv(&mut buf)?;
+/// assert_eq!(&buf[..meta.sz as usize], b"copied");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub enum Shared {}
 
@@ -57,6 +101,26 @@ impl WriteMode for Shared {
 /// Dropping the producer closes the stream as [`halt`](Self::halt) does (with
 /// [`Signal::Fail`] if the thread is panicking): consumers drain what was published and
 /// then see the end.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::Header;
+///
+/// let (mut tx, mut rx) = Link::builder().depth(8).mtu(16).heap_pair()?;
+/// assert_eq!((tx.capacity(), tx.mtu(), tx.next_seq()), (8, 16, 0));
+/// assert_eq!(tx.try_publish(Header::new(1), b"copied")?, 0); // a copy
+/// let mut claim = tx.try_claim(16)?; // written in place
+/// claim[..8].copy_from_slice(&7u64.to_le_bytes());
+/// claim.commit_with(Header::new(2), 8)?;
+/// tx.try_publish_message(Header::new(3), &[0xaa; 40])?; // 40 bytes in 3 frags
+/// tx.halt();
+/// let mut sigs = Vec::new();
+/// while let Ok(frag) = rx.try_recv() {
+///     sigs.push(frag.sig());
+/// }
+/// assert_eq!(sigs, [1, 2, 3, 3, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Producer<'a, W: WriteMode = Exclusive> {
     parts: Parts<'a>,
     tx_seq: u64,
@@ -567,6 +631,29 @@ impl<W: WriteMode> fmt::Debug for Producer<'_, W> {
 /// The claim holds its region as a pointer and forms the `&mut [u8]` only for the
 /// duration of a `deref_mut` borrow, so committing it by value publishes no memory that a
 /// live reference still covers.
+///
+/// ```
+/// use milonga::spsc::Link;
+/// use milonga::{Header, PublishError};
+///
+/// let (mut tx, mut rx) = Link::builder().depth(4).mtu(64).heap_pair()?;
+/// drop(tx.try_claim(8)?); // abandoned: nothing is published
+/// assert!(rx.try_recv().is_err());
+///
+/// let mut claim = tx.try_claim(8)?;
+/// assert_eq!(claim.len(), 8);
+/// claim.copy_from_slice(b"in place");
+/// claim.set_header(Header::new(5));
+/// assert_eq!(claim.commit(8), Ok(0)); // published as seq 0
+/// let frag = rx.try_recv()?;
+/// assert_eq!((frag.sig(), frag.payload()), (5, &b"in place"[..]));
+/// drop(frag);
+///
+/// let claim = tx.try_claim(4)?;
+/// assert_eq!(claim.commit(5), Err(PublishError::TooLarge { len: 5, max: 4 }));
+/// assert_eq!(tx.next_seq(), 1); // that claim was abandoned too
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WriteClaim<'p, 'a> {
     producer: &'p mut Producer<'a, Exclusive>,
     buf: RegionMut<'p>,

@@ -7,6 +7,20 @@
 //! | [`Pair`] | [`Link::builder()`](crate::spsc::Link::builder) | [`Link<Exclusive>`](crate::spsc::Link) | yes |
 //! | [`Broadcast`] | `.reliable(n)` | [`Link<Exclusive>`](crate::spsc::Link) | no |
 //! | [`WithLossy`] | `.lossy(n)` | [`Link<Shared>`](crate::spsc::Link) | no |
+//!
+//! ```
+//! use milonga::spsc::shape::{Broadcast, Pair, WithLossy};
+//! use milonga::spsc::{Link, LinkBuilder, Shared};
+//!
+//! let pair: LinkBuilder<Pair> = Link::builder().depth(8).mtu(8);
+//! let broadcast: LinkBuilder<Broadcast> = pair.reliable(2);
+//! let with_lossy: LinkBuilder<WithLossy> = pair.lossy(1);
+//! let (_tx, _rx) = pair.heap_pair()?; // only a `Pair` has `heap_pair`
+//! assert_eq!(broadcast.heap()?.reliable.len(), 2);
+//! let link: Link<Shared> = with_lossy.heap()?;
+//! assert_eq!((link.reliable.len(), link.lossy.len()), (1, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 /// One reliable consumer, no lossy one: the builder's starting shape. Its producer is a
 /// [`Producer<Exclusive>`](crate::spsc::Exclusive).
