@@ -32,7 +32,7 @@
 //! - **command and control** ([`Cnc`](crate::Cnc)): the producer's state
 //!   ([`Signal`](crate::Signal)), its heartbeat and counters, the end-of-stream mark, and
 //!   whether every consumer is gone.
-//! - the handles ([`spsc`](crate::spsc), [`mpsc`](crate::mpsc), `typed`),
+//! - the handles ([`spsc`](crate::spsc), [`mpsc`](crate::mpsc), [`typed`](crate::typed)),
 //!   [`metrics`](crate::metrics), [`wait`](crate::wait) strategies.
 //!
 //! Storage is owned inline (const generics, built by a `const fn`, so a link can be a
