@@ -337,7 +337,9 @@ fn capacity_readiness_and_fan_in_readiness_are_cheap_views() {
     txs[0].try_publish(Header::new(0), b"a").unwrap();
     assert_eq!(fan.ready().collect::<Vec<_>>(), [0, 2]);
     assert_eq!(fan.ready().count(), 2, "asking consumes nothing");
+    assert_eq!(fan.wait_strategy(), Strategy::default());
     fan.set_wait(Strategy::BusySpin);
+    assert_eq!(fan.wait_strategy(), Strategy::BusySpin);
     let (link, frag) = fan.recv().unwrap();
     drop(frag);
     assert_eq!(fan.ready().count(), 1);

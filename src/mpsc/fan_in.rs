@@ -105,6 +105,11 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
         self.wait = wait;
     }
 
+    /// The wait strategy of the blocking calls.
+    pub fn wait_strategy(&self) -> Strategy {
+        self.wait
+    }
+
     /// The links whose next frag is published, in link order, without reading anything:
     /// one load of one slot per link.
     ///
