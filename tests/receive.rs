@@ -345,3 +345,38 @@ fn capacity_readiness_and_fan_in_readiness_are_cheap_views() {
     assert_eq!(fan.ready().count(), 1);
     assert_ne!(fan.ready().next(), Some(link));
 }
+
+/// A fan-in picks a link with one look at the filter and reads with another; a filter that
+/// changes its answer in between leaves the blocking read waiting on, with the frag counted
+/// as filtered, never a panic or a lost frag.
+#[test]
+fn a_fan_in_recv_survives_a_filter_that_changes_its_answer() {
+    use std::sync::atomic::AtomicBool;
+    for batch in [false, true] {
+        let FanInHandles {
+            mut producers,
+            consumer: mut fan,
+        } = FanIn::builder()
+            .producers(1)
+            .depth(4)
+            .mtu(8)
+            .heap()
+            .unwrap();
+        // Accepts on the first look, rejects on the second.
+        let flip = Arc::new(AtomicBool::new(true));
+        fan.link_mut(0).set_filter(Some(SigFilter::new(move |_| {
+            flip.fetch_xor(true, Ordering::Relaxed)
+        })));
+        producers[0].try_publish(Header::new(1), b"x").unwrap();
+        let wait = || Park::default().with_timeout(Duration::from_millis(5));
+        if batch {
+            let got = fan.recv_batch_with(Budget::default(), wait()).err();
+            assert_eq!(got, Some(RecvTimeoutError::Timeout));
+        } else {
+            assert_eq!(fan.recv_with(wait()).err(), Some(RecvTimeoutError::Timeout));
+        }
+        assert_eq!(fan.link(0).counters().filtered_frags, 1);
+        drop(producers);
+        assert_eq!(fan.recv().err(), Some(RecvError::Closed));
+    }
+}

@@ -177,9 +177,8 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// [`Consumer::try_recv`].
     #[inline]
     pub fn try_recv(&mut self) -> Result<(usize, ReadGuard<'_, 'a>), TryRecvError> {
-        let i = self.next_ready()?;
-        let frag = self.links.as_mut()[i].try_recv()?;
-        Ok((i, frag))
+        let (i, frag) = self.take(Consumer::next_frag)?;
+        Ok((i, self.links.as_mut()[i].lend(frag)))
     }
 
     /// [`try_recv`](Self::try_recv), waiting with the fan-in's [`Strategy`] while no link
@@ -188,11 +187,8 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// # Errors
     /// Only at the end of every link's stream, or on a fault.
     pub fn recv(&mut self) -> Result<(usize, ReadGuard<'_, 'a>), RecvError> {
-        let i = self.wait_ready()?;
-        let frag = self.links.as_mut()[i]
-            .try_recv()
-            .map_err(TryRecvError::end)?;
-        Ok((i, frag))
+        let (i, frag) = self.wait_take(Consumer::next_frag)?;
+        Ok((i, self.links.as_mut()[i].lend(frag)))
     }
 
     /// [`recv`](Self::recv), giving up after `timeout`.
@@ -220,11 +216,8 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
         &mut self,
         wait: W,
     ) -> Result<(usize, ReadGuard<'_, 'a>), RecvTimeoutError> {
-        let i = self.wait_ready_with(wait)?;
-        let frag = self.links.as_mut()[i]
-            .try_recv()
-            .map_err(TryRecvError::end)?;
-        Ok((i, frag))
+        let (i, frag) = self.wait_take_with(wait, Consumer::next_frag)?;
+        Ok((i, self.links.as_mut()[i].lend(frag)))
     }
 
     /// Lends a batch (as [`Consumer::try_batch`]) from the first link in the current order
@@ -233,9 +226,8 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// # Errors
     /// As [`try_recv`](Self::try_recv).
     pub fn try_batch(&mut self, budget: Budget) -> Result<(usize, Batch<'_, 'a>), TryRecvError> {
-        let i = self.next_ready()?;
-        let batch = self.links.as_mut()[i].try_batch(budget)?;
-        Ok((i, batch))
+        let (i, run) = self.take(|c| c.scan(budget))?;
+        Ok((i, Batch::new(&mut self.links.as_mut()[i], run)))
     }
 
     /// [`try_batch`](Self::try_batch), waiting with the fan-in's [`Strategy`] while no
@@ -244,11 +236,8 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
     /// # Errors
     /// As [`recv`](Self::recv).
     pub fn recv_batch(&mut self, budget: Budget) -> Result<(usize, Batch<'_, 'a>), RecvError> {
-        let i = self.wait_ready()?;
-        let batch = self.links.as_mut()[i]
-            .try_batch(budget)
-            .map_err(TryRecvError::end)?;
-        Ok((i, batch))
+        let (i, run) = self.wait_take(|c| c.scan(budget))?;
+        Ok((i, Batch::new(&mut self.links.as_mut()[i], run)))
     }
 
     /// [`recv_batch`](Self::recv_batch), waiting with `wait` (for this call).
@@ -260,11 +249,8 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
         budget: Budget,
         wait: W,
     ) -> Result<(usize, Batch<'_, 'a>), RecvTimeoutError> {
-        let i = self.wait_ready_with(wait)?;
-        let batch = self.links.as_mut()[i]
-            .try_batch(budget)
-            .map_err(TryRecvError::end)?;
-        Ok((i, batch))
+        let (i, run) = self.wait_take_with(wait, |c| c.scan(budget))?;
+        Ok((i, Batch::new(&mut self.links.as_mut()[i], run)))
     }
 
     /// Reports every link's progress and counters now.
@@ -274,23 +260,43 @@ impl<'a, S: AsRef<[Consumer<'a>]> + AsMut<[Consumer<'a>]>> FanIn<'a, S> {
         }
     }
 
-    /// The next ready link, waiting with the fan-in's strategy.
-    fn wait_ready(&mut self) -> Result<usize, RecvError> {
+    /// The next ready link and what `read` finds there, borrowing nothing (so that the
+    /// wait loops can retry it). `read` may still find nothing (`Empty`): a filter that
+    /// changes its answer can reject, on the second look, the frag it let through when
+    /// the link was picked; the frag is then released and counted as filtered.
+    #[inline]
+    fn take<R>(
+        &mut self,
+        read: impl FnOnce(&mut Consumer<'a>) -> Result<R, TryRecvError>,
+    ) -> Result<(usize, R), TryRecvError> {
+        let i = self.next_ready()?;
+        Ok((i, read(&mut self.links.as_mut()[i])?))
+    }
+
+    /// [`take`](Self::take), waiting with the fan-in's strategy.
+    fn wait_take<R>(
+        &mut self,
+        mut read: impl FnMut(&mut Consumer<'a>) -> Result<R, TryRecvError>,
+    ) -> Result<(usize, R), RecvError> {
         loop {
             match retry(self.wait.waiter(), TryRecvError::Empty, || {
-                self.next_ready()
+                self.take(&mut read)
             }) {
-                Ok(Some(i)) => return Ok(i),
+                Ok(Some(taken)) => return Ok(taken),
                 Ok(None) => continue, // a waiter without deadline never gives up
                 Err(e) => return Err(e.end()),
             }
         }
     }
 
-    /// The next ready link, waiting with `wait`.
-    fn wait_ready_with<W: Wait>(&mut self, wait: W) -> Result<usize, RecvTimeoutError> {
-        match retry(wait, TryRecvError::Empty, || self.next_ready()) {
-            Ok(Some(i)) => Ok(i),
+    /// [`take`](Self::take), waiting with `wait`.
+    fn wait_take_with<W: Wait, R>(
+        &mut self,
+        wait: W,
+        mut read: impl FnMut(&mut Consumer<'a>) -> Result<R, TryRecvError>,
+    ) -> Result<(usize, R), RecvTimeoutError> {
+        match retry(wait, TryRecvError::Empty, || self.take(&mut read)) {
+            Ok(Some(taken)) => Ok(taken),
             Ok(None) => Err(RecvTimeoutError::Timeout),
             Err(e) => Err(e.end().into()),
         }

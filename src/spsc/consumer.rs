@@ -270,7 +270,7 @@ impl<'a> Consumer<'a> {
     /// filter rejects before it are released). Borrows nothing, so that blocking callers
     /// can loop on it.
     #[inline(always)]
-    fn next_frag<'r>(&mut self) -> Result<(FragMeta, RegionRef<'r>), TryRecvError> {
+    pub(crate) fn next_frag<'r>(&mut self) -> Result<(FragMeta, RegionRef<'r>), TryRecvError> {
         loop {
             let seq = self.rx_seq;
             self.dcache.prefetch(self.next_offset);
@@ -287,6 +287,20 @@ impl<'a> Consumer<'a> {
                 Read::NotYet => return Err(self.idle()),
                 Read::Overrun { .. } => return Err(TryRecvError::Corrupt { seq }),
             }
+        }
+    }
+
+    /// Lends a frag [`next_frag`](Self::next_frag) found (for callers that had to find it
+    /// without borrowing, such as the fan-in's wait loops).
+    #[inline(always)]
+    pub(crate) fn lend<'c>(
+        &'c mut self,
+        (meta, payload): (FragMeta, RegionRef<'c>),
+    ) -> ReadGuard<'c, 'a> {
+        ReadGuard {
+            consumer: self,
+            meta,
+            payload,
         }
     }
 
@@ -426,7 +440,7 @@ impl<'a> Consumer<'a> {
     /// then measures the run a batch will lend. Borrows nothing, so that blocking callers
     /// can loop on it.
     #[inline(always)]
-    fn scan(&mut self, budget: Budget) -> Result<Run, TryRecvError> {
+    pub(crate) fn scan(&mut self, budget: Budget) -> Result<Run, TryRecvError> {
         let (max_frags, max_bytes) = (budget.max_frags(), budget.max_bytes());
         // Locals, so the scan keeps them in registers (the filter is an opaque call).
         let (mcache, dcache, filter) = (self.mcache, self.dcache, self.filter.as_ref());
