@@ -126,6 +126,8 @@ pub mod clock;
 mod cnc;
 mod dcache;
 pub mod design;
+#[cfg(all(feature = "std", not(milonga_loom)))]
+pub mod dispatch;
 mod error;
 mod fctl;
 mod frag;

@@ -352,6 +352,27 @@ pub struct BatchIter<'b> {
     reached: &'b Cell<usize>,
 }
 
+impl<'b> BatchIter<'b> {
+    /// The frags of `run`, which its holder keeps lent for `'b`; `reached` records how
+    /// far the iterator went.
+    #[cfg(feature = "std")]
+    pub(crate) fn new(
+        mcache: MCache<'b>,
+        dcache: DCache<'b>,
+        run: Run,
+        reached: &'b Cell<usize>,
+    ) -> Self {
+        BatchIter {
+            mcache,
+            dcache,
+            run,
+            next: 0,
+            left: run.len,
+            reached,
+        }
+    }
+}
+
 impl<'b> Iterator for BatchIter<'b> {
     type Item = Frag<'b>;
 

@@ -57,6 +57,8 @@ pub use lossy::LossyConsumer;
 pub use producer::{Exclusive, Producer, Shared, WriteClaim, WriteMode};
 
 pub(crate) use crate::assembly::Parts;
+#[cfg(feature = "std")]
+pub(crate) use batch::Run;
 pub(crate) use crate::sync::Keep;
 
 /// The largest mtu: a frag's size field is 16 bits.
