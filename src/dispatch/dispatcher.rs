@@ -322,9 +322,7 @@ impl DispatcherBuilder {
         };
         // Credits for the whole ring, and no hysteresis: an admitted item must find its
         // slot as soon as the consumer released one (admission step 2).
-        let flow = FlowConfig::new()
-            .cr_max(self.max_items as u64)
-            .cr_resume(1);
+        let flow = FlowConfig::new().cr_max(self.max_items as u64).cr_resume(1);
         let Ring {
             producer,
             consumer,

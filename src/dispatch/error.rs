@@ -39,7 +39,11 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::ZeroMaxBatchItems => f.write_str("max batch items must be at least 1"),
             ConfigError::TooManyItems => {
-                write!(f, "max items must be at most {}", crate::dispatch::MAX_ITEMS)
+                write!(
+                    f,
+                    "max items must be at most {}",
+                    crate::dispatch::MAX_ITEMS
+                )
             }
             ConfigError::Ring(e) => write!(f, "the dispatcher's ring: {e}"),
         }
