@@ -126,7 +126,7 @@ pub mod clock;
 mod cnc;
 mod dcache;
 pub mod design;
-#[cfg(all(feature = "std", not(milonga_loom)))]
+#[cfg(feature = "std")]
 pub mod dispatch;
 mod error;
 mod fctl;

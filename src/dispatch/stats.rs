@@ -119,10 +119,11 @@ pub(crate) enum Refusal {
 }
 
 /// Where a dispatcher is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DispatchState {
     /// Accepting items.
+    #[default]
     Running,
     /// A shutdown began: no new items; the consumer flushes what was accepted.
     ShuttingDown,
@@ -169,12 +170,6 @@ pub struct DispatchStats {
     pub refused_shutting_down: u64,
     /// Enqueues refused with [`Stopped`](crate::dispatch::EnqueueError::Stopped).
     pub refused_stopped: u64,
-}
-
-impl Default for DispatchState {
-    fn default() -> Self {
-        DispatchState::Running
-    }
 }
 
 impl DispatchStats {

@@ -58,7 +58,7 @@ pub use producer::{Exclusive, Producer, Shared, WriteClaim, WriteMode};
 
 pub(crate) use crate::assembly::Parts;
 pub(crate) use crate::sync::Keep;
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(milonga_loom)))]
 pub(crate) use batch::Run;
 
 /// The largest mtu: a frag's size field is 16 bits.
