@@ -64,6 +64,8 @@
 //! - **Messages larger than a frag**: [`Producer::try_publish_message`](spsc::Producer::try_publish_message)
 //!   and [`reasm`] to put them back together; [`Tcache`] to drop duplicate tags.
 //! - **Timestamps**: [`clock`]; **sequence arithmetic**: [`seq`].
+//! - **Gaps, duplicates and reordering in `(source, seq)` streams** (telemetry stamped
+//!   per source): [`seq_gap`].
 //!
 //! # Features
 //! - `std` (default): thread-aware wait strategies; implies `alloc`.
@@ -141,6 +143,7 @@ pub mod metrics;
 pub mod mpsc;
 pub mod reasm;
 pub mod seq;
+pub mod seq_gap;
 pub mod spsc;
 mod stall_watch;
 mod sync;
