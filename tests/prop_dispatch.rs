@@ -84,7 +84,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
             1 => Just(Op::Shutdown),
             1 => Just(Op::DropProducer),
         ],
-        0..160,
+        if cfg!(miri) { 10..40 } else { 0..160 },
     )
 }
 
@@ -300,7 +300,7 @@ fn run(s: Settings, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 6 } else { 512 }))]
     #[test]
     fn batches_and_admission_follow_the_model(s in settings(), ops in ops()) {
         run(s, ops)?;

@@ -98,7 +98,7 @@ impl Batches {
     /// use milonga::dispatch::Dispatcher;
     /// use std::time::Duration;
     ///
-    /// let (tx, mut rx) = Dispatcher::builder().interval(Duration::from_millis(5)).build()?;
+    /// let (tx, mut rx) = Dispatcher::builder().interval(Duration::from_secs(3600)).build()?;
     /// tx.enqueue(b"a")?;
     /// tx.enqueue(b"b")?;
     /// drop(tx); // no more producers: the rest is flushed, then the stream ends
@@ -335,8 +335,12 @@ impl fmt::Debug for Batches {
 ///
 /// ```
 /// use milonga::dispatch::Dispatcher;
+/// use std::time::Duration;
 ///
-/// let (tx, mut rx) = Dispatcher::builder().max_batch_bytes(6).build()?;
+/// let (tx, mut rx) = Dispatcher::builder()
+///     .interval(Duration::from_secs(3600))
+///     .max_batch_bytes(6)
+///     .build()?;
 /// for item in [&b"abc"[..], b"de", b"fg"] {
 ///     tx.enqueue(item)?;
 /// }
