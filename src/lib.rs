@@ -64,6 +64,9 @@
 //! - **Messages larger than a frag**: [`Producer::try_publish_message`](spsc::Producer::try_publish_message)
 //!   and [`reasm`] to put them back together; [`Tcache`] to drop duplicate tags.
 //! - **Timestamps**: [`clock`]; **sequence arithmetic**: [`seq`].
+//! - **Batches by bytes and time from many threads** (telemetry, log shipping, a batch
+//!   writer; Go's `tempo`): [`dispatch`] (`std`): a non-blocking `enqueue` with a bounded
+//!   buffer and named refusals, zero-copy batches, a graceful `shutdown` and a `stop`.
 //! - **Gaps, duplicates and reordering in `(source, seq)` streams** (telemetry stamped
 //!   per source): [`seq_gap`].
 //!
@@ -75,7 +78,8 @@
 //!   (or portable-atomic's single-core mode, set as the cfg
 //!   `portable_atomic_unsafe_assume_single_core`): without either the build stops with an
 //!   error that says so.
-//! - `serde`: `serde::Serialize` for metrics snapshots (see [`metrics`]).
+//! - `serde`: `serde::Serialize` for metrics snapshots (see [`metrics`]), the dispatcher's
+//!   statistics and the gap detector's counters.
 //!
 //! # 32-bit targets
 //!
