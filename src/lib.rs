@@ -59,6 +59,9 @@
 //!   `iter()`.
 //! - **Waiting**: [`wait::Strategy`] is chosen once per handle (or on the builder); the
 //!   `*_with` calls take any [`wait::Wait`] for one call.
+//! - **A source that must never be blocked for long**: [`ingest::Ingest`] publishes under
+//!   an explicit [`DropPolicy`](ingest::DropPolicy) (reject the newest, overwrite the
+//!   oldest, block with a timeout) and counts every drop by reason in the link's metrics.
 //! - **Watching a link**: [`metrics`] snapshots from any thread; [`Cnc`] for the
 //!   producer's state, heartbeat and halt requests.
 //! - **Messages larger than a frag**: [`Producer::try_publish_message`](spsc::Producer::try_publish_message)
@@ -142,6 +145,7 @@ mod fseq;
 mod heap_alloc;
 #[cfg(feature = "alloc")]
 mod heap_storage;
+pub mod ingest;
 mod mcache;
 pub mod metrics;
 pub mod mpsc;
