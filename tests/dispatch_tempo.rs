@@ -678,3 +678,28 @@ fn accounting_adds_up_under_concurrent_enqueue_and_stop() {
         accepted.load(Relaxed)
     );
 }
+
+#[test]
+fn enqueue_timeout_waits_for_room_then_gives_up() {
+    let (tx, mut rx, _clock) = dispatcher(HOUR, 1, 2);
+    tx.enqueue(b"a").unwrap();
+    tx.enqueue(b"b").unwrap();
+    // Full, and nobody reads: the wait ends in `Timeout`, counted apart from `QueueFull`.
+    assert_eq!(
+        tx.enqueue_timeout(b"c", Duration::from_millis(2)),
+        Err(EnqueueError::Timeout)
+    );
+    let stats = tx.stats();
+    assert_eq!((stats.refused_timed_out, stats.refused_queue_full), (1, 0));
+    thread::scope(|s| {
+        // Waits until the consumer releases a batch, however long that takes.
+        let blocked = s.spawn(|| tx.enqueue_timeout(b"c", PATIENCE));
+        while tx.stats().pending_items < 2 {
+            thread::yield_now();
+        }
+        assert_eq!(ready(&mut rx), ["a"]);
+        assert_eq!(blocked.join().unwrap(), Ok(()));
+    });
+    assert_eq!(ready(&mut rx), ["b"]);
+    assert_eq!(ready(&mut rx), ["c"]);
+}
