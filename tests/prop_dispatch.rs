@@ -300,7 +300,15 @@ fn run(s: Settings, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 6 } else { 512 }))]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if cfg!(miri) { 6 } else { 512 }),
+        // No regressions file in the repository: a failure prints its minimal case.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn batches_and_admission_follow_the_model(s in settings(), ops in ops()) {
         run(s, ops)?;
