@@ -73,6 +73,11 @@ pub struct Config {
     pub stats_every: Option<Duration>,
     /// Write the per-sensor accepted and delivered counts here at exit (JSON).
     pub accepted_out: Option<PathBuf>,
+    /// Pin sensor thread `k` and worker `k` to core `k % cores` (Linux; the default
+    /// there): each core runs its own shard, and the events of a shard never cross cores.
+    pub pin: bool,
+    /// Workers wait for batches by spinning and yielding, never sleeping.
+    pub spin: bool,
 }
 
 impl Default for Config {
@@ -97,6 +102,8 @@ impl Default for Config {
             backoff_max: Duration::from_millis(100),
             stats_every: Some(Duration::from_secs(1)),
             accepted_out: None,
+            pin: cfg!(target_os = "linux"),
+            spin: false,
         }
     }
 }
@@ -145,6 +152,8 @@ flags (all optional):
   --attempts N         sink attempts per batch before it is dead-lettered (5)
   --backoff-ms N       first retry backoff, doubling (1), up to --backoff-max-ms (100)
   --stats-ms N         a stats line every N ms; 0: none (1000)
+  --pin 0|1            pin sensor thread k and worker k to core k (1 on Linux)
+  --spin 0|1           workers wait by spinning and yielding, never sleeping (0)
   --accepted-out PATH  write per-sensor accepted/delivered counts (JSON) at exit";
 
 impl Config {
@@ -206,6 +215,8 @@ impl Config {
                     }
                 }
                 "--accepted-out" => c.accepted_out = Some(PathBuf::from(v)),
+                "--pin" => c.pin = num(&v)? != 0,
+                "--spin" => c.spin = num(&v)? != 0,
                 _ => unreachable!("every flag in FLAGS is handled"),
             }
         }
@@ -235,6 +246,8 @@ const FLAGS: &[&str] = &[
     "--backoff-max-ms",
     "--stats-ms",
     "--accepted-out",
+    "--pin",
+    "--spin",
 ];
 
 fn power_of_two(n: u64) -> Option<usize> {

@@ -152,7 +152,7 @@ impl Event {
         w.put(b"{\"sensor\":");
         w.uint(self.sensor as u64);
         w.put(b",\"kind\":\"");
-        w.put(self.kind.name().as_bytes());
+        w.kind(self.kind);
         w.put(b"\",\"seq\":");
         w.uint(self.seq);
         w.put(b",\"ts\":");
@@ -169,7 +169,7 @@ impl Event {
         } else {
             // Too short for the pad field: blanks (JSON whitespace) up to the size.
             let blanks = size.saturating_sub(w.at + 1);
-            w.put(&[b' '; MAX_SIZE][..blanks]);
+            w.put(&[b' '; 16][..blanks]); // fewer than the pad field's 10 bytes
             w.put(b"}");
         }
         w.at
@@ -243,7 +243,7 @@ impl Event {
         w.put(b"{\"sensor\":");
         w.uint(self.sensor as u64);
         w.put(b",\"kind\":\"");
-        w.put(self.kind.name().as_bytes());
+        w.kind(self.kind);
         w.put(b"\",\"seq\":");
         w.uint(self.seq);
         w.put(b",\"ts\":");
@@ -265,28 +265,50 @@ struct Writer<'b> {
 }
 
 impl Writer<'_> {
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, s: &[u8]) {
         self.buf[self.at..self.at + s.len()].copy_from_slice(s);
         self.at += s.len();
     }
 
-    #[inline]
-    fn uint(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+    /// A kind's name: a literal per kind, so that each copy has a constant length.
+    #[inline(always)]
+    fn kind(&mut self, k: Kind) {
+        match k {
+            Kind::Vision => self.put(b"vision"),
+            Kind::Plc => self.put(b"plc"),
+            Kind::Temperature => self.put(b"temp"),
+            Kind::Vibration => self.put(b"vibration"),
         }
-        self.put(&digits[i..]);
+    }
+
+    /// `v` in decimal, written in place two digits at a time.
+    #[inline(always)]
+    fn uint(&mut self, mut v: u64) {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
+        let out = &mut self.buf[self.at..self.at + n];
+        let mut i = n;
+        while v >= 100 {
+            let pair = (v % 100) as usize * 2;
+            v /= 100;
+            out[i - 2..i].copy_from_slice(&PAIRS[pair..pair + 2]);
+            i -= 2;
+        }
+        if v >= 10 {
+            out[i - 2..i].copy_from_slice(&PAIRS[v as usize * 2..v as usize * 2 + 2]);
+        } else {
+            out[i - 1] = b'0' + v as u8;
+        }
+        self.at += n;
     }
 
     /// A number of thousandths as a decimal with three places.
+    #[inline(always)]
     fn milli(&mut self, v: i64) {
         if v < 0 {
             self.put(b"-");
@@ -310,6 +332,7 @@ struct Reader<'b> {
 }
 
 impl<'b> Reader<'b> {
+    #[inline(always)]
     fn expect(&mut self, s: &[u8], field: &'static str) -> Result<(), DecodeError> {
         if self.b[self.at..].starts_with(s) {
             self.at += s.len();
@@ -319,6 +342,7 @@ impl<'b> Reader<'b> {
         }
     }
 
+    #[inline(always)]
     fn uint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         let start = self.at;
         let mut v: u64 = 0;

@@ -110,8 +110,15 @@ pub fn run(
     let mut worker_threads = Vec::new();
     for (k, (rx, sink)) in receivers.into_iter().zip(sinks).enumerate() {
         let board = board.clone();
-        let (workers, sensors) = (cfg.workers, cfg.sensors);
+        let (workers, sensors, pin, spin) = (cfg.workers, cfg.sensors, cfg.pin, cfg.spin);
+        let mut rx = rx;
+        if spin {
+            rx.set_wait(milonga::wait::Strategy::SpinThenYield { spins: 64 });
+        }
         worker_threads.push(spawn(format!("worker-{k}"), move || {
+            if pin {
+                pin_to(k);
+            }
             worker::run(k, workers, sensors, rx, sink, retry, &board)
         })?);
     }
@@ -146,7 +153,11 @@ pub fn run(
             .map(|s| Sensor::new(s, sensors::limit(cfg.events, cfg.sensors, s)))
             .collect();
         let (board, stop, format) = (board.clone(), sensor_stop.clone(), cfg.format);
+        let pin = cfg.pin;
         sensor_threads.push(spawn(format!("sensors-{p}"), move || {
+            if pin {
+                pin_to(p);
+            }
             sensors::run(mine, format, p as u64 + 1, intake, &board.sensors[p], &stop)
         })?);
     }
@@ -223,6 +234,22 @@ fn spawn<T: Send + 'static>(
         .name(name.clone())
         .spawn(f)
         .map_err(|e| format!("cannot start {name}: {e}"))
+}
+
+/// Pins the calling thread to core `k % cores` (Linux; elsewhere nothing).
+fn pin_to(k: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: `set` is a plain bit mask on the stack; sched_setaffinity only reads it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(k % cores, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = k;
 }
 
 fn join<T>(t: std::thread::JoinHandle<T>) -> T {
