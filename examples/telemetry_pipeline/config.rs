@@ -73,6 +73,8 @@ pub struct Config {
     pub stats_every: Option<Duration>,
     /// Write the per-sensor accepted and delivered counts here at exit (JSON).
     pub accepted_out: Option<PathBuf>,
+    /// The file sink rotates its file at this many bytes.
+    pub file_max_bytes: u64,
     /// Pin sensor thread `k` and worker `k` to core `k % cores` (Linux; the default
     /// there): each core runs its own shard, and the events of a shard never cross cores.
     pub pin: bool,
@@ -102,6 +104,7 @@ impl Default for Config {
             backoff_max: Duration::from_millis(100),
             stats_every: Some(Duration::from_secs(1)),
             accepted_out: None,
+            file_max_bytes: 256 << 20,
             pin: cfg!(target_os = "linux"),
             spin: false,
         }
@@ -152,6 +155,7 @@ flags (all optional):
   --attempts N         sink attempts per batch before it is dead-lettered (5)
   --backoff-ms N       first retry backoff, doubling (1), up to --backoff-max-ms (100)
   --stats-ms N         a stats line every N ms; 0: none (1000)
+  --file-max-mb N      the file sink rotates to <path>.1 at N MiB (256)
   --pin 0|1            pin sensor thread k and worker k to core k (1 on Linux)
   --spin 0|1           workers wait by spinning and yielding, never sleeping (0)
   --accepted-out PATH  write per-sensor accepted/delivered counts (JSON) at exit";
@@ -215,6 +219,7 @@ impl Config {
                     }
                 }
                 "--accepted-out" => c.accepted_out = Some(PathBuf::from(v)),
+                "--file-max-mb" => c.file_max_bytes = positive(&v)? << 20,
                 "--pin" => c.pin = num(&v)? != 0,
                 "--spin" => c.spin = num(&v)? != 0,
                 _ => unreachable!("every flag in FLAGS is handled"),
@@ -246,6 +251,7 @@ const FLAGS: &[&str] = &[
     "--backoff-max-ms",
     "--stats-ms",
     "--accepted-out",
+    "--file-max-mb",
     "--pin",
     "--spin",
 ];

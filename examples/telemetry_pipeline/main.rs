@@ -26,7 +26,8 @@
 //!    enqueue into the dispatcher's ring), retrying a failed write with bounded exponential
 //!    backoff (`--attempts`, `--backoff-ms`); after the last attempt the batch is
 //!    dead-lettered (counted as failed) and released, so a failing sink cannot hold the
-//!    pipeline hostage. Sinks: `file` (JSON lines, the default), `count`, `slow:<us>`
+//!    pipeline hostage. Sinks: `file` (JSON lines, the default, rotated at `--file-max-mb`),
+//!    `count`, `slow:<us>`
 //!    (a slow downstream), `fail[:rate]` (a failing one). The NATS sink is in
 //!    `examples/telemetry-nats`, which reuses these modules.
 //! 5. **Sliding windows** (`aggregate.rs`): per sensor, count, min, max and mean over the
@@ -52,7 +53,8 @@
 //! core), `--policy block`, `--sink file`, `--format mixed`, `--duration`, `--events`,
 //! `--batch-bytes 65536`, `--interval-ms 20`, `--queue-events 32768`,
 //! `--queue-bytes 4194304`, `--ring-depth 8192`, `--attempts 5`, `--backoff-ms 1`,
-//! `--backoff-max-ms 100`, `--stats-ms 1000`, `--accepted-out PATH`.
+//! `--backoff-max-ms 100`, `--file-max-mb 256`, `--stats-ms 1000`, `--pin 1` (Linux),
+//! `--spin 0`, `--accepted-out PATH`.
 
 mod aggregate;
 mod clock;
@@ -92,7 +94,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sinks = match pipeline::builtin_sinks(&cfg.sink, cfg.workers) {
+    let sinks = match pipeline::builtin_sinks(&cfg) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("telemetry_pipeline: {e}");

@@ -37,10 +37,11 @@ pub struct Board {
 ///
 /// # Errors
 /// The file cannot be created, or the sink is not a built-in one.
-pub fn builtin_sinks(spec: &SinkSpec, workers: usize) -> Result<Vec<Box<dyn Sink>>, String> {
+pub fn builtin_sinks(cfg: &Config) -> Result<Vec<Box<dyn Sink>>, String> {
+    let workers = cfg.workers;
     let boxed = |f: &dyn Fn(usize) -> Box<dyn Sink>| (0..workers).map(f).collect();
-    Ok(match spec {
-        SinkSpec::File(path) => FileSink::create(path, workers)
+    Ok(match &cfg.sink {
+        SinkSpec::File(path) => FileSink::create(path, cfg.file_max_bytes, workers)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?
             .into_iter()
             .map(|s| Box::new(s) as Box<dyn Sink>)

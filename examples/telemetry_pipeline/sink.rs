@@ -9,7 +9,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,16 +112,33 @@ impl Sink for FailSink {
 /// JSON lines into one file shared by the workers: each worker renders its batch into a
 /// buffer of its own (reused; it grows to the largest batch once), then writes it with
 /// one call under the file's lock, so lines of different batches never interleave.
+///
+/// Flat out the pipeline writes hundreds of MB/s, so the file is rotated: once it holds
+/// `max_bytes`, it is renamed to `<path>.1` (replacing the previous one) and a new file is
+/// started. At most twice `max_bytes` are kept.
 #[derive(Debug)]
 pub struct FileSink {
-    file: Arc<Mutex<File>>,
+    file: Arc<Mutex<Rotating>>,
     buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Rotating {
+    path: PathBuf,
+    file: File,
+    written: u64,
+    max_bytes: u64,
 }
 
 impl FileSink {
     /// Creates (truncates) the file: one handle for each of `workers` workers.
-    pub fn create(path: &Path, workers: usize) -> io::Result<Vec<FileSink>> {
-        let file = Arc::new(Mutex::new(File::create(path)?));
+    pub fn create(path: &Path, max_bytes: u64, workers: usize) -> io::Result<Vec<FileSink>> {
+        let file = Arc::new(Mutex::new(Rotating {
+            path: path.to_owned(),
+            file: File::create(path)?,
+            written: 0,
+            max_bytes,
+        }));
         Ok((0..workers)
             .map(|_| FileSink {
                 file: file.clone(),
@@ -147,14 +164,22 @@ impl Sink for FileSink {
                 }
             }
         }
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(&self.buf)?;
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if f.written >= f.max_bytes {
+            let mut old = f.path.clone().into_os_string();
+            old.push(".1");
+            std::fs::rename(&f.path, old)?;
+            f.file = File::create(&f.path)?;
+            f.written = 0;
+        }
+        f.file.write_all(&self.buf)?;
+        f.written += self.buf.len() as u64;
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), SinkError> {
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        file.flush()?;
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.file.flush()?;
         Ok(())
     }
 }
