@@ -221,7 +221,11 @@ pub fn run(
     };
     let balanced = report.print();
     if let Some(path) = &cfg.accepted_out {
-        std::fs::write(path, report.accepted_json())
+        // Written whole, then renamed: a checker waiting for the file never reads half.
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, report.accepted_json())
+            .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(Outcome { balanced })
