@@ -44,7 +44,7 @@ mkdir -p "$logs"
 
 # Weakening -> the models that must fail under it: test targets in loom-tests/tests/, or
 # `lib:<module path>` for the root crate's unit tests under that path.
-order=(slot_publish slot_acquire seqlock_fence fseq_publish fseq_acquire cnc_release cnc_acquire credit_take credit_share producer_leave)
+order=(slot_publish slot_acquire seqlock_fence fseq_publish fseq_acquire cnc_release cnc_acquire credit_take credit_share producer_leave admit_acquire admit_release)
 declare -A must_fail=(
     [slot_publish]='publish_read lib:mcache::loom_tests credit_refill batch_commit halt_drain lossy_read broadcast_credits mpsc_claim mpsc_abandon mpsc_fan_in'
     [slot_acquire]='publish_read lib:mcache::loom_tests credit_refill batch_commit halt_drain lossy_read broadcast_credits mpsc_fan_in'
@@ -56,6 +56,8 @@ declare -A must_fail=(
     [credit_take]='mpsc_claim'
     [credit_share]='mpsc_claim'
     [producer_leave]='mpsc_abandon'
+    [admit_acquire]='lib:dispatch::loom_tests::slot'
+    [admit_release]='lib:dispatch::loom_tests::slot'
 )
 
 if [ $# -gt 0 ]; then

@@ -15,6 +15,11 @@
 //! (a relaxed store each, to a line that stays in the producer's cache). The producer
 //! handles of a shared multi-producer ring cannot share such a line, so they add their
 //! payload bytes to one of a few cells instead ([`TxCell`]), each on its own line.
+//!
+//! The same line holds the drops of an [`Ingest`](crate::ingest::Ingest) handle, by
+//! reason ([`IngestCounters`]), written only when an item is dropped: stored by the single
+//! producer of a link, added to (a relaxed read-modify-write) by the handles of a shared
+//! ring.
 
 use core::fmt;
 
@@ -106,6 +111,22 @@ struct TxDiag {
     published_bytes: AtomicU64,
     backpressure: AtomicU64,
     backpressure_ticks: AtomicU64,
+    /// Ingest drops by reason ([`IngestCounters`]): written on the drop paths of an
+    /// [`Ingest`](crate::ingest::Ingest) handle only.
+    rejected: AtomicU64,
+    timed_out: AtomicU64,
+    too_large: AtomicU64,
+    disconnected: AtomicU64,
+}
+
+/// Why an [`Ingest`](crate::ingest::Ingest) handle dropped an item: which of the
+/// [`IngestCounters`] counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    Rejected,
+    TimedOut,
+    TooLarge,
+    Disconnected,
 }
 
 /// The cells a shared ring's producer handles count their payload bytes in.
@@ -194,6 +215,63 @@ pub struct ProducerCounters {
     pub backpressure_ticks: u64,
 }
 
+/// Items an [`Ingest`](crate::ingest::Ingest) handle dropped, by reason: each `send` that
+/// returned an error counts once, in the counter of its
+/// [`IngestError`](crate::ingest::IngestError). Nothing was published for any of them.
+///
+/// Stored by the handle in the link's cnc when it drops an item (never on a successful
+/// send), so any thread reads them through [`Cnc::ingest_counters`] or a metrics
+/// snapshot ([`Snapshot::ingest`](crate::metrics::Snapshot::ingest)). Frags a lossy
+/// consumer lost because an [`OverwriteOldest`](crate::ingest::DropPolicy::OverwriteOldest)
+/// producer lapped it are not here: that consumer counts them
+/// ([`ConsumerCounters::lost_frags`](crate::ConsumerCounters::lost_frags)).
+///
+/// ```
+/// use milonga::ingest::{DropPolicy, Ingest, IngestCounters};
+/// use milonga::spsc::Link;
+/// use milonga::Header;
+///
+/// let (tx, _rx) = Link::builder().depth(2).mtu(8).heap_pair()?;
+/// let mut ingest = Ingest::new(tx, DropPolicy::RejectNewest)?;
+/// for i in 0..3u64 {
+///     let _ = ingest.send(Header::new(i), b"abc"); // the third finds no credit
+/// }
+/// let _ = ingest.send(Header::new(3), &[0; 9]); // over the mtu
+/// let drops = ingest.counters();
+/// assert_eq!(drops, IngestCounters { rejected: 1, too_large: 1, ..Default::default() });
+/// assert_eq!(drops.total(), 2);
+/// assert_eq!(ingest.producer().metrics().snapshot().ingest, drops);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct IngestCounters {
+    /// Refused for lack of a credit (policy
+    /// [`RejectNewest`](crate::ingest::DropPolicy::RejectNewest)).
+    pub rejected: u64,
+    /// No credit came back before the timeout (policy `Block`).
+    pub timed_out: u64,
+    /// The payload was larger than the link's mtu (any policy).
+    pub too_large: u64,
+    /// Every consumer of the link was gone (any policy).
+    pub disconnected: u64,
+}
+
+impl IngestCounters {
+    /// Every item dropped, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.rejected
+            .wrapping_add(self.timed_out)
+            .wrapping_add(self.too_large)
+            .wrapping_add(self.disconnected)
+    }
+
+    /// Nothing was dropped.
+    pub fn is_zero(&self) -> bool {
+        *self == IngestCounters::default()
+    }
+}
+
 /// The cell of a shared ring's byte count that one producer handle adds to.
 #[derive(Clone, Copy)]
 pub(crate) struct TxCell<'a>(Ref<'a, AtomicU64>);
@@ -227,6 +305,10 @@ macro_rules! cnc_new {
                 published_bytes: AtomicU64::new(0),
                 backpressure: AtomicU64::new(0),
                 backpressure_ticks: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+                timed_out: AtomicU64::new(0),
+                too_large: AtomicU64::new(0),
+                disconnected: AtomicU64::new(0),
             }),
             shared: SharedTx {
                 cells: [
@@ -392,6 +474,50 @@ impl Cnc {
             published_bytes: self.diag.published_bytes.load(Relaxed).wrapping_add(shared),
             backpressure: self.diag.backpressure.load(Relaxed),
             backpressure_ticks: self.diag.backpressure_ticks.load(Relaxed),
+        }
+    }
+}
+
+impl Cnc {
+    fn drop_counter(&self, reason: DropReason) -> &AtomicU64 {
+        let d = &self.diag;
+        match reason {
+            DropReason::Rejected => &d.rejected,
+            DropReason::TimedOut => &d.timed_out,
+            DropReason::TooLarge => &d.too_large,
+            DropReason::Disconnected => &d.disconnected,
+        }
+    }
+
+    /// The single producer of a link: counts one drop. Its only writer, so a relaxed load
+    /// of its own last store and a relaxed store (no read-modify-write), on the line the
+    /// producer already writes at every publish. Called on drop paths only.
+    pub(crate) fn count_drop(&self, reason: DropReason) {
+        // Observer-only counts: no protocol reads them, so loom models skip them.
+        if !cfg!(milonga_loom) {
+            let c = self.drop_counter(reason);
+            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+    }
+
+    /// A producer handle of a shared ring: counts one drop. The handles share the
+    /// counter, so a relaxed read-modify-write, on drop paths only.
+    pub(crate) fn count_shared_drop(&self, reason: DropReason) {
+        // As in `count_drop`.
+        if !cfg!(milonga_loom) {
+            self.drop_counter(reason).fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The drops of the link's [`Ingest`](crate::ingest::Ingest) handles, by reason, as
+    /// last stored (each at the drop it counts).
+    pub fn ingest_counters(&self) -> IngestCounters {
+        let d = &self.diag;
+        IngestCounters {
+            rejected: d.rejected.load(Relaxed),
+            timed_out: d.timed_out.load(Relaxed),
+            too_large: d.too_large.load(Relaxed),
+            disconnected: d.disconnected.load(Relaxed),
         }
     }
 }

@@ -113,6 +113,18 @@
 //! frag), and **fan-in**, one SPSC link per producer read by one consumer in a fair order
 //! (no shared write at all, order per producer only).
 //!
+//! # Admission (the dispatcher)
+//!
+//! [`dispatch`](crate::dispatch) runs on a shared ring and adds one atomic word: its state
+//! (running, shutting down, stopped) and its pending items and bytes. An enqueue *admits*
+//! its item with one compare-exchange on it (acquire), only while running and within the
+//! limits, then publishes into the ring; the consumer, when a batch ends, releases its
+//! slots to the ring, publishes its progress, and only then subtracts the batch from the
+//! word (release). Pending items never exceed the ring's depth, so an admitted item always
+//! finds a free slot, visibly. A shutdown or stop is a `fetch_or` on the same word, so no
+//! item is admitted after it, and "everything accepted was delivered" is exactly "the
+//! pending count is zero" once the bit is set.
+//!
 //! # How it is verified
 //!
 //! The protocols are model-checked with loom, each model also run with its memory

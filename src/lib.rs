@@ -59,11 +59,19 @@
 //!   `iter()`.
 //! - **Waiting**: [`wait::Strategy`] is chosen once per handle (or on the builder); the
 //!   `*_with` calls take any [`wait::Wait`] for one call.
+//! - **A source that must never be blocked for long**: [`ingest::Ingest`] publishes under
+//!   an explicit [`DropPolicy`](ingest::DropPolicy) (reject the newest, overwrite the
+//!   oldest, block with a timeout) and counts every drop by reason in the link's metrics.
 //! - **Watching a link**: [`metrics`] snapshots from any thread; [`Cnc`] for the
 //!   producer's state, heartbeat and halt requests.
 //! - **Messages larger than a frag**: [`Producer::try_publish_message`](spsc::Producer::try_publish_message)
 //!   and [`reasm`] to put them back together; [`Tcache`] to drop duplicate tags.
 //! - **Timestamps**: [`clock`]; **sequence arithmetic**: [`seq`].
+//! - **Batches by bytes and time from many threads** (telemetry, log shipping, a batch
+//!   writer; Go's `tempo`): [`dispatch`] (`std`): a non-blocking `enqueue` with a bounded
+//!   buffer and named refusals, zero-copy batches, a graceful `shutdown` and a `stop`.
+//! - **Gaps, duplicates and reordering in `(source, seq)` streams** (telemetry stamped
+//!   per source): [`seq_gap`].
 //!
 //! # Features
 //! - `std` (default): thread-aware wait strategies; implies `alloc`.
@@ -73,7 +81,8 @@
 //!   (or portable-atomic's single-core mode, set as the cfg
 //!   `portable_atomic_unsafe_assume_single_core`): without either the build stops with an
 //!   error that says so.
-//! - `serde`: `serde::Serialize` for metrics snapshots (see [`metrics`]).
+//! - `serde`: `serde::Serialize` for metrics snapshots (see [`metrics`]), the dispatcher's
+//!   statistics and the gap detector's counters.
 //!
 //! # 32-bit targets
 //!
@@ -126,7 +135,7 @@ pub mod clock;
 mod cnc;
 mod dcache;
 pub mod design;
-#[cfg(all(feature = "std", not(milonga_loom)))]
+#[cfg(feature = "std")]
 pub mod dispatch;
 mod error;
 mod fctl;
@@ -136,11 +145,13 @@ mod fseq;
 mod heap_alloc;
 #[cfg(feature = "alloc")]
 mod heap_storage;
+pub mod ingest;
 mod mcache;
 pub mod metrics;
 pub mod mpsc;
 pub mod reasm;
 pub mod seq;
+pub mod seq_gap;
 pub mod spsc;
 mod stall_watch;
 mod sync;

@@ -28,6 +28,8 @@
 //!   in its cache);
 //! - its backpressure counts: as of its last credit refresh (it refreshes whenever it runs
 //!   out, and at housekeeping); its heartbeat: as of its last housekeeping or refresh;
+//! - the drops of an [`Ingest`](crate::ingest::Ingest) handle, by reason
+//!   ([`Snapshot::ingest`]): as of the last drop (each is stored when it happens);
 //! - each consumer's progress and counters: as of its last release of credits (every
 //!   `release_every` frags, see [`FlowConfig`](crate::FlowConfig)) or of the last time it
 //!   found nothing to read, so an idle consumer is always exact.
@@ -54,16 +56,25 @@
 //! lossy     0 live        1        8        0        6       48        3        -
 //! ```
 //!
+//! A link fed through an [`Ingest`](crate::ingest::Ingest) handle that dropped items has
+//! two more producer lines, after the backpressure line (only when a drop count is not
+//! zero):
+//!
+//! ```text
+//!   ingest drops (frags): 3 rejected, 0 timed out
+//!     1 too large, 0 disconnected
+//! ```
+//!
 //! # Machine-readable form
 //!
-//! [`Snapshot`], [`ConsumerSnapshot`], [`ProducerCounters`] and [`ConsumerCounters`] are
-//! plain structs with public fields holding the exact values; with the `serde` feature they
+//! [`Snapshot`], [`ConsumerSnapshot`], [`ProducerCounters`], [`ConsumerCounters`] and
+//! [`IngestCounters`] are plain structs with public fields holding the exact values; with the `serde` feature they
 //! (and the shared ring's [`RingSnapshot`](crate::mpsc::RingSnapshot)) implement
 //! `serde::Serialize`.
 
 use core::fmt::{self, Write as _};
 
-use crate::cnc::{Cnc, ProducerCounters, Signal};
+use crate::cnc::{Cnc, IngestCounters, ProducerCounters, Signal};
 use crate::fseq::{ConsumerCounters, Fseq};
 use crate::seq;
 use crate::sync::{AtomicU64, Keep, Ordering::Relaxed, Ref};
@@ -271,6 +282,10 @@ pub struct Snapshot {
     pub tx_seq: u64,
     /// The stream is closed.
     pub closed: bool,
+    /// Items the link's [`Ingest`](crate::ingest::Ingest) handle (on a shared ring: its
+    /// handles) dropped, by reason; all zero if it has none. Frags lost by a lossy
+    /// consumer are in that consumer's counters instead.
+    pub ingest: IngestCounters,
     /// Every consumer: reliable ones first, then lossy ones.
     pub consumers: heapless::Vec<ConsumerSnapshot, MAX>,
 }
@@ -352,6 +367,7 @@ impl<'a> Metrics<'a> {
             producer,
             tx_seq,
             closed: self.cnc.end_seq().is_some(),
+            ingest: self.cnc.ingest_counters(),
             consumers,
         }
     }
@@ -454,6 +470,21 @@ impl fmt::Display for Snapshot {
             Count(p.backpressure),
             Count(p.backpressure_ticks)
         )?;
+        let d = &self.ingest;
+        if !d.is_zero() {
+            writeln!(
+                f,
+                "  ingest drops (frags): {} rejected, {} timed out",
+                Count(d.rejected),
+                Count(d.timed_out)
+            )?;
+            writeln!(
+                f,
+                "    {} too large, {} disconnected",
+                Count(d.too_large),
+                Count(d.disconnected)
+            )?;
+        }
         if self.consumers.is_empty() {
             return Ok(());
         }

@@ -289,3 +289,22 @@ impl Track {
     #[inline(always)]
     pub(crate) fn write(&self, _first: usize, _cnt: usize) {}
 }
+
+/// Dispatch admission step 1: an enqueue's compare-exchange that admits its item. It must
+/// acquire the consumer's release of earlier items (step 2), so that the ring slots freed
+/// before that release are visible to the publish that follows.
+#[cfg(feature = "std")]
+pub(crate) const ADMIT_ACQUIRE: Ordering = if cfg!(milonga_weaken = "admit_acquire") {
+    Relaxed
+} else {
+    Acquire
+};
+
+/// Dispatch admission step 2: the consumer's subtraction of released items, after it
+/// published its progress to the ring.
+#[cfg(feature = "std")]
+pub(crate) const ADMIT_RELEASE: Ordering = if cfg!(milonga_weaken = "admit_release") {
+    Relaxed
+} else {
+    Release
+};

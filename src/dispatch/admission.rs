@@ -23,7 +23,7 @@
 //! 3. *Shutdown* / *stop* (anyone): `fetch_or` of a state bit. The pending counts only
 //!    fall after it, and reach zero once every admitted item was released.
 
-use crate::sync::{AtomicU64, Ordering::*};
+use crate::sync::{AtomicU64, Ordering::*, ADMIT_ACQUIRE, ADMIT_RELEASE};
 
 const BYTES_BITS: u32 = 40;
 const ITEMS_BITS: u32 = 22;
@@ -137,7 +137,7 @@ impl Admission {
             // it freed are visible to the publish that follows.
             match self
                 .word
-                .compare_exchange_weak(w, w + ITEM + len, Acquire, Relaxed)
+                .compare_exchange_weak(w, w + ITEM + len, ADMIT_ACQUIRE, Relaxed)
             {
                 Ok(_) => return Ok(()),
                 Err(now) => w = now,
@@ -151,7 +151,7 @@ impl Admission {
         if items == 0 {
             return;
         }
-        let before = self.word.fetch_sub(items * ITEM + bytes, Release);
+        let before = self.word.fetch_sub(items * ITEM + bytes, ADMIT_RELEASE);
         debug_assert!(Word(before).items() >= items && Word(before).bytes() >= bytes);
     }
 

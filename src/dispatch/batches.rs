@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::dispatch::stats::Shared;
 use crate::dispatch::{DispatchStats, NextBatchError, TryNextBatchError};
+use crate::seq;
 use crate::spsc::{BatchIter, Consumer, Frag, Run};
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{deadline_in, Strategy, Wait};
-use crate::seq;
 
 /// The receiving end of a dispatcher: hands out [`Batch`]es, in order, one at a time.
 /// `Send`, not `Clone`: one consumer.
@@ -98,7 +98,7 @@ impl Batches {
     /// use milonga::dispatch::Dispatcher;
     /// use std::time::Duration;
     ///
-    /// let (tx, mut rx) = Dispatcher::builder().interval(Duration::from_millis(5)).build()?;
+    /// let (tx, mut rx) = Dispatcher::builder().interval(Duration::from_secs(3600)).build()?;
     /// tx.enqueue(b"a")?;
     /// tx.enqueue(b"b")?;
     /// drop(tx); // no more producers: the rest is flushed, then the stream ends
@@ -230,7 +230,10 @@ impl Batches {
             let (offset, sz) = mcache.loc_gated(seq);
             // Only the dispatcher's own producers write this ring, with lengths checked
             // against the mtu; a frag out of bounds would be a bug in milonga.
-            assert!(dcache.in_bounds(offset, sz), "dispatch ring corrupt at {seq}");
+            assert!(
+                dcache.in_bounds(offset, sz),
+                "dispatch ring corrupt at {seq}"
+            );
             let at = mcache.sig_gated(seq);
             if open.len == 0 {
                 open.first = at;
@@ -332,8 +335,12 @@ impl fmt::Debug for Batches {
 ///
 /// ```
 /// use milonga::dispatch::Dispatcher;
+/// use std::time::Duration;
 ///
-/// let (tx, mut rx) = Dispatcher::builder().max_batch_bytes(6).build()?;
+/// let (tx, mut rx) = Dispatcher::builder()
+///     .interval(Duration::from_secs(3600))
+///     .max_batch_bytes(6)
+///     .build()?;
 /// for item in [&b"abc"[..], b"de", b"fg"] {
 ///     tx.enqueue(item)?;
 /// }

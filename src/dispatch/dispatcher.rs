@@ -69,20 +69,71 @@ impl Dispatcher {
     /// [`EnqueueError::QueueFull`]. Each refusal is counted in [`DispatchStats`].
     #[inline]
     pub fn enqueue(&self, item: &[u8]) -> Result<(), EnqueueError> {
-        let shared = &*self.shared;
-        if let Err(r) = shared.admission.check() {
-            return Err(self.refuse(Refusal::Admission(r)));
+        self.try_enqueue(item).map_err(|why| self.refuse(why))
+    }
+
+    /// [`enqueue`](Self::enqueue), waiting while the queue is full (the "block" drop
+    /// policy), for at most `timeout`, with the default [`Strategy`].
+    ///
+    /// ```
+    /// use milonga::dispatch::{Dispatcher, EnqueueError};
+    /// use std::time::Duration;
+    ///
+    /// let (tx, _rx) = Dispatcher::builder().max_buffered_bytes(1).build()?;
+    /// tx.enqueue_timeout(b"a", Duration::from_millis(1))?;
+    /// // Nobody reads: the second item waits, then is refused.
+    /// let full = tx.enqueue_timeout(b"b", Duration::from_millis(1));
+    /// assert_eq!(full, Err(EnqueueError::Timeout));
+    /// assert_eq!((tx.stats().refused_timed_out, tx.stats().refused_queue_full), (1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`enqueue`](Self::enqueue), except that a full queue is waited on and becomes
+    /// [`EnqueueError::Timeout`] (counted as `refused_timed_out`) when the time is up.
+    pub fn enqueue_timeout(&self, item: &[u8], timeout: Duration) -> Result<(), EnqueueError> {
+        match crate::wait::deadline_in(timeout) {
+            Some(deadline) => self.enqueue_with(item, Strategy::default().until(deadline)),
+            None => self.enqueue_with(item, Strategy::default().waiter()),
         }
+    }
+
+    /// [`enqueue`](Self::enqueue), waiting with `wait` while the queue is full.
+    ///
+    /// # Errors
+    /// As [`enqueue_timeout`](Self::enqueue_timeout), with [`EnqueueError::Timeout`] when
+    /// `wait` gives up.
+    pub fn enqueue_with<W: Wait>(&self, item: &[u8], mut wait: W) -> Result<(), EnqueueError> {
+        wait.reset();
+        loop {
+            match self.try_enqueue(item) {
+                Ok(()) => return Ok(()),
+                Err(Refusal::Admission(Refused::Full)) => {
+                    if !wait.wait() {
+                        return Err(self.refuse(Refusal::TimedOut));
+                    }
+                }
+                Err(why) => return Err(self.refuse(why)),
+            }
+        }
+    }
+
+    /// One attempt, not counted.
+    #[inline(always)]
+    fn try_enqueue(&self, item: &[u8]) -> Result<(), Refusal> {
+        let shared = &*self.shared;
+        shared.admission.check().map_err(Refusal::Admission)?;
         let len = item.len();
         if len > shared.settings.item_limit {
-            return Err(self.refuse(Refusal::TooLarge(len)));
+            return Err(Refusal::TooLarge(len));
         }
         // The time is read before the admission, so that a clock that panics leaves
         // nothing admitted.
         let now = shared.clock.now();
-        if let Err(r) = shared.admission.admit(len as u64) {
-            return Err(self.refuse(Refusal::Admission(r)));
-        }
+        shared
+            .admission
+            .admit(len as u64)
+            .map_err(Refusal::Admission)?;
         let hdr = Header::new(now).tsorig(comp(now));
         loop {
             match self.producer.try_publish(hdr, item) {
@@ -95,7 +146,7 @@ impl Dispatcher {
                     // The receiver is gone (it stops the dispatcher first, so this is
                     // the window between its stop and this admission's check).
                     shared.admission.release(1, len as u64);
-                    return Err(self.refuse(Refusal::Admission(Refused::Stopped)));
+                    return Err(Refusal::Admission(Refused::Stopped));
                 }
             }
         }
@@ -108,6 +159,7 @@ impl Dispatcher {
             Refusal::Admission(Refused::Stopped) => EnqueueError::Stopped,
             Refusal::Admission(Refused::ShuttingDown) => EnqueueError::ShuttingDown,
             Refusal::Admission(Refused::Full) => EnqueueError::QueueFull,
+            Refusal::TimedOut => EnqueueError::Timeout,
             Refusal::TooLarge(len) => EnqueueError::PayloadTooLarge {
                 len,
                 limit: self.shared.settings.item_limit,
@@ -322,9 +374,7 @@ impl DispatcherBuilder {
         };
         // Credits for the whole ring, and no hysteresis: an admitted item must find its
         // slot as soon as the consumer released one (admission step 2).
-        let flow = FlowConfig::new()
-            .cr_max(self.max_items as u64)
-            .cr_resume(1);
+        let flow = FlowConfig::new().cr_max(self.max_items as u64).cr_resume(1);
         let Ring {
             producer,
             consumer,

@@ -39,7 +39,11 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::ZeroMaxBatchItems => f.write_str("max batch items must be at least 1"),
             ConfigError::TooManyItems => {
-                write!(f, "max items must be at most {}", crate::dispatch::MAX_ITEMS)
+                write!(
+                    f,
+                    "max items must be at most {}",
+                    crate::dispatch::MAX_ITEMS
+                )
             }
             ConfigError::Ring(e) => write!(f, "the dispatcher's ring: {e}"),
         }
@@ -69,6 +73,10 @@ pub enum EnqueueError {
     /// Accepting it now would take the pending items over `max_buffered_bytes` or
     /// `max_items`; it may fit once the consumer is done with a batch.
     QueueFull,
+    /// [`enqueue_timeout`](crate::dispatch::Dispatcher::enqueue_timeout) or
+    /// [`enqueue_with`](crate::dispatch::Dispatcher::enqueue_with) waited for room and
+    /// gave up (never returned by [`enqueue`](crate::dispatch::Dispatcher::enqueue)).
+    Timeout,
 }
 
 impl fmt::Display for EnqueueError {
@@ -80,6 +88,7 @@ impl fmt::Display for EnqueueError {
                 write!(f, "an item of {len} bytes is over the limit of {limit}")
             }
             EnqueueError::QueueFull => f.write_str("the dispatcher's queue is full"),
+            EnqueueError::Timeout => f.write_str("the dispatcher's queue stayed full"),
         }
     }
 }

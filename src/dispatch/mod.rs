@@ -85,15 +85,30 @@
 //! An item is at most `max_item_bytes` (65535 at most): the ring's slots are fixed-size.
 //! Memory is `max_items * round_up(max_item_bytes, 64)` bytes, allocated by `build`.
 
+#[cfg_attr(milonga_loom, allow(dead_code))]
 mod admission;
+// The rest needs `std`'s threads and clocks; under loom only the admission protocol is
+// built, for its model.
+#[cfg(not(milonga_loom))]
 mod batches;
+#[cfg(not(milonga_loom))]
 mod dispatcher;
+#[cfg(not(milonga_loom))]
 mod error;
+#[cfg(all(test, milonga_loom))]
+mod loom_tests;
+#[cfg(not(milonga_loom))]
 mod stats;
+#[cfg(not(milonga_loom))]
 mod worker;
 
+#[cfg(not(milonga_loom))]
 pub use batches::{Batch, Batches, Items};
+#[cfg(not(milonga_loom))]
 pub use dispatcher::{Dispatcher, DispatcherBuilder, MAX_BUFFERED_BYTES, MAX_ITEMS};
+#[cfg(not(milonga_loom))]
 pub use error::{ConfigError, EnqueueError, NextBatchError, ShutdownError, TryNextBatchError};
+#[cfg(not(milonga_loom))]
 pub use stats::{DispatchState, DispatchStats};
+#[cfg(not(milonga_loom))]
 pub use worker::{Worker, WorkerReport};

@@ -36,6 +36,7 @@ struct Refusals {
     shutting_down: AtomicU64,
     too_large: AtomicU64,
     full: AtomicU64,
+    timed_out: AtomicU64,
 }
 
 /// The consumer's counts, published for [`DispatchStats`].
@@ -72,6 +73,7 @@ impl Shared {
             Refusal::Admission(Refused::ShuttingDown) => &r.shutting_down,
             Refusal::Admission(Refused::Full) => &r.full,
             Refusal::TooLarge(_) => &r.too_large,
+            Refusal::TimedOut => &r.timed_out,
         };
         counter.fetch_add(1, Relaxed);
     }
@@ -98,6 +100,7 @@ impl Shared {
             refused_too_large: self.refused.too_large.load(Relaxed),
             refused_shutting_down: self.refused.shutting_down.load(Relaxed),
             refused_stopped: self.refused.stopped.load(Relaxed),
+            refused_timed_out: self.refused.timed_out.load(Relaxed),
         }
     }
 }
@@ -116,13 +119,15 @@ impl fmt::Debug for Shared {
 pub(crate) enum Refusal {
     Admission(Refused),
     TooLarge(usize),
+    TimedOut,
 }
 
 /// Where a dispatcher is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DispatchState {
     /// Accepting items.
+    #[default]
     Running,
     /// A shutdown began: no new items; the consumer flushes what was accepted.
     ShuttingDown,
@@ -169,12 +174,8 @@ pub struct DispatchStats {
     pub refused_shutting_down: u64,
     /// Enqueues refused with [`Stopped`](crate::dispatch::EnqueueError::Stopped).
     pub refused_stopped: u64,
-}
-
-impl Default for DispatchState {
-    fn default() -> Self {
-        DispatchState::Running
-    }
+    /// Waiting enqueues refused with [`Timeout`](crate::dispatch::EnqueueError::Timeout).
+    pub refused_timed_out: u64,
 }
 
 impl DispatchStats {
@@ -189,11 +190,12 @@ impl DispatchStats {
             + self.refused_too_large
             + self.refused_shutting_down
             + self.refused_stopped
+            + self.refused_timed_out
     }
 }
 
 impl fmt::Display for DispatchStats {
-    /// Two lines of at most 80 columns.
+    /// Two lines: deliveries and what is pending, then drops and refusals by reason.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -207,9 +209,10 @@ impl fmt::Display for DispatchStats {
         )?;
         write!(
             f,
-            "  dropped {}; refused: full {}, too large {}, shutting down {}, stopped {}",
+            "  dropped {}; refused: full {}, timed out {}, too large {}, shut {}, stopped {}",
             self.dropped,
             self.refused_queue_full,
+            self.refused_timed_out,
             self.refused_too_large,
             self.refused_shutting_down,
             self.refused_stopped

@@ -2,8 +2,8 @@
 
 use std::any::Any;
 use std::borrow::ToOwned;
-use std::string::String;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::string::String;
 use std::thread::JoinHandle;
 
 use crate::dispatch::{Batch, Batches};

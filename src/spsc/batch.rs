@@ -355,7 +355,7 @@ pub struct BatchIter<'b> {
 impl<'b> BatchIter<'b> {
     /// The frags of `run`, which its holder keeps lent for `'b`; `reached` records how
     /// far the iterator went.
-    #[cfg(feature = "std")]
+    #[cfg(all(feature = "std", not(milonga_loom)))]
     pub(crate) fn new(
         mcache: MCache<'b>,
         dcache: DCache<'b>,

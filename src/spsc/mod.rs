@@ -57,9 +57,9 @@ pub use lossy::LossyConsumer;
 pub use producer::{Exclusive, Producer, Shared, WriteClaim, WriteMode};
 
 pub(crate) use crate::assembly::Parts;
-#[cfg(feature = "std")]
-pub(crate) use batch::Run;
 pub(crate) use crate::sync::Keep;
+#[cfg(all(feature = "std", not(milonga_loom)))]
+pub(crate) use batch::Run;
 
 /// The largest mtu: a frag's size field is 16 bits.
 pub const MTU_MAX: usize = u16::MAX as usize;

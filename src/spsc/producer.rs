@@ -175,6 +175,13 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         self.parts.mcache.depth() as usize
     }
 
+    /// The reliable consumers the link was built with, attached or not: with none, no
+    /// consumer ever gates this producer (it never runs out of credits).
+    #[inline]
+    pub(crate) fn reliable_consumers(&self) -> usize {
+        self.parts.fseqs.len()
+    }
+
     /// Every consumer of the link is gone: the next publish reports
     /// [`PublishError::Disconnected`].
     #[inline]
