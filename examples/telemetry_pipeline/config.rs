@@ -225,6 +225,17 @@ impl Config {
                 _ => unreachable!("every flag in FLAGS is handled"),
             }
         }
+        let per_worker = (c.sensors as usize).div_ceil(c.workers);
+        if per_worker > crate::gaps::MAX_SENSORS_PER_WORKER {
+            return Err(ConfigError::BadValue(
+                "--sensors",
+                format!(
+                    "{} (at most {} per worker)",
+                    c.sensors,
+                    crate::gaps::MAX_SENSORS_PER_WORKER
+                ),
+            ));
+        }
         if c.producers > c.sensors as usize {
             c.producers = c.sensors as usize; // a thread without sensors would idle
         }

@@ -3,13 +3,16 @@
 //!
 //! - `reject`: `enqueue`; a full dispatcher refuses the event at once
 //!   ([`EnqueueError::QueueFull`]), counted as dropped-full.
-//! - `block[:ms]`: `enqueue` until it is accepted, spinning a little and then yielding;
-//!   with a timeout, an event still refused after it is counted as dropped-timeout.
-//! - `overwrite`: each sensor thread publishes into a ring of its own that only a lossy
-//!   consumer reads, so the thread never waits and, when the pump falls behind, the ring
-//!   overwrites its oldest events. The pump reads the rings and forwards into the
-//!   dispatchers, waiting for room (so nothing is lost after the ring), and the lossy
-//!   consumers count exactly what was overwritten.
+//! - `block[:ms]`: `enqueue_with` a waiter that spins a little, then yields, and with a
+//!   timeout gives up after it ([`EnqueueError::Timeout`], counted as dropped-timeout).
+//!   The waiter reads the clock only once the queue was found full: the fast path costs
+//!   what `enqueue` costs.
+//! - `overwrite`: each sensor thread publishes through a `milonga::ingest::Ingest` with
+//!   [`DropPolicy::OverwriteOldest`] into a ring of its own that only a lossy consumer
+//!   reads, so the thread never waits and, when the pump falls behind, the ring overwrites
+//!   its oldest events. The pump reads the rings and forwards into the dispatchers, waiting
+//!   for room (so nothing is lost after the ring), and the lossy consumers count exactly
+//!   what was overwritten.
 //!
 //! A sensor's events all go to dispatcher `sensor % workers`, so one worker sees all of
 //! them, in order.
@@ -17,7 +20,9 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use milonga::dispatch::{Dispatcher, EnqueueError};
+use milonga::ingest::{DropPolicy, Ingest};
 use milonga::spsc::{LossyConsumer, Producer, Shared};
+use milonga::wait::Wait;
 use milonga::{Header, LossyTryRecvError};
 
 use crate::clock;
@@ -63,7 +68,7 @@ impl Intake {
     /// The thread is done: an overwrite ring is closed (the pump drains it).
     pub fn finish(&mut self) {
         if let Intake::Overwrite(o) = self {
-            o.producer.take();
+            o.ingest.take();
         }
     }
 }
@@ -72,9 +77,8 @@ impl Intake {
 #[derive(Debug)]
 pub struct Direct {
     dispatchers: Vec<Dispatcher>,
-    /// `None`: reject; `Some(None)`: block without a timeout; `Some(Some(ns))`: block for
-    /// at most `ns`.
-    wait: Option<Option<u64>>,
+    /// `None`: reject; else how `block` waits.
+    wait: Option<BlockWait>,
     accepted: u64,
     full: u64,
     timed_out: u64,
@@ -86,7 +90,7 @@ impl Direct {
     pub fn new(dispatchers: Vec<Dispatcher>, policy: Policy) -> Self {
         let wait = match policy {
             Policy::Reject => None,
-            Policy::Block(t) => Some(t.map(|t| t.as_nanos() as u64)),
+            Policy::Block(t) => Some(BlockWait::new(t.map(|t| t.as_nanos() as u64))),
             Policy::Overwrite => unreachable!("overwrite goes through the pump"),
         };
         Direct {
@@ -102,56 +106,68 @@ impl Direct {
     #[inline]
     fn offer(&mut self, sensor: u32, event: &[u8]) {
         let d = &self.dispatchers[sensor as usize % self.dispatchers.len()];
-        match d.enqueue(event) {
+        let result = match &mut self.wait {
+            None => d.enqueue(event),
+            Some(w) => d.enqueue_with(event, w),
+        };
+        match result {
             Ok(()) => self.accepted += 1,
-            Err(EnqueueError::QueueFull) => self.full_slow(sensor, event),
+            Err(EnqueueError::QueueFull) => self.full += 1,
+            Err(EnqueueError::Timeout) => self.timed_out += 1,
             Err(_) => self.refused += 1,
         }
     }
+}
 
-    #[cold]
-    #[inline(never)]
-    fn full_slow(&mut self, sensor: u32, event: &[u8]) {
-        let Some(timeout) = self.wait else {
-            self.full += 1;
-            return;
-        };
-        let d = &self.dispatchers[sensor as usize % self.dispatchers.len()];
-        let start = timeout.map(|_| clock::now());
-        let mut tries = 0u32;
-        loop {
-            if tries < SPINS {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-            tries = tries.saturating_add(1);
-            match d.enqueue(event) {
-                Ok(()) => {
-                    self.accepted += 1;
-                    return;
-                }
-                Err(EnqueueError::QueueFull) => {
-                    if let (Some(t), Some(start)) = (timeout, start) {
-                        if clock::now().saturating_sub(start) >= t {
-                            self.timed_out += 1;
-                            return;
-                        }
-                    }
-                }
-                Err(_) => {
-                    self.refused += 1;
-                    return;
-                }
+/// How `block` waits for room: spins, then yields; with a timeout, gives up once it has
+/// passed since the first failed attempt (the clock is read only from then on).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockWait {
+    timeout: Option<u64>,
+    started: Option<u64>,
+    tries: u32,
+}
+
+impl BlockWait {
+    /// Waits without end (`None`) or for `timeout` nanoseconds.
+    pub fn new(timeout: Option<u64>) -> Self {
+        BlockWait {
+            timeout,
+            started: None,
+            tries: 0,
+        }
+    }
+}
+
+impl Wait for BlockWait {
+    #[inline]
+    fn reset(&mut self) {
+        self.started = None;
+        self.tries = 0;
+    }
+
+    fn wait(&mut self) -> bool {
+        if let Some(t) = self.timeout {
+            let now = clock::now();
+            let started = *self.started.get_or_insert(now);
+            if now.saturating_sub(started) >= t {
+                return false;
             }
         }
+        if self.tries < SPINS {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+        self.tries = self.tries.saturating_add(1);
+        true
     }
 }
 
 /// `overwrite`: a sensor thread's ring.
 pub struct Overwrite {
     /// `None` once the thread is done (dropping the producer closes the ring).
-    producer: Option<Producer<'static, Shared>>,
+    ingest: Option<Ingest<Producer<'static, Shared>>>,
     published: u64,
 }
 
@@ -174,8 +190,10 @@ impl Overwrite {
             .heap()
             .expect("an overwrite ring: depth a power of two, checked by the flags");
         let rx = link.lossy.pop().expect("built with one lossy consumer");
+        let ingest = Ingest::new(link.producer, DropPolicy::OverwriteOldest)
+            .unwrap_or_else(|_| unreachable!("a link with no reliable consumer"));
         let tx = Overwrite {
-            producer: Some(link.producer),
+            ingest: Some(ingest),
             published: 0,
         };
         (tx, rx)
@@ -183,11 +201,11 @@ impl Overwrite {
 
     #[inline]
     fn offer(&mut self, sensor: u32, event: &[u8]) {
-        let producer = self.producer.as_mut().expect("offer after finish");
-        // No reliable consumer: a publish never waits and never fails for room; the sig
-        // carries the sensor, for the pump's routing.
-        producer
-            .try_publish(Header::new(sensor as u64), event)
+        let ingest = self.ingest.as_mut().expect("offer after finish");
+        // Never waits, never refuses for room (the policy); the sig carries the sensor,
+        // for the pump's routing. Events are at most the ring's mtu: no error is possible.
+        ingest
+            .send(Header::new(sensor as u64), event)
             .expect("an overwrite ring takes every event up to its mtu");
         self.published += 1;
     }
@@ -271,19 +289,5 @@ pub fn pump(
 
 /// Enqueues, waiting for room; false if the dispatcher refused for good (closed).
 fn forward(d: &Dispatcher, event: &[u8]) -> bool {
-    let mut tries = 0u32;
-    loop {
-        match d.enqueue(event) {
-            Ok(()) => return true,
-            Err(EnqueueError::QueueFull) => {
-                if tries < SPINS {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-                tries = tries.saturating_add(1);
-            }
-            Err(_) => return false,
-        }
-    }
+    d.enqueue_with(event, BlockWait::new(None)).is_ok()
 }

@@ -458,6 +458,8 @@ impl Final<'_> {
             .iter()
             .map(|d| d.dropped + d.pending_items)
             .sum();
+        let lib_full: u64 = self.dstats.iter().map(|d| d.refused_queue_full).sum();
+        let lib_timed_out: u64 = self.dstats.iter().map(|d| d.refused_timed_out).sum();
         let accepted = if self.cfg.policy == Policy::Overwrite {
             self.pump.forwarded
         } else {
@@ -540,6 +542,10 @@ impl Final<'_> {
             (
                 "nothing accepted was lost in the dispatchers",
                 lib_dropped == 0,
+            ),
+            (
+                "the dispatchers counted the same refusals",
+                lib_full == t.full && lib_timed_out == t.timed_out,
             ),
             (
                 "accepted = seen by the workers",

@@ -56,7 +56,7 @@ pub fn run(
         .filter(|s| *s as usize % workers == index)
         .collect();
     let slots = ids.len();
-    let mut gaps = Gaps::new(slots);
+    let mut gaps = Gaps::new();
     let mut windows = Windows::new(slots);
     let mut latency = LocalHistogram::new();
     let mut delivered_by = vec![0u64; slots];
@@ -90,7 +90,7 @@ pub fn run(
                 }
             };
             let slot = e.sensor as usize / workers;
-            gaps.observe(slot, e.seq);
+            gaps.observe(e.sensor, e.seq);
             windows.add(slot, e.tsorig, e.value);
             if outcome.delivered {
                 latency.record(now.saturating_sub(e.tsorig));
@@ -110,8 +110,9 @@ pub fn run(
         counts.failed_batches.set(failed_batches);
         counts.retries.set(retries);
         counts.malformed.set(malformed);
-        counts.gaps.set(gaps.totals().gaps);
-        counts.disorder.set(gaps.totals().disorder);
+        let totals = gaps.totals();
+        counts.gaps.set(totals.missing);
+        counts.disorder.set(totals.disorder + totals.untracked);
         if now.saturating_sub(last_publish) >= PUBLISH_EVERY.as_nanos() as u64 {
             last_publish = now;
             publish(&mut latency, &windows, &ids, now, board);
@@ -125,7 +126,7 @@ pub fn run(
             .enumerate()
             .map(|(slot, &id)| SensorEnd {
                 id,
-                tally: gaps.tally(slot),
+                tally: gaps.tally(id),
                 delivered: delivered_by[slot],
             })
             .collect(),

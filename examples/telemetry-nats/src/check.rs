@@ -241,7 +241,10 @@ async fn check(args: Args) -> ExitCode {
     }
 
     let Some(c) = counts else {
-        println!("nats_check: no counts from the pipeline in {}", args.accepted.display());
+        println!(
+            "nats_check: no counts from the pipeline in {}",
+            args.accepted.display()
+        );
         return ExitCode::from(1);
     };
     let mut ok = malformed == 0 && bad_subject == 0;
@@ -265,7 +268,10 @@ async fn check(args: Args) -> ExitCode {
     }
     if seen.len() > c.accepted.len() {
         ok = false;
-        problems.push(format!("events from {} unknown sensors", seen.len() - c.accepted.len()));
+        problems.push(format!(
+            "events from {} unknown sensors",
+            seen.len() - c.accepted.len()
+        ));
     }
     let accepted: u64 = c.accepted.iter().sum();
     let duplicates: u64 = seen.iter().map(|s| s.duplicates).sum();

@@ -92,12 +92,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let handles = nats_sink::NatsSink::handles(
-                &client,
-                rt.handle(),
-                cfg.sensors,
-                cfg.workers,
-            );
+            let handles =
+                nats_sink::NatsSink::handles(&client, rt.handle(), cfg.sensors, cfg.workers);
             nats = Some((rt, client));
             handles
                 .into_iter()
