@@ -39,7 +39,7 @@ pub enum Intake {
     /// `reject` or `block`: straight into the dispatchers.
     Direct(Direct),
     /// `overwrite`: into the thread's own ring, read by the pump.
-    Overwrite(Overwrite),
+    Overwrite(Box<Overwrite>),
 }
 
 impl Intake {

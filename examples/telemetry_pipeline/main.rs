@@ -42,10 +42,15 @@
 //! Ctrl-C or SIGTERM (a second one ends the process at once), `--duration` or `--events`
 //! stop the sensors; then the pump drains the overwrite rings, each dispatcher is shut down
 //! (it delivers everything it accepted) and the workers end with their streams. Nothing
-//! accepted is lost. The final report checks that the books balance: generated = accepted
-//! + dropped; accepted = delivered + dead-lettered; the seqs missing at the workers equal
-//! the drops, sensor by sensor; the overwritten events equal what the lossy consumers
-//! counted. The exit status is 1 if any check fails, 2 for a bad command line.
+//! accepted is lost. The final report checks that the books balance:
+//!
+//! - generated = accepted + dropped (by reason), and the dispatchers' own counts agree;
+//! - accepted = seen by the workers = delivered + dead-lettered;
+//! - the seqs missing at the workers equal the drops, sensor by sensor;
+//! - the overwritten events equal what the lossy consumers counted;
+//! - no event out of order, malformed or refused while closing.
+//!
+//! The exit status is 1 if any check fails, 2 for a bad command line.
 //!
 //! # Flags
 //!

@@ -132,7 +132,7 @@ pub fn run(
         let mut rings = Vec::new();
         for _ in 0..cfg.producers {
             let (tx, rx) = Overwrite::ring(cfg.ring_depth);
-            intakes.push(Intake::Overwrite(tx));
+            intakes.push(Intake::Overwrite(Box::new(tx)));
             rings.push(rx);
         }
         let (board, ds, pump_stop) = (board.clone(), dispatchers.clone(), pump_stop.clone());
@@ -398,7 +398,7 @@ impl Lines {
             stats::ns(quantile(&self.interval_latency, 0.99)),
         );
         self.printed += 1;
-        if self.printed % 10 == 0 {
+        if self.printed.is_multiple_of(10) {
             println!("{}", window_line(b));
         }
         self.last = t;

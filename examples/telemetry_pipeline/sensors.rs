@@ -170,7 +170,7 @@ pub fn run(
             break;
         }
         rounds += 1;
-        if rounds % 64 == 0 {
+        if rounds.is_multiple_of(64) {
             publish(&sensors, &intake, counts);
         }
     }
@@ -195,7 +195,7 @@ mod tests {
         let mean = t.iter().map(|&s| s as f64).sum::<f64>() / t.len() as f64;
         assert!(t.iter().all(|&s| (50..=400).contains(&(s as usize))));
         assert!((145.0..175.0).contains(&mean), "{mean}");
-        assert!(t.iter().any(|&s| s == 400));
+        assert!(t.contains(&400));
     }
 
     #[test]
