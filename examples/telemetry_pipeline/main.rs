@@ -62,6 +62,7 @@
 //! `--spin 0`, `--accepted-out PATH`.
 
 mod aggregate;
+mod books;
 mod clock;
 mod config;
 mod event;

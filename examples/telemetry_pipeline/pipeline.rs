@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use milonga::dispatch::{DispatchStats, Dispatcher};
 
 use crate::aggregate::Summary;
+use crate::books::Books;
 use crate::clock;
 use crate::config::{Config, Policy, SinkSpec};
 use crate::event::{Kind, MAX_SIZE};
@@ -530,56 +531,34 @@ impl Final<'_> {
             println!("  shutdown: {e}");
         }
 
-        let checks = [
-            (
-                "generated = accepted + dropped",
-                generated == accepted + dropped,
-            ),
-            (
-                "the dispatchers accepted what the sensors saw accepted",
-                accepted_lib == accepted,
-            ),
-            (
-                "nothing accepted was lost in the dispatchers",
-                lib_dropped == 0,
-            ),
-            (
-                "the dispatchers counted the same refusals",
-                lib_full == t.full && lib_timed_out == t.timed_out,
-            ),
-            (
-                "accepted = seen by the workers",
-                seen == accepted && t.events == accepted,
-            ),
-            (
-                "seen = delivered + failed",
-                t.events == t.delivered + t.failed,
-            ),
-            (
-                "missing seqs = dropped, per sensor and in all",
-                per_sensor_ok && lost_by_seq == dropped,
-            ),
-            (
-                "overwritten = lost by the lossy consumers",
-                self.pump.overwritten == self.pump.lost_by_consumers,
-            ),
-            (
-                "no event out of order or malformed",
-                t.disorder == 0 && t.malformed == 0,
-            ),
-            ("no refusal while closing", t.refused == 0),
-            (
-                "shutdown delivered everything",
-                self.shutdown_errors.is_empty(),
-            ),
-        ];
-        let mut ok = true;
-        for (what, held) in checks {
+        let books = Books {
+            generated,
+            accepted,
+            accepted_by_dispatchers: accepted_lib,
+            lost_in_dispatchers: lib_dropped,
+            full: t.full,
+            full_by_dispatchers: lib_full,
+            timed_out: t.timed_out,
+            timed_out_by_dispatchers: lib_timed_out,
+            overwritten: self.pump.overwritten,
+            lost_by_consumers: self.pump.lost_by_consumers,
+            refused: t.refused,
+            events: t.events,
+            seen,
+            delivered: t.delivered,
+            failed: t.failed,
+            lost_by_seq,
+            per_sensor_ok,
+            disorder: t.disorder,
+            malformed: t.malformed,
+            shutdown_ok: self.shutdown_errors.is_empty(),
+        };
+        for (what, held) in books.checks() {
             if !held {
                 println!("  CHECK FAILED: {what}");
-                ok = false;
             }
         }
+        let ok = books.balanced();
         println!(
             "  accounting {}",
             if ok {

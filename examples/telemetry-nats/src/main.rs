@@ -15,6 +15,8 @@
 
 #[path = "../../telemetry_pipeline/aggregate.rs"]
 mod aggregate;
+#[path = "../../telemetry_pipeline/books.rs"]
+mod books;
 #[path = "../../telemetry_pipeline/clock.rs"]
 mod clock;
 #[path = "../../telemetry_pipeline/config.rs"]
