@@ -36,7 +36,12 @@ bin="$root/examples/telemetry-nats/target/release"
 # A free port on the loopback: ask the kernel for one.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="nats://127.0.0.1:$port"
-"$nats_server" -a 127.0.0.1 -p "$port" > "$work/server.log" 2>&1 &
+# Room for a checker that falls behind on 2 busy cores: the server drops messages for a
+# subscriber whose pending bytes pass max_pending (64 MB by default) or whose socket stays
+# full past write_deadline (a slow consumer). Both are raised; a drop would fail the check.
+printf 'listen: 127.0.0.1:%s\nmax_pending: 1073741824\nwrite_deadline: "60s"\n' "$port" \
+    > "$work/nats.conf"
+"$nats_server" -c "$work/nats.conf" > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
     if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then break; fi
@@ -58,5 +63,10 @@ timeout 150 "$bin/telemetry_nats" --sink "nats:$url" --events "$events" --policy
     --accepted-out "$work/counts.json"
 
 # The checker: exits nonzero unless every accepted event arrived exactly once.
-wait "$checker_pid"
+if ! wait "$checker_pid"; then
+    checker_pid=""
+    echo "the server's log:"
+    tail -20 "$work/server.log"
+    exit 1
+fi
 checker_pid=""

@@ -32,6 +32,8 @@ use crate::stats::{PumpCounts, SensorCounts};
 
 /// Spins before a waiting enqueue starts yielding its time slice.
 const SPINS: u32 = 32;
+/// Yields before it starts sleeping (10 us, doubling up to 1.28 ms).
+const YIELDS: u32 = 64;
 
 /// A sensor thread's way into the dispatchers.
 #[derive(Debug)]
@@ -119,8 +121,9 @@ impl Direct {
     }
 }
 
-/// How `block` waits for room: spins, then yields; with a timeout, gives up once it has
-/// passed since the first failed attempt (the clock is read only from then on).
+/// How `block` waits for room: spins, yields, then sleeps (10 us doubling up to 1.28 ms);
+/// with a timeout, gives up once it has passed since the first failed attempt (the clock
+/// is read only from then on).
 #[derive(Clone, Copy, Debug)]
 pub struct BlockWait {
     timeout: Option<u64>,
@@ -156,8 +159,13 @@ impl Wait for BlockWait {
         }
         if self.tries < SPINS {
             std::hint::spin_loop();
-        } else {
+        } else if self.tries < SPINS + YIELDS {
             std::thread::yield_now();
+        } else {
+            // A sink slower than the sensors: sleep, so that waiting sensors leave the
+            // cores to the sink (a broker, a disk) instead of spinning against it.
+            let k = (self.tries - SPINS - YIELDS).min(7);
+            std::thread::sleep(std::time::Duration::from_micros(10 << k));
         }
         self.tries = self.tries.saturating_add(1);
         true
