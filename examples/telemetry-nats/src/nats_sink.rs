@@ -1,7 +1,7 @@
 //! The NATS sink: each event is published to `telemetry.<sensor>` (the subject a
-//! dashboard or a per-sensor consumer subscribes to), and the batch is flushed (a PING
-//! answered by the server: everything before it was received) before the worker counts it
-//! as delivered.
+//! dashboard or a per-sensor consumer subscribes to), and the batch is flushed (async-nats
+//! writes the client's buffer to the socket; it is not a round trip to the server) before
+//! the worker counts it as delivered.
 //!
 //! Publishing copies each event into a `Bytes` (the client owns what it sends): the one
 //! copy after the dispatcher's ring. A batch that fails part-way is retried from the first
