@@ -703,3 +703,21 @@ fn enqueue_timeout_waits_for_room_then_gives_up() {
     assert_eq!(ready(&mut rx), ["b"]);
     assert_eq!(ready(&mut rx), ["c"]);
 }
+
+#[test]
+fn enqueue_at_times_items_by_the_callers_stamp() {
+    let (tx, mut rx, clock) = dispatcher(Duration::from_nanos(100), KIB, 8 * KIB as u64);
+    clock.advance(Duration::from_nanos(1000));
+    // Stamped by the caller: 1000 and 1099 share a batch, 1100 starts the next.
+    tx.enqueue_at(b"a", 1000).unwrap();
+    tx.enqueue_at(b"b", 1099).unwrap();
+    tx.enqueue_at(b"c", 1100).unwrap();
+    assert_eq!(ready(&mut rx), ["a", "b"]); // closed by "c"'s time, not by the clock
+    not_ready(&mut rx);
+    clock.advance(Duration::from_nanos(100));
+    let batch = rx.try_next_batch().unwrap();
+    assert_eq!(
+        (strings(&batch), batch.first_enqueued()),
+        (vec!["c".into()], 1100)
+    );
+}

@@ -69,7 +69,36 @@ impl Dispatcher {
     /// [`EnqueueError::QueueFull`]. Each refusal is counted in [`DispatchStats`].
     #[inline]
     pub fn enqueue(&self, item: &[u8]) -> Result<(), EnqueueError> {
-        self.try_enqueue(item).map_err(|why| self.refuse(why))
+        self.try_enqueue(item, None).map_err(|why| self.refuse(why))
+    }
+
+    /// [`enqueue`](Self::enqueue) with the item's enqueue time given by the caller, in the
+    /// dispatcher's clock ticks (nanoseconds of the clock given to
+    /// [`clock`](DispatcherBuilder::clock), or of [`StdClock`]): for producers that
+    /// already read the clock (an event's own timestamp, one reading for many items),
+    /// which saves the dispatcher's reading per item (about 50 ns for `StdClock` on a
+    /// virtual machine). The time decides which batch the item falls in, as with
+    /// `enqueue`; a time that is not the clock's only moves batch boundaries.
+    ///
+    /// ```
+    /// use milonga::clock::{Clock, StdClock};
+    /// use milonga::dispatch::Dispatcher;
+    ///
+    /// let (tx, mut rx) = Dispatcher::builder().max_batch_items(3).build()?;
+    /// let now = StdClock.now(); // one reading for three items
+    /// for item in [&b"a"[..], b"b", b"c"] {
+    ///     tx.enqueue_at(item, now)?;
+    /// }
+    /// assert_eq!(rx.try_next_batch()?.first_enqueued(), now);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`enqueue`](Self::enqueue).
+    #[inline]
+    pub fn enqueue_at(&self, item: &[u8], at: u64) -> Result<(), EnqueueError> {
+        self.try_enqueue(item, Some(at))
+            .map_err(|why| self.refuse(why))
     }
 
     /// [`enqueue`](Self::enqueue), waiting while the queue is full (the "block" drop
@@ -106,7 +135,7 @@ impl Dispatcher {
     pub fn enqueue_with<W: Wait>(&self, item: &[u8], mut wait: W) -> Result<(), EnqueueError> {
         wait.reset();
         loop {
-            match self.try_enqueue(item) {
+            match self.try_enqueue(item, None) {
                 Ok(()) => return Ok(()),
                 Err(Refusal::Admission(Refused::Full)) => {
                     if !wait.wait() {
@@ -120,7 +149,7 @@ impl Dispatcher {
 
     /// One attempt, not counted.
     #[inline(always)]
-    fn try_enqueue(&self, item: &[u8]) -> Result<(), Refusal> {
+    fn try_enqueue(&self, item: &[u8], at: Option<u64>) -> Result<(), Refusal> {
         let shared = &*self.shared;
         shared.admission.check().map_err(Refusal::Admission)?;
         let len = item.len();
@@ -129,7 +158,10 @@ impl Dispatcher {
         }
         // The time is read before the admission, so that a clock that panics leaves
         // nothing admitted.
-        let now = shared.clock.now();
+        let now = match at {
+            Some(at) => at,
+            None => shared.clock.now(),
+        };
         shared
             .admission
             .admit(len as u64)
