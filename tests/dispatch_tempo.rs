@@ -714,7 +714,9 @@ fn enqueue_at_times_items_by_the_callers_stamp() {
     tx.enqueue_at(b"c", 1100).unwrap();
     assert_eq!(ready(&mut rx), ["a", "b"]); // closed by "c"'s time, not by the clock
     not_ready(&mut rx);
-    clock.advance(Duration::from_nanos(100));
+    clock.advance(Duration::from_nanos(199)); // the clock at 1199: "c" is 99 ns old
+    not_ready(&mut rx);
+    clock.advance(Duration::from_nanos(1));
     let batch = rx.try_next_batch().unwrap();
     assert_eq!(
         (strings(&batch), batch.first_enqueued()),
