@@ -272,18 +272,29 @@ impl IngestCounters {
     }
 }
 
-/// The cell of a shared ring's byte count that one producer handle adds to.
+/// The cell of a shared ring's byte count that one producer handle adds to (none: the
+/// ring's owner does not want its bytes counted).
 #[derive(Clone, Copy)]
-pub(crate) struct TxCell<'a>(Ref<'a, AtomicU64>);
+pub(crate) struct TxCell<'a>(Option<Ref<'a, AtomicU64>>);
 
 impl TxCell<'_> {
+    /// A cell that counts nothing.
+    pub(crate) fn none() -> Self {
+        TxCell(None)
+    }
+
+    /// Whether this handle counts its bytes.
+    pub(crate) fn counts(self) -> bool {
+        self.0.is_some()
+    }
+
     /// Counts `bytes` committed: one relaxed read-modify-write on a line that only the
     /// handles sharing this cell write.
     #[inline(always)]
     pub(crate) fn add(self, bytes: u64) {
         // Observer-only counts: no protocol reads them, so loom models skip them.
-        if !cfg!(milonga_loom) {
-            self.0.fetch_add(bytes, Relaxed);
+        if let (false, Some(cell)) = (cfg!(milonga_loom), self.0) {
+            cell.fetch_add(bytes, Relaxed);
         }
     }
 }
@@ -438,7 +449,7 @@ impl Cnc {
         } else {
             self.shared.next.fetch_add(1, Relaxed) as usize % TX_CELLS
         };
-        TxCell(Ref::new(&self.shared.cells[i]))
+        TxCell(Some(Ref::new(&self.shared.cells[i])))
     }
 
     /// Producer: publishes all its counters (at housekeeping, credit refreshes and close).

@@ -430,7 +430,8 @@ impl DispatcherBuilder {
         let shared = Arc::new(Shared::new(admission, settings, clock));
         Ok((
             Dispatcher {
-                producer,
+                // The ring's metrics are not shown; the dispatcher counts its own bytes.
+                producer: producer.without_byte_count(),
                 shared: shared.clone(),
             },
             Batches::new(consumer, shared, self.wait),

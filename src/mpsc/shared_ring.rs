@@ -483,6 +483,17 @@ impl<'a> RingProducer<'a> {
     }
 }
 
+impl RingProducer<'_> {
+    /// This handle and its clones stop counting their payload bytes in the ring's metrics
+    /// (one read-modify-write per commit saved), for an owner that never shows them (the
+    /// dispatcher, which counts its own).
+    #[cfg(all(feature = "std", not(milonga_loom)))]
+    pub(crate) fn without_byte_count(mut self) -> Self {
+        self.core.bytes = TxCell::none();
+        self
+    }
+}
+
 impl Clone for RingProducer<'_> {
     /// Another handle to the same ring: one more producer.
     fn clone(&self) -> Self {
@@ -490,7 +501,11 @@ impl Clone for RingProducer<'_> {
         self.core.state.diag.producers.fetch_add(1, Relaxed);
         RingProducer {
             core: RingCore {
-                bytes: self.core.cnc.get().tx_cell(),
+                bytes: if self.core.bytes.counts() {
+                    self.core.cnc.get().tx_cell()
+                } else {
+                    TxCell::none()
+                },
                 ..self.core
             },
             metrics: self.metrics.clone(),
