@@ -38,6 +38,11 @@
 //! call to its acceptance, retries included; the figure includes one `Instant::now`) at
 //! p50, p99 and p99.9.
 //!
+//! Each scenario runs twice: with `enqueue`, for which the dispatcher reads its clock
+//! (`StdClock`) for every item, and (`.../stamped_every_64`) with `enqueue_at`, the
+//! producer reading the clock once per 64 items, as a producer that already holds a
+//! timestamp would.
+//!
 //! Threads are not pinned (like goroutines): on a two-core machine the consumer shares
 //! the cores with the producers. It waits with the receiver's default strategy (spin, yield,
 //! then sleep up to 1 ms), as a user's would, and like tempo's drain goroutine blocking on
@@ -52,6 +57,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use milonga::clock::{Clock, StdClock};
 use milonga::dispatch::{Dispatcher, EnqueueError};
 
 use common::arrive_sharing;
@@ -105,6 +111,8 @@ const SMALL_ITEM_BYTES: usize = 64;
 const MIN_ITEMS: u64 = 1 << 18;
 /// Latency: every this many items, one is timed.
 const SAMPLE_EVERY: u64 = 64;
+/// The `stamped` variants: one clock reading per this many items, passed to `enqueue_at`.
+const STAMP_EVERY: u64 = 64;
 /// `QueueFull` retries spun before each further one yields.
 const SPINS: u32 = 16;
 
@@ -262,6 +270,7 @@ struct Produced {
 }
 
 /// Producer `p` of `producers`: enqueues `per` items with ids `first + p + k * producers`.
+#[allow(clippy::too_many_arguments)]
 fn produce(
     tx: Dispatcher,
     s: Scenario,
@@ -270,6 +279,7 @@ fn produce(
     per: u64,
     ready: &AtomicUsize,
     parties: usize,
+    stamped: bool,
 ) -> Produced {
     let mut payload = Payload::new(s.large);
     let mut latencies = Vec::with_capacity(if s.latency {
@@ -279,13 +289,23 @@ fn produce(
     });
     let mut retries = 0u64;
     let stride = s.producers as u64;
+    let mut at = 0;
     arrive_sharing(ready, parties);
     for k in 0..per {
         let item = payload.item(first + p as u64 + k * stride);
         let t0 = (s.latency && k % SAMPLE_EVERY == 0).then(Instant::now);
         let mut tries = 0u32;
+        // Stamped by the producer itself: one clock reading per `STAMP_EVERY` items.
+        if stamped && k % STAMP_EVERY == 0 {
+            at = StdClock.now();
+        }
         loop {
-            match tx.enqueue(item) {
+            let result = if stamped {
+                tx.enqueue_at(item, at)
+            } else {
+                tx.enqueue(item)
+            };
+            match result {
                 Ok(()) => break,
                 Err(EnqueueError::QueueFull) => {
                     retries += 1;
@@ -310,7 +330,7 @@ fn produce(
 
 /// One sample: `iters` items (at least `MIN_ITEMS`) through a fresh dispatcher; returns
 /// the time of `iters` items.
-fn run(s: Scenario, iters: u64, totals: &mut Totals) -> Duration {
+fn run(s: Scenario, stamped: bool, iters: u64, totals: &mut Totals) -> Duration {
     let per = iters.max(MIN_ITEMS).div_ceil(s.producers as u64);
     let n = per * s.producers as u64;
     // tempo: `i` from 0 for one producer, `seq.Add(1)` from 1 for parallel ones.
@@ -340,7 +360,7 @@ fn run(s: Scenario, iters: u64, totals: &mut Totals) -> Duration {
         let producers: Vec<_> = (0..s.producers)
             .map(|p| {
                 let tx = tx.clone();
-                scope.spawn(move || produce(tx, s, p, first, per, ready, parties))
+                scope.spawn(move || produce(tx, s, p, first, per, ready, parties, stamped))
             })
             .collect();
         drop(tx);
@@ -384,13 +404,22 @@ fn run(s: Scenario, iters: u64, totals: &mut Totals) -> Duration {
 fn tempo_scenarios(c: &mut Criterion) {
     let mut g = c.benchmark_group("dispatch");
     g.throughput(Throughput::Elements(1));
-    for s in SCENARIOS {
-        let mut totals = Totals::default();
-        g.bench_function(s.name, |b| {
-            b.iter_custom(|iters| run(s, iters, &mut totals));
-        });
-        if totals.items > 0 {
-            totals.report(s.name);
+    // Each scenario twice: `enqueue` (the dispatcher reads its clock for every item), and
+    // `enqueue_at` with the producer reading the clock once per `STAMP_EVERY` items.
+    for stamped in [false, true] {
+        for s in SCENARIOS {
+            let name = if stamped {
+                format!("{}/stamped_every_{STAMP_EVERY}", s.name)
+            } else {
+                s.name.to_string()
+            };
+            let mut totals = Totals::default();
+            g.bench_function(&name, |b| {
+                b.iter_custom(|iters| run(s, stamped, iters, &mut totals));
+            });
+            if totals.items > 0 {
+                totals.report(&name);
+            }
         }
     }
     g.finish();
