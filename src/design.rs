@@ -123,7 +123,9 @@
 //! word (release). Pending items never exceed the ring's depth, so an admitted item always
 //! finds a free slot, visibly. A shutdown or stop is a `fetch_or` on the same word, so no
 //! item is admitted after it, and "everything accepted was delivered" is exactly "the
-//! pending count is zero" once the bit is set.
+//! pending count is zero" once the bit is set. Items carry a time (their batch's interval
+//! is measured from it): a clock reading taken by a producer that finds nothing pending,
+//! else a recent reading the handles share, which the consumer refreshes as it waits.
 //!
 //! # How it is verified
 //!

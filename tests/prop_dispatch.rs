@@ -8,6 +8,9 @@
 //!   pending items or bytes would go over (exactly at the limit is accepted),
 //!   `PayloadTooLarge` exactly for items over the item limit, `ShuttingDown` after a
 //!   shutdown began, `Stopped` after the deadline;
+//! - every item gets the time the model gives it: a clock reading when nothing was
+//!   pending, else the shared recent reading, moved on by idle enqueues and by the
+//!   consumer's polls once it is `interval / 16` old;
 //! - a poll returns a batch exactly when the model's rules close one (bytes, items,
 //!   interval, shutdown, no producer left), with exactly the model's items, intact and in
 //!   order; the stream ends exactly when the model says;
@@ -111,9 +114,31 @@ struct Model {
     shutting_down: bool,
     producers_gone: bool,
     ended: bool,
+    /// The dispatcher's shared recent clock reading: an item enqueued while others are
+    /// pending takes it as its time; one enqueued into an idle dispatcher reads the clock
+    /// (and moves it forward); the consumer moves it forward when it reads the clock and
+    /// finds it `max(interval / 16, 1)` old or more.
+    recent: u64,
 }
 
 impl Model {
+    /// The time of an item accepted now.
+    fn stamp(&mut self, now: u64) -> u64 {
+        if self.pending().0 == 0 {
+            self.recent = self.recent.max(now);
+            now
+        } else {
+            self.recent
+        }
+    }
+
+    /// A poll that reads the clock.
+    fn refresh(&mut self, now: u64) {
+        if now >= self.recent + (self.s.interval / 16).max(1) {
+            self.recent = self.recent.max(now);
+        }
+    }
+
     fn pending(&self) -> (usize, usize) {
         let (mut items, mut bytes) = self.held.unwrap_or((0, 0));
         items += self.queue.len();
@@ -136,8 +161,8 @@ impl Model {
         Ok(())
     }
 
-    /// How many items the next batch takes if it is complete at `now`.
-    fn next(&self, now: u64) -> Option<usize> {
+    /// The next batch's items so far, and whether a limit closed it.
+    fn open(&self) -> Option<(usize, bool)> {
         let s = self.s;
         let first = self.queue.front()?;
         let (mut n, mut bytes, mut closed) = (0usize, 0usize, false);
@@ -163,8 +188,15 @@ impl Model {
         if n == s.max_batch_items {
             closed = true;
         }
+        Some((n, closed))
+    }
+
+    /// How many items the next batch takes if it is complete at `now`.
+    fn next(&self, now: u64) -> Option<usize> {
+        let (n, closed) = self.open()?;
+        let first = self.queue.front()?;
         let flush = self.shutting_down || self.producers_gone;
-        (closed || flush || now.saturating_sub(first.at) >= s.interval).then_some(n)
+        (closed || flush || now.saturating_sub(first.at) >= self.s.interval).then_some(n)
     }
 }
 
@@ -185,10 +217,11 @@ impl Side {
                 let got = tx.enqueue(&bytes_of(self.next_n, len));
                 prop_assert_eq!(got, want);
                 if got.is_ok() {
+                    let at = model.stamp(self.clock.now());
                     model.queue.push_back(Item {
                         n: self.next_n,
                         len,
-                        at: self.clock.now(),
+                        at,
                     });
                     self.next_n += 1;
                 } else {
@@ -237,6 +270,7 @@ fn run(s: Settings, ops: Vec<Op>) -> Result<(), TestCaseError> {
         shutting_down: false,
         producers_gone: false,
         ended: false,
+        recent: 0,
     };
     let mut side = Side {
         tx: Some(tx),
@@ -253,7 +287,13 @@ fn run(s: Settings, ops: Vec<Op>) -> Result<(), TestCaseError> {
             side.apply(op, &mut model)?;
             continue;
         };
-        let want = model.next(side.clock.now());
+        let now = side.clock.now();
+        // The consumer reads the clock when its open batch has items and no limit closed
+        // it.
+        if !model.ended && matches!(model.open(), Some((_, false))) {
+            model.refresh(now);
+        }
+        let want = model.next(now);
         let ended = model.ended
             || (want.is_none()
                 && model.queue.is_empty()
@@ -304,7 +344,7 @@ proptest! {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(if cfg!(miri) { 6 } else { 512 }),
+            .unwrap_or(if cfg!(miri) { 6 } else { 4096 }),
         // No regressions file in the repository: a failure prints its minimal case.
         failure_persistence: None,
         ..ProptestConfig::default()

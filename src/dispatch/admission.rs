@@ -112,12 +112,13 @@ impl Admission {
     }
 
     /// The state check alone, in the order the enqueue errors are reported: stopped, then
-    /// shutting down.
+    /// shutting down. Returns the word it read.
     #[inline]
-    pub(crate) fn check(&self) -> Result<(), Refused> {
-        match Word(self.word.load(Relaxed)).refusal() {
+    pub(crate) fn check(&self) -> Result<Word, Refused> {
+        let w = Word(self.word.load(Relaxed));
+        match w.refusal() {
             Some(r) => Err(r),
-            None => Ok(()),
+            None => Ok(w),
         }
     }
 

@@ -15,17 +15,31 @@ use crate::wait::{deadline_in, Strategy, Wait};
 /// The receiving end of a dispatcher: hands out [`Batch`]es, in order, one at a time.
 /// `Send`, not `Clone`: one consumer.
 ///
-/// A batch begins with the oldest item not yet delivered, and the *interval* starts when
-/// that item was enqueued. The batch closes at the first of:
+/// A batch begins with the oldest item not yet delivered, and the *interval* starts at
+/// that item's time (see below). The batch closes at the first of:
 /// - the next item would take it over `max_batch_bytes` (that item starts the next batch);
 /// - its bytes reach `max_batch_bytes`, or its items `max_batch_items`;
-/// - the interval elapses (an item enqueued after that starts the next batch);
+/// - the interval elapses (an item whose time is past it starts the next batch);
 /// - a shutdown begins, or every [`Dispatcher`](crate::dispatch::Dispatcher) handle is
 ///   gone: what was accepted is flushed without waiting for intervals.
 ///
 /// So an item longer than `max_batch_bytes` goes out alone, and a batch is never empty.
-/// Which items share a batch depends only on their order, sizes and enqueue times, not on
-/// when the consumer asks.
+/// Which items share a batch depends only on their order, sizes and times, not on when
+/// the consumer asks.
+///
+/// **Item times.** An item enqueued into an idle dispatcher (nothing pending) gets a fresh
+/// clock reading: it starts a batch. An item enqueued while others are pending gets a
+/// recent reading the handles share, which a producer moves on when it finds the
+/// dispatcher idle, and the consumer whenever it checks a waiting batch's interval and
+/// finds the reading `interval / 16` old or more. So producers read the clock only when
+/// the dispatcher is idle (the clock is most of an enqueue's cost otherwise), and an
+/// item's time is never after its enqueue: at most `interval / 16` and one consumer poll
+/// before it while the consumer waits for a batch to fill, and as old as the consumer's
+/// last poll while it is busy with a batch (the items enqueued meanwhile then share
+/// batches up to the byte and item limits, flushed as soon as it is back). Times can thus
+/// only make batches close earlier or hold more items, never later.
+/// [`enqueue_at`](crate::dispatch::Dispatcher::enqueue_at) gives an item the caller's
+/// time.
 ///
 /// The stream ends ([`next_batch`](Self::next_batch) returns `None`) after a shutdown
 /// delivered everything, after a stop (what was not handed out is dropped and counted in
@@ -45,7 +59,7 @@ pub struct Batches {
 struct Open {
     len: usize,
     bytes: usize,
-    /// The first item's enqueue time.
+    /// The first item's time.
     first: u64,
     /// A limit closed it: the next frag (if any) starts the next batch.
     closed: bool,
@@ -199,10 +213,11 @@ impl Batches {
         // Every producer handle is gone and all they published is scanned.
         let closed = self.consumer.cnc().ended(next).is_some();
         if self.open.len > 0 {
+            let now = self.shared.clock.now();
+            self.shared.refresh(now);
             let flush = word.shutting_down()
                 || closed
-                || self.shared.clock.now().saturating_sub(self.open.first)
-                    >= self.shared.settings.interval;
+                || now.saturating_sub(self.open.first) >= self.shared.settings.interval;
             if flush {
                 return Poll::Ready;
             }
@@ -383,14 +398,15 @@ impl<'r> Batch<'r> {
     }
 
     /// The items as frags: `seq()` is the item's place in the dispatcher's total order,
-    /// `sig()` its enqueue time (clock ticks), `meta().tsorig` the same time compressed.
+    /// `sig()` its time (clock ticks; see [`Batches`]), `meta().tsorig` the same time
+    /// compressed.
     #[inline]
     pub fn frags(&self) -> BatchIter<'_> {
         let (mcache, dcache) = self.rx.consumer.views();
         BatchIter::new(mcache, dcache, self.run, &self.reached)
     }
 
-    /// When the first item was enqueued, in clock ticks.
+    /// The first item's time, in clock ticks (see [`Batches`]).
     pub fn first_enqueued(&self) -> u64 {
         let (mcache, _) = self.rx.consumer.views();
         mcache.sig_gated(self.run.start)

@@ -76,9 +76,10 @@ impl Dispatcher {
     /// dispatcher's clock ticks (nanoseconds of the clock given to
     /// [`clock`](DispatcherBuilder::clock), or of [`StdClock`]): for producers that
     /// already read the clock (an event's own timestamp, one reading for many items),
-    /// which saves the dispatcher's reading per item (about 50 ns for `StdClock` on a
-    /// virtual machine). The time decides which batch the item falls in, as with
-    /// `enqueue`; a time that is not the clock's only moves batch boundaries.
+    /// which saves the dispatcher's clock reading when it is idle (about 25 to 50 ns for
+    /// `StdClock` on a virtual machine) and gives the item an exact time. The time decides
+    /// which batch the item falls in, as with `enqueue`; a time that is not the clock's
+    /// only moves batch boundaries.
     ///
     /// ```
     /// use milonga::clock::{Clock, StdClock};
@@ -151,16 +152,16 @@ impl Dispatcher {
     #[inline(always)]
     fn try_enqueue(&self, item: &[u8], at: Option<u64>) -> Result<(), Refusal> {
         let shared = &*self.shared;
-        shared.admission.check().map_err(Refusal::Admission)?;
+        let word = shared.admission.check().map_err(Refusal::Admission)?;
         let len = item.len();
         if len > shared.settings.item_limit {
             return Err(Refusal::TooLarge(len));
         }
-        // The time is read before the admission, so that a clock that panics leaves
+        // The time is taken before the admission, so that a clock that panics leaves
         // nothing admitted.
         let now = match at {
             Some(at) => at,
-            None => shared.clock.now(),
+            None => shared.stamp(word.items()),
         };
         shared
             .admission
@@ -419,6 +420,7 @@ impl DispatcherBuilder {
             .map_err(ConfigError::Ring)?;
         let settings = Settings {
             interval,
+            refresh: (interval / 16).max(1),
             max_batch_bytes: self.max_batch_bytes,
             max_batch_items,
             item_limit: self

@@ -50,7 +50,8 @@
 //! Items travel through one [`mpsc` shared ring](crate::mpsc) of `max_items` slots of
 //! `max_item_bytes`, so every item has one place in a total order (FIFO per producer, and
 //! across producers in the order they claimed their slots). Each item's frag carries its
-//! enqueue time (the dispatcher's clock, nanoseconds) in its `sig`.
+//! time (the dispatcher's clock, nanoseconds; read by a producer only when the dispatcher
+//! is idle, see [`Batches`]) in its `sig`.
 //!
 //! What is accepted is decided by one atomic word holding the state (running, shutting
 //! down, stopped) and the pending items and bytes: an enqueue admits its item with one
@@ -60,7 +61,7 @@
 //! its admission succeeded, which a shutdown that set its bit first never allows.
 //!
 //! The consumer forms batches as it reads the ring (see [`Batches`] for the rules): which
-//! items share a batch depends only on their order, sizes and enqueue times.
+//! items share a batch depends only on their order, sizes and times.
 //!
 //! # From tempo
 //! | tempo | here |

@@ -16,6 +16,9 @@ pub(crate) struct Shared {
     pub(crate) out: CachePadded<Delivered>,
     pub(crate) settings: Settings,
     pub(crate) clock: Arc<dyn Clock + Send + Sync>,
+    /// A recent reading of the clock, shared by the handles: the time of an item enqueued
+    /// while others are pending (see [`Shared::stamp`]).
+    recent: CachePadded<AtomicU64>,
 }
 
 /// The settings the handles read.
@@ -23,6 +26,9 @@ pub(crate) struct Shared {
 pub(crate) struct Settings {
     /// Clock ticks (nanoseconds) from a batch's first item to its flush.
     pub(crate) interval: u64,
+    /// `max(interval / 16, 1)`: how old the shared recent reading may get while the
+    /// consumer polls.
+    pub(crate) refresh: u64,
     /// 0: no byte limit per batch.
     pub(crate) max_batch_bytes: usize,
     pub(crate) max_batch_items: usize,
@@ -61,6 +67,37 @@ impl Shared {
             out: CachePadded::new(Delivered::default()),
             settings,
             clock,
+            recent: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The time of an item enqueued when `pending` items were pending: a clock reading if
+    /// none was (the item starts a batch), else the shared recent reading (which the
+    /// consumer refreshes while it waits for a batch to fill), so that a producer reads
+    /// the clock only when the dispatcher is idle.
+    #[inline(always)]
+    pub(crate) fn stamp(&self, pending: u64) -> u64 {
+        if pending == 0 {
+            let now = self.clock.now();
+            self.recent.fetch_max(now, Relaxed);
+            now
+        } else {
+            self.recent.load(Relaxed)
+        }
+    }
+
+    /// The consumer read the clock (`now`): refreshes the recent reading if it is
+    /// [`Settings::refresh`] old or more (so its line is written at most 16 times an
+    /// interval).
+    #[inline]
+    pub(crate) fn refresh(&self, now: u64) {
+        if now
+            >= self
+                .recent
+                .load(Relaxed)
+                .saturating_add(self.settings.refresh)
+        {
+            self.recent.fetch_max(now, Relaxed);
         }
     }
 
