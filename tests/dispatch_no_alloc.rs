@@ -71,7 +71,7 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, usize) {
 }
 
 /// Items per test (after the warm-up).
-const ITEMS: u64 = if cfg!(miri) { 100 } else { 100_000 };
+const ITEMS: u64 = if cfg!(miri) { 500 } else { 100_000 };
 
 /// Writes `"event:" + id` into `buf` (as tempo's benchmarks name their items) and returns
 /// the item: no allocation.
