@@ -1,0 +1,3 @@
+module gopipeline
+
+go 1.22
