@@ -345,17 +345,9 @@ impl Entry {
     }
 }
 
-/// The MurmurHash3 64-bit finaliser (a bijection that spreads sequential and strided ids),
-/// as in [`Tcache`](crate::Tcache).
-#[inline(always)]
-const fn hash(id: u64) -> u64 {
-    let mut h = id;
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
+// The MurmurHash3 64-bit finaliser (a bijection that spreads sequential and strided ids),
+// shared with `Tcache`.
+use crate::tcache::hash;
 
 /// The home slot of `id` in an index of `n` slots (`n <= 2^32`): the hash's top 32 bits
 /// scaled to `0..n` by a multiply (no division: thumbv6m has no divide instruction).

@@ -46,9 +46,10 @@ const MAX_DEPTH: usize = {
     }
 };
 
-/// The map's home slot for `tag` is `hash(tag) & mask`: the MurmurHash3 finaliser.
+/// The map's home slot for `tag` is `hash(tag) & mask`: the MurmurHash3 finaliser (also
+/// the gap detector's, in `seq_gap`).
 #[inline(always)]
-const fn hash(tag: u64) -> u64 {
+pub(crate) const fn hash(tag: u64) -> u64 {
     let mut h = tag;
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
