@@ -155,14 +155,24 @@ fn seed() -> u64 {
     let s = std::env::var("MILONGA_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
     eprintln!("MILONGA_CRASH_SEED={s}");
     s
 }
 
 /// Reads and checks frags from `seq` on until the stream ends; returns the seq after the
 /// last frag and whether it ended as failed.
-fn drain(rx: &mut milonga::spsc::Consumer<'static>, mut seq: u64, stop_at: Option<u64>) -> (u64, Option<TryRecvError>) {
+fn drain(
+    rx: &mut milonga::spsc::Consumer<'static>,
+    mut seq: u64,
+    stop_at: Option<u64>,
+) -> (u64, Option<TryRecvError>) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if Some(seq) == stop_at {
@@ -225,7 +235,11 @@ fn a_producer_killed_mid_stream_ends_its_stream_as_failed_after_all_it_published
     let mut x = seed();
     for round in 0..4 {
         let dir = Dir::new(&format!("producer{round}"));
-        let link = ShmLink::builder().depth(64).mtu(MTU).create(dir.link()).unwrap();
+        let link = ShmLink::builder()
+            .depth(64)
+            .mtu(MTU)
+            .create(dir.link())
+            .unwrap();
         let mut rx = link.consumer(0).unwrap();
         let kid = Kid::spawn(&producer_spec(&dir.link(), false));
         // Read a random number of frags (the producer is then anywhere in its loop: in a
@@ -241,12 +255,17 @@ fn a_producer_killed_mid_stream_ends_its_stream_as_failed_after_all_it_published
         // Exact: the consumer counted every frag of the stream once.
         assert_eq!(rx.counters().consumed_frags, end_seq);
         let published = link.metrics().snapshot().producer.published_frags;
-        assert!(end_seq - published <= 1, "a publish is counted right after it");
+        assert!(
+            end_seq - published <= 1,
+            "a publish is counted right after it"
+        );
 
         // A new producer takes the stream over and goes on after the last frag.
         let kid = Kid::spawn(&producer_spec(&dir.link(), true));
         // Until it has reopened the stream, the consumer still finds it ended.
-        wait_until("the stream is reopened", || link.status().signal == milonga::Signal::Run);
+        wait_until("the stream is reopened", || {
+            link.status().signal == milonga::Signal::Run
+        });
         let more = end_seq + 1 + next(&mut x) % 5_000;
         let (seq, _) = drain(&mut rx, end_seq, Some(more));
         assert_eq!(seq, more);
@@ -260,7 +279,11 @@ fn a_producer_killed_mid_stream_ends_its_stream_as_failed_after_all_it_published
 #[test]
 fn a_dead_producer_without_reclaim_is_refused_by_name() {
     let dir = Dir::new("refuse");
-    let link = ShmLink::builder().depth(8).mtu(MTU).create(dir.link()).unwrap();
+    let link = ShmLink::builder()
+        .depth(8)
+        .mtu(MTU)
+        .create(dir.link())
+        .unwrap();
     let mut rx = link.consumer(0).unwrap();
     let kid = Kid::spawn(&producer_spec(&dir.link(), false));
     drain(&mut rx, 0, Some(3));
@@ -280,7 +303,11 @@ fn a_killed_reliable_consumer_is_reclaimed_and_resumes_without_a_gap() {
     let mut x = seed();
     for round in 0..3 {
         let dir = Dir::new(&format!("consumer{round}"));
-        let link = ShmLink::builder().depth(64).mtu(MTU).create(dir.link()).unwrap();
+        let link = ShmLink::builder()
+            .depth(64)
+            .mtu(MTU)
+            .create(dir.link())
+            .unwrap();
         let mut tx = link.producer().unwrap();
         let total = 30_000u64;
         let kid = Kid::spawn(&format!("consumer {} 0 0 {total}", dir.link().display()));
@@ -288,7 +315,9 @@ fn a_killed_reliable_consumer_is_reclaimed_and_resumes_without_a_gap() {
         assert!(publish_until(&mut tx, kill_at));
         kid.kill();
         // The producer waits (the default policy) and sees the consumer dead.
-        wait_until("the consumer is seen dead", || link.status().reliable[0].state == RoleState::Dead);
+        wait_until("the consumer is seen dead", || {
+            link.status().reliable[0].state == RoleState::Dead
+        });
         let progress = link.metrics().snapshot().consumers[0].rx_seq;
         // It can publish at most a window past the dead consumer's progress.
         let window_end = progress + 64;
@@ -308,7 +337,10 @@ fn a_killed_reliable_consumer_is_reclaimed_and_resumes_without_a_gap() {
         drop(tx);
         let snap = link.metrics().snapshot();
         assert_eq!(snap.producer.published_frags, total);
-        assert_eq!(snap.consumers[0].counters.consumed_frags, total, "round {round}");
+        assert_eq!(
+            snap.consumers[0].counters.consumed_frags, total,
+            "round {round}"
+        );
     }
 }
 
@@ -324,7 +356,11 @@ fn a_killed_reliable_consumer_is_evicted_by_policy_and_credits_flow_again() {
         .unwrap();
     let mut tx = link.producer().unwrap();
     let mut survivor = link.consumer(1).unwrap();
-    let kid = Kid::spawn(&format!("consumer {} 0 0 {}", dir.link().display(), u64::MAX));
+    let kid = Kid::spawn(&format!(
+        "consumer {} 0 0 {}",
+        dir.link().display(),
+        u64::MAX
+    ));
     let mut read = 0;
     // Publish 100 frags (the child reads them too), then kill the child.
     while tx.next_seq() < 100 {
@@ -335,7 +371,9 @@ fn a_killed_reliable_consumer_is_evicted_by_policy_and_credits_flow_again() {
         }
         read = drain(&mut survivor, read, Some(tx.next_seq())).0;
     }
-    wait_until("the child read everything", || link.metrics().snapshot().consumers[0].rx_seq >= 90);
+    wait_until("the child read everything", || {
+        link.metrics().snapshot().consumers[0].rx_seq >= 90
+    });
     kid.kill();
     // The survivor keeps up; the dead consumer would stop the producer 32 frags past its
     // progress, but it is evicted and the stream goes on for 10 windows.
@@ -353,6 +391,9 @@ fn a_killed_reliable_consumer_is_evicted_by_policy_and_credits_flow_again() {
     }
     let status = link.status();
     assert_eq!(status.reliable[0].state, RoleState::Evicted);
-    assert!(matches!(link.reclaim_consumer(0), Err(milonga::shm::ShmError::Evicted(_))));
+    assert!(matches!(
+        link.reclaim_consumer(0),
+        Err(milonga::shm::ShmError::Evicted(_))
+    ));
     assert!(link.metrics().snapshot().consumers[0].detached);
 }
