@@ -7,6 +7,9 @@
 //! each hook is then one branch on a `None`, taken only on a slow path (housekeeping, an
 //! empty poll, a producer out of credits, a drop), never per frag.
 
+// Only the shared-memory owner attaches a watch or resumes a stream.
+#![cfg_attr(not(all(feature = "shm", unix, not(milonga_loom))), allow(dead_code))]
+
 use crate::cnc::Cnc;
 use crate::dcache::DCache;
 use crate::frag::FragMeta;

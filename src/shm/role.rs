@@ -280,6 +280,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "system calls on processes")]
     fn this_process_is_alive_and_a_reused_pid_is_not() {
         let me = Me::get();
         assert!(me.alive());
@@ -296,6 +297,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "system calls on processes")]
     fn claims_are_exclusive_and_leaving_frees() {
         let line = RoleLine {
             word: AtomicU64::new(0),
@@ -314,6 +316,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "system calls on processes")]
     fn a_dead_holder_is_reclaimed_only_explicitly() {
         let dead = Me {
             pid: i32::MAX as u32,

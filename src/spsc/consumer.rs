@@ -97,6 +97,7 @@ impl<'a> Consumer<'a> {
     /// fresh fseq: the start of the stream), watched by its storage owner's `hook`. It is
     /// not counted among the link's attached consumers: its fseq keeps gating the producer
     /// after it is dropped, until another handle takes the role over.
+    #[cfg(all(feature = "shm", unix, not(milonga_loom)))]
     pub(crate) fn resume(
         parts: Parts<'a>,
         fseq: Ref<'a, Fseq>,

@@ -88,6 +88,7 @@ impl<'a> LossyConsumer<'a> {
     /// published (a fresh fseq: the start of the stream), watched by its storage owner's
     /// `hook`; not counted among the link's attached consumers. Frags published since and
     /// already overwritten are found, and counted as lost, by its first read.
+    #[cfg(all(feature = "shm", unix, not(milonga_loom)))]
     pub(crate) fn resume(
         parts: Parts<'a>,
         fseq: Ref<'a, Fseq>,
