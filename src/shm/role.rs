@@ -237,9 +237,10 @@ impl RoleLine {
         );
     }
 
-    /// If the live holder of this (producer) role died, fences it for `me`: `Some(word)`
-    /// to the one caller that must now close the stream and then [`bury`](Self::bury) it.
-    pub(crate) fn fence_if_dead(&self, me: Me) -> Option<Word> {
+    /// If the live holder of this (producer) role died, fences it for `me`: `Some((word,
+    /// dead pid))` to the one caller that must now close the stream and then
+    /// [`bury`](Self::bury) it.
+    pub(crate) fn fence_if_dead(&self, me: Me) -> Option<(Word, u32)> {
         let w = self.word();
         let fenceable = matches!(w.state(), State::Live | State::Fenced) && !w.holder_alive();
         if !fenceable {
@@ -249,7 +250,7 @@ impl RoleLine {
         self.word
             .compare_exchange(w.0, fenced.0, Acquire, Relaxed)
             .ok()
-            .map(|_| fenced)
+            .map(|_| (fenced, w.pid()))
     }
 
     /// The fencer closed the stream of the dead holder `dead_pid`: the role is dead (and
@@ -329,7 +330,8 @@ mod tests {
         };
         let me = Me::get();
         assert_eq!(line.claim(me, false), Err(ClaimError::HeldByDead(dead.pid)));
-        let fenced = line.fence_if_dead(me).unwrap();
+        let (fenced, pid) = line.fence_if_dead(me).unwrap();
+        assert_eq!(pid, dead.pid);
         assert_eq!(line.word().state(), State::Fenced);
         assert!(line.fence_if_dead(me).is_none()); // one fencer
         line.bury(fenced, dead.pid);
