@@ -225,13 +225,18 @@ impl<'a> LossyConsumer<'a> {
                     return Err(LossyTryRecvError::Overrun(self.skip(found, false)))
                 }
             };
-            // Frags lost since the last frag this consumer saw carried these bytes.
-            self.counters.lost_bytes += before.wrapping_sub(self.bytes_before);
+            // Frags lost since the last frag this consumer saw carried these bytes. (Values
+            // read from metadata are untrusted on a link in shared memory: the counts they
+            // feed wrap, as seqs do, rather than overflow.)
+            self.counters.lost_bytes = self
+                .counters
+                .lost_bytes
+                .wrapping_add(before.wrapping_sub(self.bytes_before));
             self.bytes_before = before;
             let sz = meta.sz as usize;
             if !self.dcache.in_bounds(meta.offset, sz) {
                 self.counters.read_lost += 1;
-                self.counters.lost_bytes += sz as u64;
+                self.counters.lost_bytes = self.counters.lost_bytes.wrapping_add(sz as u64);
                 self.advance(sz);
                 return Err(LossyTryRecvError::Corrupt { seq });
             }
@@ -322,7 +327,7 @@ impl<'a> LossyConsumer<'a> {
     #[inline]
     fn advance(&mut self, sz: usize) {
         self.rx_seq = seq::inc(self.rx_seq, 1);
-        self.bytes_before += sz as u64;
+        self.bytes_before = self.bytes_before.wrapping_add(sz as u64);
         self.since_publish += 1;
         if self.since_publish >= self.release_every {
             self.housekeeping();
@@ -348,12 +353,13 @@ impl<'a> LossyConsumer<'a> {
             resume = seq::inc(self.rx_seq, 1);
         }
         let lost = seq::diff(resume, self.rx_seq) as u64;
+        // `found` came from a slot (untrusted on a link in shared memory): the counts wrap.
         if reading {
             self.counters.read_overruns += 1;
-            self.counters.read_lost += lost;
+            self.counters.read_lost = self.counters.read_lost.wrapping_add(lost);
         } else {
             self.counters.poll_overruns += 1;
-            self.counters.poll_lost += lost;
+            self.counters.poll_lost = self.counters.poll_lost.wrapping_add(lost);
         }
         self.rx_seq = resume;
         self.housekeeping();
@@ -395,7 +401,8 @@ impl<'a> LossyConsumer<'a> {
         let err = match self.parts.cnc.ended(self.rx_seq) {
             Some(failed) => {
                 let total = self.parts.cnc.producer_counters().published_bytes;
-                self.counters.lost_bytes += total.wrapping_sub(self.bytes_before);
+                let lost = total.wrapping_sub(self.bytes_before);
+                self.counters.lost_bytes = self.counters.lost_bytes.wrapping_add(lost);
                 self.bytes_before = total;
                 if failed {
                     LossyTryRecvError::Failed
