@@ -34,6 +34,8 @@ use crate::typed;
 /// Mtus of the links: under, at and over one chunk, some not a multiple of a word.
 const MTUS: [usize; 5] = [8, 12, 60, 64, 130];
 
+/// Cases per property: `PROPTEST_CASES` if set, else 256 (8 under Miri, which sees the
+/// variable only with `-Zmiri-env-forward=PROPTEST_CASES`).
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
