@@ -283,7 +283,7 @@ impl<'a> DCache<'a> {
 
     /// The addresses the store spans, for tests that check every payload handed out lies
     /// inside it.
-    #[cfg(all(test, not(milonga_loom)))]
+    #[cfg(all(test, feature = "std", not(milonga_loom)))]
     pub(crate) fn span(&self) -> core::ops::Range<usize> {
         let start = self.chunks.get().as_ptr().addr();
         start..start + self.words * WORD_SZ
