@@ -168,8 +168,9 @@ impl Resume {
             };
             at.cursor = Self::after(dcache, &meta)?;
             at.next_seq = seq::inc(at.next_seq, 1);
-            at.published_frags += 1;
-            at.published_bytes += u64::from(meta.sz);
+            // The counts came from the region: untrusted, so they wrap.
+            at.published_frags = at.published_frags.wrapping_add(1);
+            at.published_bytes = at.published_bytes.wrapping_add(u64::from(meta.sz));
         }
         Ok(at)
     }

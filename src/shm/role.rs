@@ -106,7 +106,13 @@ impl Me {
     /// Whether this process still runs: its pid exists, is not a zombie and (on Linux)
     /// started when it did.
     fn alive(self) -> bool {
-        let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) else {
+        // A pid is a positive `i32`: any other value (a corrupt word) names no process (and
+        // a negative one would name a process group).
+        let Some(pid) = i32::try_from(self.pid)
+            .ok()
+            .filter(|&p| p > 0)
+            .and_then(rustix::process::Pid::from_raw)
+        else {
             return false;
         };
         // EPERM: the process exists, owned by another user.

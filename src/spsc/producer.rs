@@ -546,8 +546,10 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         self.tx_seq = seq::inc(seq, 1);
         self.cr_avail -= 1;
         self.cursor = DCache::after(at, len);
-        self.counters.published_frags += 1;
-        self.counters.published_bytes += len as u64;
+        // The counts wrap: a producer that took over a stream in shared memory resumed
+        // them from the region, which is untrusted.
+        self.counters.published_frags = self.counters.published_frags.wrapping_add(1);
+        self.counters.published_bytes = self.counters.published_bytes.wrapping_add(len as u64);
         self.parts
             .cnc
             .publish_tx(self.counters.published_frags, self.counters.published_bytes);
