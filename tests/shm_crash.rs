@@ -311,6 +311,11 @@ fn a_killed_reliable_consumer_is_reclaimed_and_resumes_without_a_gap() {
         let mut tx = link.producer().unwrap();
         let total = 30_000u64;
         let kid = Kid::spawn(&format!("consumer {} 0 0 {total}", dir.link().display()));
+        // Killed before it claims its role, it would leave nothing to reclaim.
+        let pid = kid.0.id();
+        wait_until("the child holds the role", || {
+            link.status().reliable[0].pid == Some(pid)
+        });
         let kill_at = next(&mut x) % 20_000;
         assert!(publish_until(&mut tx, kill_at));
         kid.kill();

@@ -436,6 +436,9 @@ impl ShmLink {
     }
 
     fn take_producer<W: WriteMode>(&self, reclaim: bool) -> Result<Producer<'static, W>, ShmError> {
+        if !self.region.writable {
+            return Err(ShmError::ReadOnly);
+        }
         if W::SHARED != self.region.layout.shared() {
             return Err(ShmError::WriteMode {
                 lossy: self.geometry().lossy,
