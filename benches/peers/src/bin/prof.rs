@@ -34,14 +34,16 @@
 //! `try_batch`), `m-sig-poll` / `m-sig-batch` (the value in the sig, no payload), `rtrb`
 //! (`push` / `pop`), `rtrb-chunk` (`write_chunk_uninit` / `read_chunk`), `dis` (disruptor:
 //! `try_publish` per event, `EventPoller::take` batches), `dis-bp` (disruptor:
-//! `try_batch_publish` per chunk in `st`, `take` batches).
+//! `try_batch_publish` per chunk in `st`, `take` batches); in `mt` only, `raw`: the
+//! physical reference, a ring whose messages carry their own seq (no index, no metadata:
+//! `SIZE / 64` of a cache line moved per message; see `raw`).
 //!
 //! Every side does the same work on a message: the producer stamps the message's number in
 //! its first word; the consumer checks that word and folds every word of the payload into
 //! a checksum (so no read is optimised away).
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use milonga::spsc::{Budget, Consumer, Link, Producer};
@@ -634,14 +636,86 @@ fn threaded<const W: usize, const N: usize>(variant: &str, msgs: u64, batch: usi
                 },
             )
         }
+        "raw" => raw::<W>(msgs),
         v => usage(&format!("unknown variant for mt {v}")),
     }
+}
+
+/// One cache line of the reference ring: eight atomic words.
+#[repr(C, align(64))]
+struct Line([AtomicU64; 8]);
+
+/// The physical reference: the least a ring can move between the cores. Messages of
+/// `8 * W` bytes (`W` 1 or 8) packed `8 / W` to a cache line, each carrying its own
+/// `seq + 1` in its first word (stored last, with release ordering), so the consumer polls
+/// the message itself; the consumer reports its position every 64 messages and the
+/// producer reads it only when its cached credits run out. Per message: `W / 8` of a line
+/// from producer to consumer, and no index line per message.
+fn raw<const W: usize>(msgs: u64) -> Stats {
+    const LINES: usize = 1024;
+    let per_line = 8 / W;
+    let slots = (LINES * per_line) as u64;
+    let ring: Vec<Line> = (0..LINES)
+        .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
+        .collect();
+    let pos = crossbeam_utils::CachePadded::new(AtomicU64::new(0));
+    let (ring, pos) = (&ring, &pos);
+    let word = move |seq: u64| {
+        let i = (seq % slots) as usize * W;
+        &ring[i / 8].0[i % 8..i % 8 + W]
+    };
+    pair(
+        move || {
+            let mut refused = 0;
+            let mut limit = slots;
+            for seq in 0..msgs {
+                while seq >= limit {
+                    limit = pos.load(Ordering::Acquire) + slots;
+                    if seq >= limit {
+                        refused += 1;
+                        std::hint::spin_loop();
+                    }
+                }
+                let w = word(seq);
+                for x in &w[1..] {
+                    x.store(0x5a5a_5a5a_5a5a_5a5a, Ordering::Relaxed);
+                }
+                w[0].store(seq + 1, Ordering::Release);
+            }
+            refused
+        },
+        move || {
+            let (mut empty, mut sum) = (0u64, 0u64);
+            for seq in 0..msgs {
+                let w = word(seq);
+                loop {
+                    let v = w[0].load(Ordering::Acquire);
+                    if v == seq + 1 {
+                        break;
+                    }
+                    if v > seq + 1 {
+                        fail("raw ring overrun", seq);
+                    }
+                    empty += 1;
+                    std::hint::spin_loop();
+                }
+                sum = w[1..]
+                    .iter()
+                    .fold(sum, |a, x| a.rotate_left(5) ^ x.load(Ordering::Relaxed));
+                if seq % 64 == 63 {
+                    pos.store(seq + 1, Ordering::Release);
+                }
+            }
+            black_box(sum);
+            (empty, msgs)
+        },
+    )
 }
 
 fn usage(why: &str) -> ! {
     eprintln!(
         "{why}\nusage: prof st VARIANT SIZE MSGS [CHUNK] [BATCH]\n       prof mt VARIANT SIZE MSGS [BATCH]\n\
-         variants: m-poll m-batch m-sig-poll m-sig-batch rtrb rtrb-chunk dis dis-bp (mt: no sig, no dis-bp); SIZE 8 or 64"
+         variants: m-poll m-batch m-sig-poll m-sig-batch rtrb rtrb-chunk dis dis-bp (st and mt), raw (mt only); SIZE 8 or 64"
     );
     std::process::exit(2)
 }
