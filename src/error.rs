@@ -123,7 +123,9 @@ impl fmt::Display for LinkError {
 
 impl core::error::Error for LinkError {}
 
-/// A frag could not be published. Nothing was published and the link is unchanged.
+/// A frag could not be published. Nothing was published and the link is unchanged, except
+/// after [`Overfilled`](Self::Overfilled), which says how many frags of an in-place batch
+/// went out before it stopped.
 ///
 /// Only [`NoCredits`](Self::NoCredits) (from the `try_*` calls) and
 /// [`Timeout`](Self::Timeout) (from the calls that may give up) mean "try again later";
@@ -176,6 +178,27 @@ pub enum PublishError {
     Disconnected,
     /// The wait strategy gave up before credits came back.
     Timeout,
+    /// A batch of more frags than the credit window (`cr_max`): it could never be
+    /// published whole.
+    TooManyFrags {
+        /// The batch's frags.
+        frags: usize,
+        /// The most frags one batch may have (`cr_max`).
+        max: usize,
+    },
+    /// The fill closure of an in-place batch
+    /// ([`Producer::try_publish_batch_in_place`](crate::spsc::Producer::try_publish_batch_in_place))
+    /// reported more bytes than the region it was lent. That frag was abandoned (its
+    /// region is offered again) and the batch stopped there: the `published` frags before
+    /// it were published, nothing after.
+    Overfilled {
+        /// Frags of the batch published before the one refused.
+        published: usize,
+        /// The length the closure reported.
+        len: usize,
+        /// The region's length (the batch's `max_len`).
+        max: usize,
+    },
 }
 
 impl fmt::Display for PublishError {
@@ -189,6 +212,17 @@ impl fmt::Display for PublishError {
             }
             PublishError::Disconnected => f.write_str("every consumer is gone"),
             PublishError::Timeout => f.write_str("timed out waiting for credits"),
+            PublishError::TooManyFrags { frags, max } => {
+                write!(f, "batch of {frags} frags is longer than the credit window of {max}")
+            }
+            PublishError::Overfilled {
+                published,
+                len,
+                max,
+            } => write!(
+                f,
+                "a frag filled with {len} bytes of a region of {max}: the batch stopped after {published} frags"
+            ),
         }
     }
 }

@@ -137,9 +137,10 @@ pub(crate) struct Resume {
 impl Resume {
     /// Finds where the stream of a producer that is gone (or never was) stands.
     ///
-    /// A producer stores its frag and byte counts after each publish, so they are at most
-    /// one frag behind its mcache; the slots after that point are read (validated reads) to
-    /// find frags it published and did not count. Its next payload goes after the last
+    /// A producer stores its frag and byte counts after each publish (after each batch, for
+    /// a batch publish), so they are at most one batch behind its mcache: at most `cr_max`
+    /// frags, and `cr_max <= depth`. The `depth` slots after that point are read (validated
+    /// reads) to find frags it published and did not count. Its next payload goes after the last
     /// frag's payload. Nothing here is trusted: a region outside the store is
     /// `Err(seq)` of the frag that names it.
     pub(crate) fn find(

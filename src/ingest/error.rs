@@ -57,6 +57,9 @@ impl IngestError {
             PublishError::Timeout => IngestError::TimedOut,
             PublishError::TooLarge { len, max } => IngestError::TooLarge { len, max },
             PublishError::Disconnected => IngestError::Disconnected,
+            PublishError::TooManyFrags { .. } | PublishError::Overfilled { .. } => {
+                unreachable!("an ingest publishes one frag at a time")
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
 use crate::frag::{Ctl, FragMeta, Header};
 use crate::liveness::Hook;
+use crate::mcache::MCache;
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::{Keep, Parts};
@@ -392,6 +393,70 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         Ok(self.write_message(hdr, msg, frags))
     }
 
+    /// Publishes copies of `frags` (each a header and a payload of at most mtu bytes) as
+    /// consecutive frags, in order, with one credit check and one update of the counters for
+    /// the whole batch. All or nothing: it publishes only if every payload fits and credits
+    /// for every frag are available. Returns the first frag's seq (an empty batch publishes
+    /// nothing and returns [`next_seq`](Self::next_seq)).
+    ///
+    /// Each frag is published as [`try_publish`](Self::try_publish) publishes one, so a
+    /// consumer may read the first frags while the producer writes the rest; the batch
+    /// saves the per-frag credit check and counter stores.
+    ///
+    /// # Errors
+    /// [`PublishError::TooManyFrags`] if the batch is longer than the credit window
+    /// (`cr_max`, the ring's depth by default), [`PublishError::TooLarge`] for the first
+    /// payload longer than the mtu, then as [`try_publish`](Self::try_publish):
+    /// [`PublishError::NoCredits`] if fewer credits than frags are available,
+    /// [`PublishError::Disconnected`]. Nothing is published then.
+    ///
+    /// ```
+    /// use milonga::spsc::{Budget, Link};
+    /// use milonga::{Header, PublishError};
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(4).mtu(8).heap_pair()?;
+    /// let batch = [(Header::new(1), &b"one"[..]), (Header::new(2), b"two"), (Header::new(3), b"")];
+    /// assert_eq!(tx.try_publish_batch(&batch), Ok(0)); // seqs 0, 1 and 2
+    /// assert_eq!(tx.try_publish_batch(&batch[..2]), Err(PublishError::NoCredits)); // 1 left
+    /// let long = [(Header::new(4), &[0u8; 9][..])];
+    /// assert_eq!(tx.try_publish_batch(&long), Err(PublishError::TooLarge { len: 9, max: 8 }));
+    /// let got = rx.try_batch(Budget::frags(4)?)?;
+    /// let sigs: Vec<u64> = got.iter().map(|f| f.sig()).collect();
+    /// assert_eq!(sigs, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_publish_batch(&mut self, frags: &[(Header, &[u8])]) -> Result<u64, PublishError> {
+        self.check_batch(frags)?;
+        self.take_credits(frags.len() as u64)?;
+        Ok(self.write_batch(frags))
+    }
+
+    /// [`try_publish_batch`](Self::try_publish_batch), waiting with the handle's
+    /// [`Strategy`] for credits for the whole batch.
+    ///
+    /// # Errors
+    /// As [`try_publish_batch`](Self::try_publish_batch), except that a lack of credits is
+    /// waited out.
+    pub fn publish_batch(&mut self, frags: &[(Header, &[u8])]) -> Result<u64, PublishError> {
+        self.publish_batch_with(frags, self.wait.waiter())
+    }
+
+    /// [`publish_batch`](Self::publish_batch), waiting with `wait` (for this call).
+    ///
+    /// # Errors
+    /// As [`publish_batch`](Self::publish_batch); [`PublishError::Timeout`] if `wait`
+    /// gives up.
+    pub fn publish_batch_with<Wt: Wait>(
+        &mut self,
+        frags: &[(Header, &[u8])],
+        wait: Wt,
+    ) -> Result<u64, PublishError> {
+        self.check_batch(frags)?;
+        self.wait_credits(frags.len() as u64, wait)?;
+        Ok(self.write_batch(frags))
+    }
+
     /// The producer's periodic work, for a loop that may go long without publishing:
     /// beats the heartbeat, publishes the counters, and refreshes the credits if fewer
     /// than the refill mark are left.
@@ -486,20 +551,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         let dcache = self.parts.dcache;
         let len = payload.len();
         let at = dcache.place(self.cursor, len);
-        if W::SHARED {
-            // SAFETY: `place` keeps the region inside the store and `len <= mtu`. Its words
-            // were last used by a frag at least `depth + 1` back (the placement rule in
-            // `dcache`: each frag starts at most `ceil(mtu / 64)` fresh chunks of a store of
-            // `depth + 2` such runs), and the producer holds a credit, so no reliable
-            // consumer still holds that frag; frags sharing a chunk use disjoint words.
-            // Lossy readers only copy with atomic loads and re-check the slot after.
-            unsafe { dcache.write_shared(at, payload) };
-        } else {
-            // SAFETY: as above; with no lossy readers, nobody else touches the region while
-            // this single producer writes it.
-            unsafe { dcache.payload_mut(at, len) }.copy_from_slice(payload);
-            dcache.written(at, len);
-        }
+        copy_in::<W>(dcache, at, payload);
         self.publish_region(hdr, at, len)
     }
 
@@ -527,22 +579,14 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     #[inline(always)]
     fn publish_region(&mut self, hdr: Header, at: u32, len: usize) -> u64 {
         let seq = self.tx_seq;
-        let meta = FragMeta {
+        publish_meta::<W>(
+            self.parts.mcache,
             seq,
-            sig: hdr.sig,
-            offset: at,
-            sz: len as u16,
-            ctl: hdr.ctl,
-            tsorig: hdr.tsorig,
-            tspub: hdr.tspub,
-        };
-        if W::SHARED {
-            self.parts
-                .mcache
-                .publish_with_ledger(&meta, self.counters.published_bytes);
-        } else {
-            self.parts.mcache.publish_gated(&meta);
-        }
+            hdr,
+            at,
+            len,
+            self.counters.published_bytes,
+        );
         self.tx_seq = seq::inc(seq, 1);
         self.cr_avail -= 1;
         self.cursor = DCache::after(at, len);
@@ -554,6 +598,46 @@ impl<'a, W: WriteMode> Producer<'a, W> {
             .cnc
             .publish_tx(self.counters.published_frags, self.counters.published_bytes);
         seq
+    }
+
+    /// A batch of `frags` frags fits the credit window (so it can be published whole).
+    #[inline(always)]
+    fn check_frags(&self, frags: usize) -> Result<(), PublishError> {
+        let max = self.fctl.flow().cr_max;
+        if frags as u64 > max {
+            return Err(PublishError::TooManyFrags {
+                frags,
+                max: max as usize,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a copied batch: it fits the credit window and every payload fits the mtu.
+    #[inline(always)]
+    fn check_batch(&self, frags: &[(Header, &[u8])]) -> Result<(), PublishError> {
+        self.check_frags(frags.len())?;
+        for (_, payload) in frags {
+            self.check_len(payload.len())?;
+        }
+        Ok(())
+    }
+
+    /// Writes and publishes `frags` in order, each as [`write_frag`](Self::write_frag)
+    /// does; their credits (and `len <= mtu`) are checked by the caller. Returns the first
+    /// seq.
+    #[inline(always)]
+    fn write_batch(&mut self, frags: &[(Header, &[u8])]) -> u64 {
+        let (dcache, mcache) = (self.parts.dcache, self.parts.mcache);
+        let mut tail = Tail::new(self);
+        for &(hdr, payload) in frags {
+            let len = payload.len();
+            let at = dcache.place(tail.cursor, len);
+            copy_in::<W>(dcache, at, payload);
+            publish_meta::<W>(mcache, tail.seq, hdr, at, len, tail.bytes);
+            tail.advance(at, len);
+        }
+        tail.first
     }
 
     fn publish_counters(&mut self) {
@@ -622,6 +706,98 @@ impl<'a> Producer<'a, Exclusive> {
         Ok(self.claim_region(len))
     }
 
+    /// Publishes `n` frags written in place, with one credit check and one update of the
+    /// counters for the whole batch. For each frag in turn, `fill(seq, buf)` writes the
+    /// payload into `buf` (`max_len` bytes of the link's store, of unspecified content) and
+    /// returns the frag's header and how many bytes of `buf` it used; the frag is then
+    /// published (as [`WriteClaim::commit_with`] publishes a claim: the next payload goes
+    /// right after the bytes used) before `fill` is called for the next one. Only on links
+    /// without lossy consumers ([`Exclusive`]). Returns the first frag's seq (for `n == 0`,
+    /// [`next_seq`](Self::next_seq): nothing is published and `fill` is not called).
+    ///
+    /// # Errors
+    /// Before anything is published: [`PublishError::TooLarge`] if `max_len` is larger than
+    /// the mtu, [`PublishError::TooManyFrags`] if `n` is larger than the credit window
+    /// (`cr_max`), [`PublishError::NoCredits`] if fewer than `n` credits are available,
+    /// [`PublishError::Disconnected`]; `fill` is then not called.
+    ///
+    /// [`PublishError::Overfilled`] if `fill` reports more than `max_len` bytes for a
+    /// frag: that frag is abandoned (nothing is published for it and its region is
+    /// offered again, as for a claim committed too long) and the batch stops there. The
+    /// frags before it are published, and the error says how many; the producer is left
+    /// exactly as if only those had been asked for (its next frag takes the refused one's
+    /// seq). Likewise, if `fill` panics, the frags before that call stay published and
+    /// the producer continues after them.
+    ///
+    /// ```
+    /// use milonga::spsc::{Budget, Link};
+    /// use milonga::{Header, PublishError};
+    ///
+    /// let (mut tx, mut rx) = Link::builder().depth(8).mtu(16).heap_pair()?;
+    /// // Three readings, each written straight into the store: 8 bytes of 16 used.
+    /// let first = tx.try_publish_batch_in_place(3, 16, |seq, buf| {
+    ///     buf[..8].copy_from_slice(&(seq * 10).to_le_bytes());
+    ///     (Header::new(seq), 8)
+    /// })?;
+    /// assert_eq!((first, tx.next_seq()), (0, 3));
+    /// // A closure that reports more than it was lent stops the batch at that frag.
+    /// let err = tx.try_publish_batch_in_place(3, 8, |seq, _| (Header::new(seq), if seq < 4 { 8 } else { 9 }));
+    /// assert_eq!(err, Err(PublishError::Overfilled { published: 1, len: 9, max: 8 }));
+    /// assert_eq!(tx.next_seq(), 4); // seq 3 went out, seq 4 was abandoned
+    /// let batch = rx.try_batch(Budget::frags(8)?)?;
+    /// let values: Vec<u64> = batch.iter().map(|f| u64::from_le_bytes(f.payload()[..8].try_into().unwrap())).collect();
+    /// assert_eq!(values[..3], [0, 10, 20]);
+    /// assert_eq!(batch.len(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_publish_batch_in_place<F>(
+        &mut self,
+        n: usize,
+        max_len: usize,
+        fill: F,
+    ) -> Result<u64, PublishError>
+    where
+        F: FnMut(u64, &mut [u8]) -> (Header, usize),
+    {
+        self.check_len(max_len)?;
+        self.check_frags(n)?;
+        self.take_credits(n as u64)?;
+        self.fill_batch(n, max_len, fill)
+    }
+
+    /// Writes (with `fill`) and publishes `n` frags; their credits (and `max_len <= mtu`)
+    /// are checked by the caller.
+    #[inline(always)]
+    fn fill_batch<F>(&mut self, n: usize, max_len: usize, mut fill: F) -> Result<u64, PublishError>
+    where
+        F: FnMut(u64, &mut [u8]) -> (Header, usize),
+    {
+        let (dcache, mcache) = (self.parts.dcache, self.parts.mcache);
+        // Dropped on every way out of this call, a panic of `fill` included: the producer
+        // then continues after the frags that went out.
+        let mut tail = Tail::new(self);
+        for published in 0..n {
+            let at = dcache.place(tail.cursor, max_len);
+            // SAFETY: as in `write_frag` (in bounds, credit held, no lossy readers on an
+            // `Exclusive` link). The slice lives only for this call of `fill` (its type is
+            // higher-ranked, so `fill` cannot keep it), which ends before the frag is
+            // published.
+            let (hdr, used) = fill(tail.seq, unsafe { dcache.payload_mut(at, max_len) });
+            if used > max_len {
+                return Err(PublishError::Overfilled {
+                    published,
+                    len: used,
+                    max: max_len,
+                });
+            }
+            dcache.written(at, used);
+            publish_meta::<Exclusive>(mcache, tail.seq, hdr, at, used, tail.bytes);
+            tail.advance(at, used);
+        }
+        Ok(tail.first)
+    }
+
     #[inline(always)]
     fn claim_region(&mut self, len: usize) -> WriteClaim<'_, 'a> {
         let at = self.parts.dcache.place(self.cursor, len);
@@ -635,6 +811,148 @@ impl<'a> Producer<'a, Exclusive> {
             at,
             hdr: Header::default(),
         }
+    }
+}
+
+/// Copies `payload` into the region at word `at` the way the write mode needs (plain
+/// copies, or atomic word stores where lossy readers may be reading). The caller holds the
+/// frag's credit and placed the region with [`DCache::place`] for `payload.len() <= mtu`.
+#[inline(always)]
+fn copy_in<W: WriteMode>(dcache: DCache<'_>, at: u32, payload: &[u8]) {
+    let len = payload.len();
+    if W::SHARED {
+        // SAFETY: `place` keeps the region inside the store and `len <= mtu`. Its words
+        // were last used by a frag at least `depth + 1` back (the placement rule in
+        // `dcache`: each frag starts at most `ceil(mtu / 64)` fresh chunks of a store of
+        // `depth + 2` such runs), and the producer holds a credit, so no reliable
+        // consumer still holds that frag; frags sharing a chunk use disjoint words.
+        // Lossy readers only copy with atomic loads and re-check the slot after.
+        unsafe { dcache.write_shared(at, payload) };
+    } else {
+        // SAFETY: as above; with no lossy readers, nobody else touches the region while
+        // this single producer writes it.
+        copy_small(unsafe { dcache.payload_mut(at, len) }, payload);
+        dcache.written(at, len);
+    }
+}
+
+/// The `N` bytes of `src` at `i` (`i + N <= src.len()`), as a value.
+#[inline(always)]
+fn word<const N: usize>(src: &[u8], i: usize) -> [u8; N] {
+    let mut w = [0; N];
+    w.copy_from_slice(&src[i..i + N]);
+    w
+}
+
+/// `dst.copy_from_slice(src)`, with payloads of at most 16 bytes copied inline (two
+/// overlapping moves) instead of by a call to `memcpy`: the length of a payload is rarely
+/// known where it is copied, and a call costs more than such a copy (and makes the
+/// caller's loop spill its registers).
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n > 16 || dst.len() != n {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
+        let (a, b) = (word::<8>(src, 0), word::<8>(src, n - 8));
+        dst[..8].copy_from_slice(&a);
+        dst[n - 8..].copy_from_slice(&b);
+    } else if n >= 4 {
+        let (a, b) = (word::<4>(src, 0), word::<4>(src, n - 4));
+        dst[..4].copy_from_slice(&a);
+        dst[n - 4..].copy_from_slice(&b);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    }
+}
+
+/// Publishes frag `seq` (payload of `len` bytes at word `at`) in the mcache: the gated
+/// publish, or the seqlock one with the ledger (`bytes_before`: the payload bytes
+/// published before it) on a link with lossy readers. One frag, one slot, in seq order:
+/// every publish path of the producer goes through here.
+#[inline(always)]
+fn publish_meta<W: WriteMode>(
+    mcache: MCache<'_>,
+    seq: u64,
+    hdr: Header,
+    at: u32,
+    len: usize,
+    bytes_before: u64,
+) {
+    let meta = FragMeta {
+        seq,
+        sig: hdr.sig,
+        offset: at,
+        sz: len as u16,
+        ctl: hdr.ctl,
+        tsorig: hdr.tsorig,
+        tspub: hdr.tspub,
+    };
+    if W::SHARED {
+        mcache.publish_with_ledger(&meta, bytes_before);
+    } else {
+        mcache.publish_gated(&meta);
+    }
+}
+
+/// A batch publish under way: where the stream stands after the frags published so far,
+/// kept in locals (registers) rather than in the producer. Dropped, on every way out of
+/// the batch (a panic of an in-place batch's closure included), it stores that into the
+/// producer once: its seq, cursor, credits and counters, and the cnc's copy of the
+/// counters. So the producer never reuses the seq of a frag it published, and the counters
+/// in the cnc are at most one batch behind the mcache while it runs (a batch has at most
+/// `cr_max <= depth` frags: `Resume::find` looks that far past them).
+struct Tail<'p, 'a, W: WriteMode> {
+    producer: &'p mut Producer<'a, W>,
+    /// The batch's first seq.
+    first: u64,
+    /// The next frag's seq, where its payload may go, and the bytes published before it.
+    seq: u64,
+    cursor: u32,
+    bytes: u64,
+}
+
+impl<'p, 'a, W: WriteMode> Tail<'p, 'a, W> {
+    #[inline(always)]
+    fn new(producer: &'p mut Producer<'a, W>) -> Self {
+        Tail {
+            first: producer.tx_seq,
+            seq: producer.tx_seq,
+            cursor: producer.cursor,
+            bytes: producer.counters.published_bytes,
+            producer,
+        }
+    }
+
+    /// The frag `seq` (payload of `len` bytes at word `at`) is published.
+    #[inline(always)]
+    fn advance(&mut self, at: u32, len: usize) {
+        self.seq = seq::inc(self.seq, 1);
+        self.cursor = DCache::after(at, len);
+        // Wraps, as in `publish_region`.
+        self.bytes = self.bytes.wrapping_add(len as u64);
+    }
+}
+
+impl<W: WriteMode> Drop for Tail<'_, '_, W> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let n = self.seq.wrapping_sub(self.first);
+        if n == 0 {
+            return;
+        }
+        let p = &mut *self.producer;
+        p.tx_seq = self.seq;
+        p.cursor = self.cursor;
+        // `n` is at most the credits the caller checked.
+        p.cr_avail -= n;
+        p.counters.published_frags = p.counters.published_frags.wrapping_add(n);
+        p.counters.published_bytes = self.bytes;
+        p.parts
+            .cnc
+            .publish_tx(p.counters.published_frags, p.counters.published_bytes);
     }
 }
 

@@ -124,6 +124,9 @@ impl<T> PushError<T> {
             PublishError::TooLarge { .. } => {
                 unreachable!("a typed value fits the mtu: checked when the handle was built")
             }
+            PublishError::TooManyFrags { .. } | PublishError::Overfilled { .. } => {
+                unreachable!("a typed handle publishes one value at a time")
+            }
         }
     }
 }

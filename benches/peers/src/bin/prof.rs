@@ -34,7 +34,11 @@
 //! `try_batch`), `m-sig-poll` / `m-sig-batch` (the value in the sig, no payload), `rtrb`
 //! (`push` / `pop`), `rtrb-chunk` (`write_chunk_uninit` / `read_chunk`), `dis` (disruptor:
 //! `try_publish` per event, `EventPoller::take` batches), `dis-bp` (disruptor:
-//! `try_batch_publish` per chunk in `st`, `take` batches); in `mt` only, `raw`: the
+//! `try_batch_publish` per chunk in `st`, `take` batches); `m-bp-batch` / `m-bp-poll`
+//! (`try_publish_batch_in_place` of `PCHUNK` frags, default 32 / `try_batch` or
+//! `try_recv`), `m-bpc-batch` (`try_publish_batch`, payloads copied in), `m-sig-bp-batch`
+//! (`try_publish_batch_in_place` of sig-only frags: what a layout with the payload in the
+//! slot would move per message); in `mt` only, `raw`: the
 //! physical reference, a ring whose messages carry their own seq (no index, no metadata:
 //! `SIZE / 64` of a cache line moved per message; see `raw`).
 //!
@@ -121,6 +125,107 @@ fn milonga_produce<const N: usize>(s: &mut Sides<MTx, MRx>, k: u64) {
         }
         s.sent += 1;
     }
+}
+
+/// Frags per batch publish (`m-bp-*`, `m-bpc-*`, `m-sig-bp-*`): `PCHUNK`, default 32.
+fn pchunk() -> u64 {
+    std::env::var("PCHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32)
+}
+
+/// Writes message `seq` (`N` bytes: its number, then 0x5a) into `buf` (at least `N`).
+#[inline(always)]
+fn stamp<const N: usize>(seq: u64, buf: &mut [u8]) -> (Header, usize) {
+    let mut m = [0x5au8; N];
+    m[..8].copy_from_slice(&seq.to_le_bytes());
+    buf[..N].copy_from_slice(&m);
+    (Header::new(seq), N)
+}
+
+/// Publishes messages `first..first + k` with one in-place batch publish.
+#[inline(always)]
+fn milonga_bp<const N: usize>(tx: &mut MTx, first: u64, k: u64) -> bool {
+    tx.try_publish_batch_in_place(k as usize, N, |seq, buf| stamp::<N>(seq, buf))
+        .inspect(|&s| debug_assert_eq!(s, first))
+        .is_ok()
+}
+
+/// The caller's side of a copy-in batch: `k <= 64` messages built in a buffer that lives
+/// across calls, as a producer that gathers messages before publishing them would keep.
+struct Gather<const N: usize> {
+    bufs: [[u8; N]; 64],
+    hdrs: [Header; 64],
+}
+
+impl<const N: usize> Gather<N> {
+    fn new() -> Box<Self> {
+        Box::new(Gather {
+            bufs: [[0x5au8; N]; 64],
+            hdrs: [Header::new(0); 64],
+        })
+    }
+}
+
+/// Publishes messages `first..first + k` (`k <= 64`) with one copy-in batch publish.
+#[inline(always)]
+fn milonga_bpc<const N: usize>(g: &mut Gather<N>, tx: &mut MTx, first: u64, k: u64) -> bool {
+    let k = k as usize;
+    for i in 0..k {
+        g.bufs[i][..8].copy_from_slice(&(first + i as u64).to_le_bytes());
+        g.hdrs[i] = Header::new(first + i as u64);
+    }
+    let frags: [(Header, &[u8]); 64] = std::array::from_fn(|i| (g.hdrs[i], &g.bufs[i][..]));
+    tx.try_publish_batch(&frags[..k]).is_ok()
+}
+
+/// Publishes messages `first..first + k`, each only a sig (no payload), with one in-place
+/// batch publish.
+#[inline(always)]
+fn milonga_sig_bp(tx: &mut MTx, first: u64, k: u64) -> bool {
+    tx.try_publish_batch_in_place(k as usize, 0, |seq, _| (Header::new(seq), 0))
+        .inspect(|&s| debug_assert_eq!(s, first))
+        .is_ok()
+}
+
+/// The producer side of a batch-publishing variant: `k` messages in calls of at most
+/// `pchunk` frags.
+#[inline(always)]
+fn milonga_batches(
+    s: &mut Sides<MTx, MRx>,
+    k: u64,
+    pchunk: u64,
+    mut publish: impl FnMut(&mut MTx, u64, u64) -> bool,
+) {
+    let end = s.sent + k;
+    while s.sent < end {
+        let n = pchunk.min(end - s.sent);
+        if !publish(&mut s.tx, s.sent, n) {
+            fail("publish batch", s.sent);
+        }
+        s.sent += n;
+    }
+}
+
+#[inline(never)]
+fn milonga_bp_produce<const N: usize>(s: &mut Sides<MTx, MRx>, k: u64, pchunk: u64) {
+    milonga_batches(s, k, pchunk, milonga_bp::<N>);
+}
+
+#[inline(never)]
+fn milonga_bpc_produce<const N: usize>(
+    s: &mut Sides<MTx, MRx>,
+    k: u64,
+    pchunk: u64,
+    g: &mut Gather<N>,
+) {
+    milonga_batches(s, k, pchunk, |tx, first, n| milonga_bpc::<N>(g, tx, first, n));
+}
+
+#[inline(never)]
+fn milonga_sig_bp_produce(s: &mut Sides<MTx, MRx>, k: u64, pchunk: u64) {
+    milonga_batches(s, k, pchunk, milonga_sig_bp);
 }
 
 #[inline(never)]
@@ -367,6 +472,8 @@ fn sides<P, C>((tx, rx): (P, C)) -> Sides<P, C> {
 
 fn single<const W: usize, const N: usize>(variant: &str, msgs: u64, chunk: u64, batch: usize) {
     assert!(chunk as usize <= DEPTH / 2 && batch >= 1);
+    let pchunk = pchunk();
+    assert!((1..=64).contains(&pchunk), "PCHUNK must be 1 to 64");
     let budget = Budget::new(batch, batch * N.max(8)).expect("budget");
     let sum = match variant {
         "m-poll" => interleave(
@@ -395,6 +502,37 @@ fn single<const W: usize, const N: usize>(variant: &str, msgs: u64, chunk: u64, 
             msgs,
             chunk,
             milonga_sig_produce,
+            |s, k| milonga_sig_batch_consume(s, k, budget),
+        ),
+        "m-bp-batch" => interleave(
+            sides(milonga_pair(N)),
+            msgs,
+            chunk,
+            |s, k| milonga_bp_produce::<N>(s, k, pchunk),
+            |s, k| milonga_batch_consume::<N>(s, k, budget),
+        ),
+        "m-bp-poll" => interleave(
+            sides(milonga_pair(N)),
+            msgs,
+            chunk,
+            |s, k| milonga_bp_produce::<N>(s, k, pchunk),
+            milonga_poll_consume::<N>,
+        ),
+        "m-bpc-batch" => interleave(
+            sides(milonga_pair(N)),
+            msgs,
+            chunk,
+            {
+                let mut g = Gather::<N>::new();
+                move |s, k| milonga_bpc_produce::<N>(s, k, pchunk, &mut g)
+            },
+            |s, k| milonga_batch_consume::<N>(s, k, budget),
+        ),
+        "m-sig-bp-batch" => interleave(
+            sides(milonga_pair(N)),
+            msgs,
+            chunk,
+            |s, k| milonga_sig_bp_produce(s, k, pchunk),
             |s, k| milonga_sig_batch_consume(s, k, budget),
         ),
         "rtrb" => interleave(
@@ -542,6 +680,19 @@ fn threaded<const W: usize, const N: usize>(variant: &str, msgs: u64, batch: usi
                 },
             )
         }
+        "m-sig-poll" | "m-sig-batch" => milonga_mt::<N>(variant, msgs, budget, 1, |tx, seq, _| {
+            tx.try_publish(Header::new(seq), &[]).is_ok()
+        }),
+        "m-bp-batch" | "m-bp-poll" => {
+            milonga_mt::<N>(variant, msgs, budget, pchunk(), milonga_bp::<N>)
+        }
+        "m-bpc-batch" => {
+            let mut g = Gather::<N>::new();
+            milonga_mt::<N>(variant, msgs, budget, pchunk(), move |tx, first, n| {
+                milonga_bpc::<N>(&mut g, tx, first, n)
+            })
+        }
+        "m-sig-bp-batch" => milonga_mt::<N>(variant, msgs, budget, pchunk(), milonga_sig_bp),
         "rtrb" | "rtrb-chunk" => {
             let (mut tx, mut rx) = rtrb::RingBuffer::<[u64; W]>::new(DEPTH);
             let chunked = variant == "rtrb-chunk";
@@ -641,6 +792,80 @@ fn threaded<const W: usize, const N: usize>(variant: &str, msgs: u64, batch: usi
     }
 }
 
+/// The two-thread run of a milonga variant whose producer publishes with `publish(tx,
+/// first, k)`, `per_call` messages a call (`m-sig-*`: the value in the sig; `*-batch`:
+/// batch reads, else polls).
+fn milonga_mt<const N: usize>(
+    variant: &str,
+    msgs: u64,
+    budget: Budget,
+    per_call: u64,
+    mut publish: impl FnMut(&mut MTx, u64, u64) -> bool + Send,
+) -> Stats {
+    assert!((1..=64).contains(&per_call), "PCHUNK must be 1 to 64");
+    let (mut tx, mut rx) = milonga_pair(N);
+    let sig = variant.starts_with("m-sig");
+    let batched = variant.ends_with("batch");
+    pair(
+        move || {
+            let (mut refused, mut seq) = (0, 0);
+            while seq < msgs {
+                let k = per_call.min(msgs - seq);
+                while !publish(&mut tx, seq, k) {
+                    refused += 1;
+                    std::hint::spin_loop();
+                }
+                seq += k;
+            }
+            tx.halt();
+            refused
+        },
+        move || {
+            let (mut got, mut empty, mut batches, mut sum) = (0u64, 0u64, 0u64, 0u64);
+            let mut check = |frag: milonga::spsc::Frag<'_>, got: u64| {
+                if sig {
+                    if frag.sig() != got {
+                        fail("sig", got);
+                    }
+                    sum = sum.wrapping_add(frag.sig());
+                } else {
+                    let p = frag.payload();
+                    if first_word(p) != got {
+                        fail("payload", got);
+                    }
+                    sum = sum.wrapping_add(fold_bytes::<N>(p, got));
+                }
+            };
+            while got < msgs {
+                if batched {
+                    match rx.try_batch(budget) {
+                        Ok(b) => {
+                            for frag in &b {
+                                check(frag, got);
+                                got += 1;
+                            }
+                            b.commit();
+                            batches += 1;
+                        }
+                        Err(_) => empty += 1,
+                    }
+                } else {
+                    match rx.try_recv() {
+                        Ok(frag) => {
+                            check(frag.frag(), got);
+                            got += 1;
+                            batches += 1;
+                        }
+                        Err(_) => empty += 1,
+                    }
+                }
+            }
+            black_box(sum);
+            (empty, batches)
+        },
+    )
+}
+
 /// One cache line of the reference ring: eight atomic words.
 #[repr(C, align(64))]
 struct Line([AtomicU64; 8]);
@@ -715,7 +940,7 @@ fn raw<const W: usize>(msgs: u64) -> Stats {
 fn usage(why: &str) -> ! {
     eprintln!(
         "{why}\nusage: prof st VARIANT SIZE MSGS [CHUNK] [BATCH]\n       prof mt VARIANT SIZE MSGS [BATCH]\n\
-         variants: m-poll m-batch m-sig-poll m-sig-batch rtrb rtrb-chunk dis dis-bp (st and mt), raw (mt only); SIZE 8 or 64"
+         variants: m-poll m-batch m-sig-poll m-sig-batch m-bp-batch m-bp-poll m-bpc-batch m-sig-bp-batch\n         rtrb rtrb-chunk dis dis-bp (st and mt), raw (mt only); SIZE 8 or 64; PCHUNK=k: frags per batch publish (default 32)"
     );
     std::process::exit(2)
 }
