@@ -167,6 +167,7 @@ pub struct Batch<'c, 'a> {
 }
 
 impl<'c, 'a> Batch<'c, 'a> {
+    #[inline]
     pub(crate) fn new(consumer: &'c mut Consumer<'a>, run: Run) -> Self {
         Batch {
             consumer,
@@ -214,8 +215,19 @@ impl<'c, 'a> Batch<'c, 'a> {
     }
 
     /// Ends the batch, returning the credits of all its frags.
+    ///
+    /// (On a link whose memory was corrupted, by a process that shares it: the credits
+    /// of the frags before the first one that names a region outside the store. That frag
+    /// stays unread, and the consumer's next read reports it
+    /// [`Corrupt`](crate::TryRecvError::Corrupt).)
+    #[inline(always)]
     pub fn commit(self) {
-        self.reached.set(self.run.raw);
+        if self.reached.get() != self.run.raw {
+            // Some frags were never lent by an iterator, which checks each region: the
+            // drop checks them (a value no iterator can reach, so that the batch, whose
+            // address the iterators hold, need not be passed to a call here).
+            self.reached.set(COMMITTED);
+        }
     }
 
     /// The first delivered frag whose payload is not `sz` bytes, or that is an empty ERR
@@ -261,42 +273,78 @@ impl<'c, 'a> Batch<'c, 'a> {
         self.run.rejected_bytes = rejected_bytes;
         self.run.rejected &= 1u64.checked_shl(raw as u32).map_or(u64::MAX, |b| b - 1);
     }
+}
 
-    /// Counts the first `n` frags of the run: (delivered, their bytes, rejected, their
-    /// bytes). They are still held, so their slots still hold them. Calls no user code
-    /// (the filter's answers are in the run), so it is safe to run while unwinding.
-    #[cold]
-    fn count(&self, n: usize) -> (u64, u64, u64, u64) {
-        let (mcache, _) = self.consumer.views();
-        let mut c = (0, 0, 0, 0);
-        for i in 0..n {
-            let (_, sz) = mcache.loc_gated(seq::inc(self.run.start, i as u64));
-            if self.run.rejects(i) {
-                c.2 += 1;
-                c.3 += sz as u64;
-            } else {
-                c.0 += 1;
-                c.1 += sz as u64;
-            }
-        }
-        c
+/// What [`Batch::commit`] leaves in `reached` when some frags of the batch were not
+/// reached: release every frag up to the first unreached one whose region is outside the
+/// store.
+const COMMITTED: usize = usize::MAX;
+
+/// What a whole run adds up to: (delivered, their bytes, rejected, their bytes), the
+/// scan's totals.
+#[inline(always)]
+fn totals(run: Run) -> (u64, u64, u64, u64) {
+    (
+        run.len as u64,
+        run.bytes as u64,
+        (run.raw - run.len) as u64,
+        run.rejected_bytes as u64,
+    )
+}
+
+/// What the first `n` frags of `run` add up to (see [`count`]), for a batch that ends
+/// with `n` frags reached, or (`n` is [`COMMITTED`]) a batch committed before every frag
+/// was reached: then every frag up to the first whose region is outside the store. Takes
+/// the batch's parts by value, so that the batch itself stays out of memory.
+#[cold]
+#[inline(never)]
+fn partial(mcache: MCache<'_>, dcache: DCache<'_>, run: Run, n: usize) -> (u64, u64, u64, u64) {
+    let n = if n == COMMITTED {
+        (0..run.raw)
+            .find(|&i| {
+                let (offset, sz) = mcache.loc_gated(seq::inc(run.start, i as u64));
+                !run.rejects(i) && !dcache.in_bounds(offset, sz)
+            })
+            .unwrap_or(run.raw)
+    } else {
+        n
+    };
+    if n == run.raw {
+        totals(run)
+    } else {
+        count(mcache, run, n)
     }
 }
 
+/// Counts the first `n` frags of `run`: (delivered, their bytes, rejected, their bytes).
+/// The batch holds them, so their slots still hold them. Calls no user code (the filter's
+/// answers are in the run), so it is safe to run while unwinding.
+#[inline(always)]
+fn count(mcache: MCache<'_>, run: Run, n: usize) -> (u64, u64, u64, u64) {
+    let mut c = (0, 0, 0, 0);
+    for i in 0..n {
+        let (_, sz) = mcache.loc_gated(seq::inc(run.start, i as u64));
+        if run.rejects(i) {
+            c.2 += 1;
+            c.3 += sz as u64;
+        } else {
+            c.0 += 1;
+            c.1 += sz as u64;
+        }
+    }
+    c
+}
+
 impl Drop for Batch<'_, '_> {
+    #[inline(always)]
     fn drop(&mut self) {
         let n = self.reached.get();
-        debug_assert!(n <= self.run.raw);
+        debug_assert!(n <= self.run.raw || n == COMMITTED);
         let (frags, bytes, rejected, rejected_bytes) = if n == self.run.raw {
-            // The whole run: the scan's totals.
-            (
-                self.run.len as u64,
-                self.run.bytes as u64,
-                (self.run.raw - self.run.len) as u64,
-                self.run.rejected_bytes as u64,
-            )
+            totals(self.run)
         } else {
-            self.count(n)
+            let (mcache, dcache) = self.consumer.views();
+            partial(mcache, dcache, self.run, n)
         };
         self.consumer
             .release(frags, bytes, rejected, rejected_bytes);
@@ -316,6 +364,7 @@ impl fmt::Debug for Batch<'_, '_> {
 impl<'b> IntoIterator for &'b Batch<'_, '_> {
     type Item = Frag<'b>;
     type IntoIter = BatchIter<'b>;
+    #[inline]
     fn into_iter(self) -> BatchIter<'b> {
         self.iter()
     }

@@ -459,6 +459,7 @@ impl<'a> Consumer<'a> {
     /// assert_eq!(rx.try_batch(Budget::frags(16)?)?.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_batch(&mut self, budget: Budget) -> Result<Batch<'_, 'a>, TryRecvError> {
         let run = self.scan(budget)?;
         Ok(Batch::new(self, run))
@@ -472,6 +473,9 @@ impl<'a> Consumer<'a> {
         let (max_frags, max_bytes) = (budget.max_frags(), budget.max_bytes());
         // Locals, so the scan keeps them in registers (the filter is an opaque call).
         let (mcache, dcache, filter) = (self.mcache, self.dcache, self.filter.as_ref());
+        if filter.is_none() && max_bytes >= max_frags.saturating_mul(dcache.mtu()) {
+            return self.scan_seqs(max_frags);
+        }
         let mut run = Run {
             start: self.rx_seq,
             raw: 0,
@@ -529,6 +533,49 @@ impl<'a> Consumer<'a> {
             return Err(self.idle());
         }
         Ok(run)
+    }
+
+    /// The batch scan without a filter, for a budget whose bytes cannot bind (`max_frags`
+    /// frags of at most mtu bytes fit it): after the first frag, it only polls seqs and
+    /// adds up sizes. The first frag's region is checked here, so a read that starts at a
+    /// frag naming a region outside the store reports it `Corrupt`; the later frags' regions
+    /// are checked by the batch's iterator (which ends the batch before a frag outside the
+    /// store, leaving it unreached) and by [`Batch::commit`] (which releases nothing from
+    /// such a frag on), so the next read reports that frag `Corrupt`.
+    #[inline(always)]
+    fn scan_seqs(&mut self, max_frags: usize) -> Result<Run, TryRecvError> {
+        let (mcache, dcache) = (self.mcache, self.dcache);
+        let start = self.rx_seq;
+        match mcache.poll(start) {
+            0 => {}
+            d if d < 0 => return Err(self.idle()),
+            _ => return Err(TryRecvError::Corrupt { seq: start }),
+        }
+        let (offset, sz) = mcache.loc_gated(start);
+        if !dcache.in_bounds(offset, sz) {
+            return Err(TryRecvError::Corrupt { seq: start });
+        }
+        let (mut len, mut bytes) = (1, sz);
+        while len < max_frags {
+            let seq = seq::inc(start, len as u64);
+            match mcache.poll(seq) {
+                0 => {}
+                d if d < 0 => break,
+                _ => return Err(TryRecvError::Corrupt { seq }),
+            }
+            // At most `u16::MAX` per frag and fewer frags than the ring's depth: no
+            // overflow, whatever the slots hold.
+            bytes += mcache.loc_gated(seq).1;
+            len += 1;
+        }
+        Ok(Run {
+            start,
+            raw: len,
+            len,
+            bytes,
+            rejected: 0,
+            rejected_bytes: 0,
+        })
     }
 
     /// [`try_batch`](Self::try_batch), waiting with the handle's [`Strategy`] for at
@@ -627,8 +674,16 @@ impl<'a> Consumer<'a> {
         c.filtered_frags = c.filtered_frags.wrapping_add(filtered);
         c.filtered_bytes = c.filtered_bytes.wrapping_add(filtered_bytes);
         if seq::diff(self.rx_seq, self.published) >= self.release_every as i64 {
-            self.publish_progress();
+            self.publish_progress_cold();
         }
+    }
+
+    /// [`publish_progress`](Self::publish_progress) out of line: due once per
+    /// `release_every` frags, so it stays out of the inlined release path.
+    #[cold]
+    #[inline(never)]
+    fn publish_progress_cold(&mut self) {
+        self.publish_progress();
     }
 
     #[inline]

@@ -11,9 +11,14 @@
 //!   reliable reader and an overrun for a lossy one, a slot behind it is `Empty`;
 //! - nothing panics (and, under Miri, nothing outside the store is read).
 //!
+//! A batch whose budget's bytes cannot bind checks only its first frag's region when it
+//! is scanned; its iterators check each frag's, and end the batch before one outside the
+//! store (a commit releases nothing from there on), which the next read reports.
+//!
 //! A second property changes a slot between a batch's scan and its iteration: the
 //! iterator re-reads each slot's metadata, and ends the batch at a frag that no longer
-//! names a region inside the store (a typed batch also at one of another size).
+//! names a region inside the store (a typed batch also at one of another size); neither
+//! its drop nor its commit releases that frag.
 
 use alloc::sync::Arc;
 use alloc::vec;
@@ -400,16 +405,32 @@ fn recv_step(rig: &Rig, rx: &mut Consumer<'_>) -> Result<bool, TestCaseError> {
 /// What a batch scan finds from seq `s0` under `budget`, per the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scan {
-    Run { len: usize, bytes: usize },
+    /// A batch of `len` frags and `bytes` bytes, whose iterators lend the first `lent`
+    /// (the frags before the first that names a region outside the store).
+    Run {
+        len: usize,
+        bytes: usize,
+        lent: usize,
+    },
     Empty,
     Corrupt(u64),
 }
 
+/// The scan of a budget whose bytes cannot bind (`max_frags` frags of the mtu fit it)
+/// polls the seqs of the frags after the first without checking their regions or the
+/// budget's bytes: a frag outside the store joins the run, and the batch's iterators (and
+/// its commit) end before it.
 fn model_scan(rig: &Rig, s0: u64, budget: Budget) -> Scan {
-    let (mut len, mut bytes) = (0, 0);
+    let seqs_only = budget.max_bytes() >= budget.max_frags().saturating_mul(rig.mtu);
+    let (mut len, mut bytes, mut lent) = (0, 0, None);
+    let run = |len, bytes, lent: Option<usize>| Scan::Run {
+        len,
+        bytes,
+        lent: lent.unwrap_or(len),
+    };
     loop {
         if len >= budget.max_frags() {
-            return Scan::Run { len, bytes };
+            return run(len, bytes, lent);
         }
         let seq = seq::inc(s0, len as u64);
         let v = rig.view(seq);
@@ -418,14 +439,22 @@ fn model_scan(rig: &Rig, s0: u64, budget: Budget) -> Scan {
             return if len == 0 {
                 Scan::Empty
             } else {
-                Scan::Run { len, bytes }
+                run(len, bytes, lent)
             };
         }
-        if d > 0 || !rig.fits(&v) {
+        if d > 0 {
             return Scan::Corrupt(seq);
         }
-        if bytes + v.sz > budget.max_bytes() && len > 0 {
-            return Scan::Run { len, bytes };
+        if !rig.fits(&v) {
+            if len == 0 || !seqs_only {
+                return Scan::Corrupt(seq);
+            }
+            lent.get_or_insert(len);
+        }
+        // (Only a frag outside the store, over the mtu, can take a run of the first kind
+        // over its bytes: it joins the run all the same.)
+        if bytes + v.sz > budget.max_bytes() && len > 0 && !seqs_only {
+            return run(len, bytes, lent);
         }
         len += 1;
         bytes += v.sz;
@@ -442,15 +471,21 @@ fn batch_step(
     let want = model_scan(rig, s0, budget);
     let got = match rx.try_batch(budget) {
         Ok(batch) => {
+            let Scan::Run { lent, .. } = want else {
+                prop_assert!(false, "a batch of {}, the model has {want:?}", batch.len());
+                unreachable!()
+            };
             prop_assert_eq!(
                 want,
                 Scan::Run {
                     len: batch.len(),
-                    bytes: batch.bytes()
+                    bytes: batch.bytes(),
+                    lent,
                 }
             );
             prop_assert_eq!(batch.first_seq(), s0);
-            // Reach the first `k` frags (all of them to commit), checking each.
+            // Reach the first `k` frags (all of them to commit), checking each: the
+            // iterator ends before a frag outside the store.
             let len = batch.len();
             let k = reach.map_or(len, |k| k.min(len));
             let mut n = 0;
@@ -460,7 +495,10 @@ fn batch_step(
                 rig.check_payload(&v, frag.payload())?;
                 n += 1;
             }
-            prop_assert_eq!(n, k);
+            prop_assert_eq!(n, k.min(lent));
+            if lent < len {
+                note("batch: ends before a frag outside");
+            }
             if reach.is_some() {
                 note(if k < len {
                     "batch: partly reached"
@@ -468,11 +506,11 @@ fn batch_step(
                     "batch: all reached"
                 });
                 drop(batch); // returns the credits of the frags reached
-                Ok(k)
+                Ok(k.min(lent))
             } else {
                 note("batch: committed");
-                batch.commit();
-                Ok(len)
+                batch.commit(); // returns the credits of the frags before one outside
+                Ok(lent)
             }
         }
         Err(e) => Err(e),
@@ -570,6 +608,8 @@ fn typed_batch_step(
         Scan::Empty => Err(E::Empty),
         Scan::Corrupt(seq) => Err(E::Corrupt { seq }),
         Scan::Run { len, .. } => {
+            // (The frags of the run a byte batch would not lend, outside the store, are
+            // in it: the typed batch's own check reads only sizes.)
             let first_other = (0..len).find(|&k| rig.view(seq::inc(s0, k as u64)).sz != 8);
             match first_other {
                 None => Ok(len),
@@ -592,6 +632,10 @@ fn typed_batch_step(
             }
         }
     };
+    let lent = match scan {
+        Scan::Run { lent, .. } => lent,
+        _ => 0,
+    };
     let got = match rx.try_batch(budget) {
         Ok(batch) => {
             prop_assert_eq!(Ok(batch.len()), want);
@@ -605,14 +649,18 @@ fn typed_batch_step(
                 rig.check_payload(&v, bytemuck::bytes_of(value))?;
                 n += 1;
             }
-            prop_assert_eq!(n, k);
-            note("typed batch: lent");
+            prop_assert_eq!(n, k.min(lent));
+            note(if lent < len {
+                "typed batch: ends before a frag outside"
+            } else {
+                "typed batch: lent"
+            });
             if reach.is_some() {
                 drop(batch);
-                Ok(k)
+                Ok(k.min(lent))
             } else {
                 batch.commit();
-                Ok(len)
+                Ok(len.min(lent))
             }
         }
         Err(e) => Err(e),
@@ -852,6 +900,17 @@ fn run_change(c: &Change) -> Result<(), TestCaseError> {
         });
         if c.commit {
             batch.commit();
+        } else {
+            drop(batch);
+        }
+        if !rig.fits(&new) {
+            // Neither a drop nor a commit releases a frag outside the store: the next read
+            // reports it.
+            prop_assert_eq!(rx.next_seq(), at);
+            prop_assert_eq!(
+                rx.try_recv().err(),
+                Some(typed::TryRecvError::Corrupt { seq: at })
+            );
         }
     } else {
         let mut rx = rx;
@@ -883,6 +942,15 @@ fn run_change(c: &Change) -> Result<(), TestCaseError> {
         });
         if c.commit {
             batch.commit();
+        } else {
+            drop(batch);
+        }
+        // Every frag an iterator lent is released (the drop), or every frag up to one
+        // outside the store (the commit); that one is left for the next read to report.
+        let end = if delivered { c.n } else { c.j };
+        prop_assert_eq!(rx.next_seq(), seq::inc(s0, end as u64));
+        if !delivered {
+            prop_assert_eq!(rx.try_recv().err(), Some(TryRecvError::Corrupt { seq: at }));
         }
     }
     Ok(())
@@ -929,6 +997,54 @@ fn a_batch_ends_at_a_frag_that_leaves_the_store() {
     let seqs: Vec<u64> = batch.iter().map(|f| f.seq()).collect();
     assert_eq!(seqs, [0, 1]);
     drop(batch);
+    assert_eq!(rx.next_seq(), 2);
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Corrupt { seq: 2 }));
+}
+
+/// A frag outside the store when the batch is scanned: a budget whose bytes cannot bind
+/// checks only the first frag's region, so the batch holds it; its iterator ends before
+/// it, a commit without iterating releases only the frags before it, and the next read
+/// reports it. A budget whose bytes can bind checks every region: the read reports it at
+/// once.
+#[test]
+fn a_batch_never_releases_a_frag_outside_the_store() {
+    let g = Geometry {
+        depth: 8,
+        mtu: 64,
+        extra_chunks: 0,
+        seq0: u64::MAX - 1,
+    };
+    let (mut rig, mut rx) = Rig::new(&g);
+    rig.publish(&[8, 8, 8, 8]);
+    let at = seq::inc(g.seq0, 2);
+    let (_, sig, _) = rig.parts.mcache.peek(at);
+    rig.parts
+        .mcache
+        .scribble(at, at, sig, (rig.words - 1) | 64 << 32);
+    let batch = rx.try_batch(Budget::frags(4).unwrap()).unwrap();
+    assert_eq!(batch.len(), 4);
+    assert_eq!(batch.iter().count(), 2);
+    drop(batch);
+    assert_eq!(rx.next_seq(), at);
+    // Again, committed without iterating.
+    let (mut rig, mut rx) = Rig::new(&g);
+    rig.publish(&[8, 8, 8, 8]);
+    rig.parts
+        .mcache
+        .scribble(at, at, sig, (rig.words - 1) | 64 << 32);
+    rx.try_batch(Budget::frags(4).unwrap()).unwrap().commit();
+    assert_eq!(rx.next_seq(), at);
+    let corrupt = Some(TryRecvError::Corrupt { seq: at });
+    assert_eq!(rx.try_batch(Budget::frags(4).unwrap()).err(), corrupt);
+    assert_eq!(rx.try_recv().err(), corrupt);
+    // A budget of fewer bytes than four frags of the mtu.
+    let (mut rig, mut rx) = Rig::new(&g);
+    rig.publish(&[8, 8, 8, 8]);
+    rig.parts
+        .mcache
+        .scribble(at, at, sig, (rig.words - 1) | 64 << 32);
+    assert_eq!(rx.try_batch(Budget::new(4, 255).unwrap()).err(), corrupt);
+    assert_eq!(rx.next_seq(), g.seq0);
 }
 
 /// What the properties above must reach in a fixed set of cases.
@@ -944,6 +1060,7 @@ const WANT: &[&str] = &[
     "batch: empty",
     "batch: corrupt first",
     "batch: corrupt later",
+    "batch: ends before a frag outside",
     "typed: lent",
     "typed: empty",
     "typed: corrupt",
@@ -951,6 +1068,7 @@ const WANT: &[&str] = &[
     "typed: wrong size",
     "typed batch: lent",
     "typed batch: ends before a frag of another size",
+    "typed batch: ends before a frag outside",
     "typed batch: empty",
     "typed batch: corrupt",
     "typed batch: abandoned",
@@ -974,7 +1092,7 @@ const WANT: &[&str] = &[
 fn seeded_cases_reach_every_condition() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-    let cases = if cfg!(miri) { 2 } else { 400 };
+    let cases = if cfg!(miri) { 2 } else { 4000 };
     EVENTS.with(|e| e.borrow_mut().clear());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[0x5e; 32]);
     let mut runner = TestRunner::new_with_rng(ProptestConfig::default(), rng);
