@@ -1,6 +1,7 @@
 //! No allocation after construction: a counting global allocator (this test binary's own)
 //! sees none while a million frags go through a link on one thread, with every way of
-//! publishing and reading, the error paths and housekeeping included.
+//! publishing (batch publishes included) and reading, the error paths and housekeeping
+//! included.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -119,17 +120,41 @@ fn exercise(
                 frags += 1;
                 i += 1;
             }
-            // A burst of blocking publishes and blocking claims, then one batch.
+            // A burst of blocking publishes and blocking claims, or a batch publish (copied,
+            // or written in place), then one batch.
             4 => {
                 let burst = (PAIRS - i).min(16);
-                for k in 0..burst {
-                    let len = ((i + k) as usize * 13) % (MTU + 1);
-                    if k % 2 == 0 {
-                        tx.publish_with(Header::new(i + k), &payload[..len], BusySpin)
+                let len_of = |k: u64| ((i + k) as usize * 13) % (MTU + 1);
+                match (i / 8) % 3 {
+                    0 => {
+                        for k in 0..burst {
+                            let len = len_of(k);
+                            if k % 2 == 0 {
+                                tx.publish_with(Header::new(i + k), &payload[..len], BusySpin)
+                                    .unwrap();
+                            } else {
+                                let claim = tx.claim_with(len, BusySpin).unwrap();
+                                claim.commit_with(Header::new(i + k), len).unwrap();
+                            }
+                        }
+                    }
+                    1 => {
+                        let mut frags: [(Header, &[u8]); 16] = [(Header::new(0), &[]); 16];
+                        for k in 0..burst {
+                            frags[k as usize] = (Header::new(i + k), &payload[..len_of(k)]);
+                        }
+                        tx.publish_batch_with(&frags[..burst as usize], BusySpin)
                             .unwrap();
-                    } else {
-                        let claim = tx.claim_with(len, BusySpin).unwrap();
-                        claim.commit_with(Header::new(i + k), len).unwrap();
+                    }
+                    _ => {
+                        let base = tx.next_seq();
+                        tx.try_publish_batch_in_place(burst as usize, MTU, |seq, buf| {
+                            let k = seq - base;
+                            let len = len_of(k);
+                            buf[..len].copy_from_slice(&payload[..len]);
+                            (Header::new(i + k), len)
+                        })
+                        .unwrap();
                     }
                 }
                 let batch = rx.try_batch(Budget::new(64, 64 * MTU).unwrap()).unwrap();

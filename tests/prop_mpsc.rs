@@ -333,7 +333,10 @@ fn ring_prod(
                 }
             }
         }
-        ProdOp::Message { .. } | ProdOp::Housekeeping => {}
+        ProdOp::Message { .. }
+        | ProdOp::Batch { .. }
+        | ProdOp::BatchInPlace { .. }
+        | ProdOp::Housekeeping => {}
     }
 }
 

@@ -1,6 +1,8 @@
 //! Property tests of the single-producer links with reliable consumers against a model
 //! (`tests/common/model.rs`): random sequences of publishes, claims (committed short,
-//! abandoned, committed too long), multi-frag messages, runs that exhaust the credits,
+//! abandoned, committed too long), multi-frag messages, batch publishes (copied, and
+//! written in place: within the window or longer, with a payload too large, refused for
+//! credits, overfilled by the closure at once or after some frags), runs that exhaust the credits,
 //! polls and batches (held while the producer goes on, committed, partly read, dropped
 //! unread, refused for a bad budget), filters set and cleared, housekeeping on both ends,
 //! consumers dropped, and a halt or a dropped producer, on a heap link, inline links
@@ -280,6 +282,14 @@ const WANT: &[&str] = &[
     "claim abandoned",
     "claim committed too long",
     "message of several frags",
+    "batch published",
+    "batch longer than the window",
+    "batch with a payload too large",
+    "batch refused for credits",
+    "batch in place published",
+    "batch in place too large",
+    "batch in place overfilled at once",
+    "batch in place overfilled after some frags",
     "seq wrapped",
     "delivered",
     "filtered",
@@ -299,7 +309,7 @@ const WANT: &[&str] = &[
 /// enough for Miri), which together reach every condition in `WANT`.
 #[test]
 fn seeded_cases_reach_every_condition() {
-    let cases = if cfg!(miri) { 1 } else { 200 };
+    let cases = if cfg!(miri) { 1 } else { 1000 };
     seeded(
         (geometry(), ops()),
         cases,

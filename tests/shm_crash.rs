@@ -39,7 +39,7 @@ fn check(seq: u64, sig: u64, got: &[u8]) {
 }
 
 /// The child side: runs only when the parent set `MILONGA_SHM_CHILD` to
-/// `producer <path> <reclaim>` or `consumer <path> <k> <reclaim> <until>`.
+/// `producer <path> <reclaim> <batch>` or `consumer <path> <k> <reclaim> <until>`.
 #[test]
 fn child_main() {
     let Ok(spec) = std::env::var("MILONGA_SHM_CHILD") else {
@@ -54,10 +54,28 @@ fn child_main() {
             } else {
                 link.producer().unwrap()
             };
+            // Batches of up to this many frags (0: one frag at a time), and the seq at
+            // which the process ends, in the middle of writing that frag of a batch (no
+            // destructor runs: as if it were killed there).
+            let batch: u64 = args[3].parse().unwrap();
+            let die_at: u64 = args.get(4).map_or(u64::MAX, |a| a.parse().unwrap());
             let mut buf = [0u8; MTU];
             loop {
                 let seq = tx.next_seq();
-                match tx.try_publish(Header::new(seq ^ SIG_KEY), payload(seq, &mut buf)) {
+                let got = if batch == 0 {
+                    tx.try_publish(Header::new(seq ^ SIG_KEY), payload(seq, &mut buf))
+                } else {
+                    let n = batch_len(seq, batch);
+                    tx.try_publish_batch_in_place(n, MTU, |s, region| {
+                        if s == die_at {
+                            std::process::exit(0);
+                        }
+                        let p = payload(s, &mut buf);
+                        region[..p.len()].copy_from_slice(p);
+                        (Header::new(s ^ SIG_KEY), p.len())
+                    })
+                };
+                match got {
                     Ok(_) => {}
                     Err(PublishError::NoCredits) => std::thread::yield_now(),
                     Err(e) => panic!("{e}"),
@@ -226,8 +244,14 @@ fn publish_until(tx: &mut milonga::spsc::Producer<'static>, n: u64) -> bool {
     true
 }
 
-fn producer_spec(path: &Path, reclaim: bool) -> String {
-    format!("producer {} {}", path.display(), reclaim as u8)
+/// The frags of the batch a batch producer publishes from `seq` on (every size from 1 to
+/// `batch`, so a kill lands anywhere in a batch).
+fn batch_len(seq: u64, batch: u64) -> usize {
+    1 + (seq % batch) as usize
+}
+
+fn producer_spec(path: &Path, reclaim: bool, batch: u64) -> String {
+    format!("producer {} {} {batch}", path.display(), reclaim as u8)
 }
 
 #[test]
@@ -241,7 +265,11 @@ fn a_producer_killed_mid_stream_ends_its_stream_as_failed_after_all_it_published
             .create(dir.link())
             .unwrap();
         let mut rx = link.consumer(0).unwrap();
-        let kid = Kid::spawn(&producer_spec(&dir.link(), false));
+        // Odd rounds publish in batches of up to the whole window: the producer's counters
+        // then lag its frags by up to a batch while it publishes one, and the next producer
+        // must still find where the stream stands.
+        let batch = if round % 2 == 1 { 64 } else { 0 };
+        let kid = Kid::spawn(&producer_spec(&dir.link(), false, batch));
         // Read a random number of frags (the producer is then anywhere in its loop: in a
         // publish, or waiting for credits this consumer holds back), then kill it.
         let kill_at = 1 + next(&mut x) % 20_000;
@@ -256,12 +284,12 @@ fn a_producer_killed_mid_stream_ends_its_stream_as_failed_after_all_it_published
         assert_eq!(rx.counters().consumed_frags, end_seq);
         let published = link.metrics().snapshot().producer.published_frags;
         assert!(
-            end_seq - published <= 1,
-            "a publish is counted right after it"
+            end_seq - published <= batch.max(1),
+            "a publish (a batch) is counted right after it"
         );
 
         // A new producer takes the stream over and goes on after the last frag.
-        let kid = Kid::spawn(&producer_spec(&dir.link(), true));
+        let kid = Kid::spawn(&producer_spec(&dir.link(), true, batch));
         // Until it has reopened the stream, the consumer still finds it ended.
         wait_until("the stream is reopened", || {
             link.status().signal == milonga::Signal::Run
@@ -276,6 +304,69 @@ fn a_producer_killed_mid_stream_ends_its_stream_as_failed_after_all_it_published
     }
 }
 
+/// A producer that dies in the middle of a batch has published the batch's first frags
+/// but not counted them (it counts a batch once, at its end): whoever finds where its
+/// stream stands (the consumer's watch, closing it; the next producer, resuming it) reads
+/// the slots past its counters, so the stream ends right after its last frag and goes on
+/// from there without a gap. A batch has at most `cr_max <= depth` frags: never more than
+/// those slots.
+#[test]
+fn a_producer_that_dies_mid_batch_is_resumed_after_its_last_frag() {
+    const BATCH: u64 = 64;
+    let mut x = seed();
+    for round in 0..3 {
+        let dir = Dir::new(&format!("midbatch{round}"));
+        let link = ShmLink::builder()
+            .depth(BATCH as usize)
+            .mtu(MTU)
+            .create(dir.link())
+            .unwrap();
+        let mut rx = link.consumer(0).unwrap();
+        // The batches' first seqs follow from the sizes; die inside a batch of at least
+        // two frags, after its first.
+        let skip = 1 + next(&mut x) % 200;
+        let mut first = 0u64;
+        let mut k = 0;
+        let (first, die_at) = loop {
+            let n = batch_len(first, BATCH) as u64;
+            if n >= 2 {
+                k += 1;
+                if k == skip {
+                    break (first, first + 1 + next(&mut x) % (n - 1));
+                }
+            }
+            first += n;
+        };
+        let spec = format!("{} {die_at}", producer_spec(&dir.link(), false, BATCH));
+        let kid = Kid::spawn(&spec);
+        let (end_seq, end) = drain(&mut rx, 0, None);
+        kid.join(); // it ended on its own
+        assert_eq!(end, Some(TryRecvError::Failed), "round {round}");
+        assert_eq!(end_seq, die_at, "the stream ends right after the last frag");
+        assert_eq!(rx.cnc().end_seq(), Some(die_at));
+        // The counters stopped at the batch's start (what makes this case: the frags of
+        // the unfinished batch are found in the slots after them).
+        assert_eq!(
+            link.metrics().snapshot().producer.published_frags,
+            first,
+            "round {round}"
+        );
+        // The next producer resumes after the last frag, counting every one.
+        let kid = Kid::spawn(&producer_spec(&dir.link(), true, 0));
+        wait_until("the stream is reopened", || {
+            link.status().signal == milonga::Signal::Run
+        });
+        let more = die_at + 1 + next(&mut x) % 500;
+        let (seq, _) = drain(&mut rx, die_at, Some(more));
+        assert_eq!(seq, more);
+        kid.kill();
+        let (end_seq, end) = drain(&mut rx, seq, None);
+        assert_eq!(end, Some(TryRecvError::Failed));
+        assert_eq!(rx.counters().consumed_frags, end_seq);
+        assert!(link.metrics().snapshot().producer.published_frags <= end_seq);
+    }
+}
+
 #[test]
 fn a_dead_producer_without_reclaim_is_refused_by_name() {
     let dir = Dir::new("refuse");
@@ -285,7 +376,7 @@ fn a_dead_producer_without_reclaim_is_refused_by_name() {
         .create(dir.link())
         .unwrap();
     let mut rx = link.consumer(0).unwrap();
-    let kid = Kid::spawn(&producer_spec(&dir.link(), false));
+    let kid = Kid::spawn(&producer_spec(&dir.link(), false, 0));
     drain(&mut rx, 0, Some(3));
     let pid = kid.0.id();
     kid.kill();

@@ -500,6 +500,95 @@ impl TxModel {
         Ok((first, frags))
     }
 
+    /// `try_publish_batch` of frags with these headers and payload lengths (the payload
+    /// of each frag is `payload(seq, len)`): all or nothing.
+    pub fn try_publish_batch(
+        &mut self,
+        frags: &[(Header, usize)],
+        rel: &[Seen],
+        lossy: &[Seen],
+    ) -> Result<u64, PublishError> {
+        let n = frags.len();
+        if n as u64 > self.flow.cr_max {
+            note("batch longer than the window");
+            return Err(PublishError::TooManyFrags {
+                frags: n,
+                max: self.flow.cr_max as usize,
+            });
+        }
+        if let Some(&(_, len)) = frags.iter().find(|f| f.1 > self.mtu) {
+            note("batch with a payload too large");
+            return Err(PublishError::TooLarge { len, max: self.mtu });
+        }
+        self.take(n as u64, rel, lossy).inspect_err(|e| {
+            if *e == PublishError::NoCredits {
+                note("batch refused for credits");
+            }
+        })?;
+        note(if n > 1 {
+            "batch published"
+        } else {
+            "batch of at most one published"
+        });
+        let first = self.seq(self.next());
+        for &(hdr, len) in frags {
+            let seq = self.seq(self.next());
+            self.push(hdr, payload(seq, len));
+        }
+        Ok(first)
+    }
+
+    /// `try_publish_batch_in_place` of `ends.len()` frags of at most `max_len` bytes, the
+    /// closure answering `ends[i]` (header, bytes used) for frag `i`: it stops at the
+    /// first answer over `max_len`, the frags before it published.
+    pub fn try_publish_batch_in_place(
+        &mut self,
+        max_len: usize,
+        ends: &[(Header, usize)],
+        rel: &[Seen],
+        lossy: &[Seen],
+    ) -> Result<u64, PublishError> {
+        let n = ends.len();
+        if max_len > self.mtu {
+            note("batch in place too large");
+            return Err(PublishError::TooLarge {
+                len: max_len,
+                max: self.mtu,
+            });
+        }
+        if n as u64 > self.flow.cr_max {
+            note("batch longer than the window");
+            return Err(PublishError::TooManyFrags {
+                frags: n,
+                max: self.flow.cr_max as usize,
+            });
+        }
+        self.take(n as u64, rel, lossy).inspect_err(|e| {
+            if *e == PublishError::NoCredits {
+                note("batch refused for credits");
+            }
+        })?;
+        let first = self.seq(self.next());
+        for (i, &(hdr, used)) in ends.iter().enumerate() {
+            if used > max_len {
+                note(if i > 0 {
+                    "batch in place overfilled after some frags"
+                } else {
+                    "batch in place overfilled at once"
+                });
+                return Err(PublishError::Overfilled {
+                    published: i,
+                    len: used,
+                    max: max_len,
+                });
+            }
+            let seq = self.seq(self.next());
+            self.push(hdr, payload(seq, used));
+        }
+        note("batch in place published");
+        Ok(first)
+    }
+
     /// The producer's counters as the model has them.
     pub fn check_counters(&self, got: &ProducerCounters) {
         assert_eq!(
@@ -779,6 +868,21 @@ pub enum ProdOp {
     Fill {
         len: usize,
     },
+    /// `try_publish_batch` of frags of `lens[i] % (mtu + 1)` bytes (`usize::MAX`: mtu + 1,
+    /// too large), headers from `hdr`.
+    Batch {
+        lens: Vec<usize>,
+        hdr: HdrSel,
+    },
+    /// `try_publish_batch_in_place` of `ends.len()` frags of at most `max_len % (mtu + 2)`
+    /// bytes, the closure using `k % (max_len + 1)` bytes of frag `i` for
+    /// `ClaimEnd::Commit(k)`, one more than `max_len` for `TooLong` (`Abandon` stands for
+    /// `Commit`).
+    BatchInPlace {
+        max_len: usize,
+        ends: Vec<ClaimEnd>,
+        hdr: HdrSel,
+    },
     Housekeeping,
 }
 
@@ -799,17 +903,46 @@ pub fn prod_op(claims: bool) -> BoxedStrategy<ProdOp> {
     let message = (too_large(), hdr_sel()).prop_map(|(len, hdr)| ProdOp::Message { len, hdr });
     let fill = len().prop_map(|len| ProdOp::Fill { len });
     let housekeeping = Just(ProdOp::Housekeeping);
+    // Mostly within a window of credits, sometimes longer than any.
+    let frags = || prop_oneof![8 => 0..6usize, 2 => 6..12usize, 1 => 12..20usize];
+    let batch = (
+        frags().prop_flat_map(move |n| prop::collection::vec(too_large(), n)),
+        hdr_sel(),
+    )
+        .prop_map(|(lens, hdr)| ProdOp::Batch { lens, hdr });
     if !claims {
-        return prop_oneof![8 => publish, 2 => message, 1 => fill, 1 => housekeeping].boxed();
+        return prop_oneof![8 => publish, 2 => message, 2 => batch, 1 => fill, 1 => housekeeping]
+            .boxed();
     }
-    let claim_end = prop_oneof![
-        4 => any::<usize>().prop_map(ClaimEnd::Commit),
-        1 => Just(ClaimEnd::TooLong),
-        2 => Just(ClaimEnd::Abandon),
-    ];
+    let claim_end = || {
+        prop_oneof![
+            4 => any::<usize>().prop_map(ClaimEnd::Commit),
+            1 => Just(ClaimEnd::TooLong),
+            2 => Just(ClaimEnd::Abandon),
+        ]
+    };
     let claim =
-        (len(), claim_end, hdr_sel()).prop_map(|(len, end, hdr)| ProdOp::Claim { len, end, hdr });
-    prop_oneof![8 => publish, 4 => claim, 2 => message, 1 => fill, 1 => housekeeping].boxed()
+        (len(), claim_end(), hdr_sel()).prop_map(|(len, end, hdr)| ProdOp::Claim { len, end, hdr });
+    let in_place_end = prop_oneof![
+        12 => any::<usize>().prop_map(ClaimEnd::Commit),
+        1 => Just(ClaimEnd::TooLong),
+    ];
+    let in_place = (
+        len(),
+        frags().prop_flat_map(move |n| prop::collection::vec(in_place_end.clone(), n)),
+        hdr_sel(),
+    )
+        .prop_map(|(max_len, ends, hdr)| ProdOp::BatchInPlace { max_len, ends, hdr });
+    prop_oneof![
+        8 => publish,
+        4 => claim,
+        2 => message,
+        2 => batch,
+        2 => in_place,
+        1 => fill,
+        1 => housekeeping
+    ]
+    .boxed()
 }
 
 /// How a batch ends.
@@ -902,6 +1035,14 @@ pub trait Tx {
         fill: &dyn Fn(&mut [u8]),
         commit: Option<(Header, usize)>,
     ) -> Option<Result<Option<u64>, PublishError>>;
+    fn try_publish_batch(&mut self, frags: &[(Header, &[u8])]) -> Result<u64, PublishError>;
+    /// `try_publish_batch_in_place`; `None` if this producer has no claims.
+    fn batch_in_place(
+        &mut self,
+        n: usize,
+        max_len: usize,
+        fill: &mut dyn FnMut(u64, &mut [u8]) -> (Header, usize),
+    ) -> Option<Result<u64, PublishError>>;
     fn housekeeping(&mut self);
     fn credits(&self) -> u64;
     fn next_seq(&self) -> u64;
@@ -920,6 +1061,9 @@ macro_rules! tx_common {
             msg: &[u8],
         ) -> Result<(u64, usize), PublishError> {
             Producer::try_publish_message(self, hdr, msg)
+        }
+        fn try_publish_batch(&mut self, frags: &[(Header, &[u8])]) -> Result<u64, PublishError> {
+            Producer::try_publish_batch(self, frags)
         }
         fn housekeeping(&mut self) {
             Producer::housekeeping(self)
@@ -941,6 +1085,17 @@ macro_rules! tx_common {
 
 impl Tx for Producer<'_, Exclusive> {
     tx_common!();
+    fn batch_in_place(
+        &mut self,
+        n: usize,
+        max_len: usize,
+        fill: &mut dyn FnMut(u64, &mut [u8]) -> (Header, usize),
+    ) -> Option<Result<u64, PublishError>> {
+        Some(self.try_publish_batch_in_place(n, max_len, |seq, buf| {
+            assert_eq!(buf.len(), max_len, "region length");
+            fill(seq, buf)
+        }))
+    }
     fn claim(
         &mut self,
         len: usize,
@@ -963,6 +1118,14 @@ impl Tx for Producer<'_, Exclusive> {
 
 impl Tx for Producer<'_, Shared> {
     tx_common!();
+    fn batch_in_place(
+        &mut self,
+        _: usize,
+        _: usize,
+        _: &mut dyn FnMut(u64, &mut [u8]) -> (Header, usize),
+    ) -> Option<Result<u64, PublishError>> {
+        None
+    }
     fn claim(
         &mut self,
         _: usize,
@@ -971,6 +1134,15 @@ impl Tx for Producer<'_, Shared> {
     ) -> Option<Result<Option<u64>, PublishError>> {
         None
     }
+}
+
+/// The header of frag `i` of a generated batch: each frag's differs.
+pub fn batch_header(hdr: HdrSel, i: usize) -> Header {
+    HdrSel {
+        sig: hdr.sig.wrapping_add(i as u64),
+        ..hdr
+    }
+    .header()
 }
 
 /// A generated length up to `max`; `usize::MAX` stands for `max + 1`.
@@ -1051,6 +1223,74 @@ pub fn apply_prod<T: Tx>(
                     last.is_err(),
                     "a reliable consumer let cr_max + 1 frags through"
                 );
+            }
+        }
+        ProdOp::Batch { ref lens, hdr } => {
+            let (rel, lossy) = view(m);
+            let next = tx.next_seq();
+            let frags: Vec<(Header, usize)> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, &len)| (batch_header(hdr, i), sized(len, mtu)))
+                .collect();
+            let payloads: Vec<Vec<u8>> = frags
+                .iter()
+                .enumerate()
+                .map(|(i, &(_, len))| payload(next.wrapping_add(i as u64), len))
+                .collect();
+            let refs: Vec<(Header, &[u8])> = frags
+                .iter()
+                .zip(&payloads)
+                .map(|(&(h, _), p)| (h, &p[..]))
+                .collect();
+            let got = tx.try_publish_batch(&refs);
+            let want = m.try_publish_batch(&frags, &rel, &lossy);
+            assert_eq!(got, want, "batch {:?}", frags);
+        }
+        ProdOp::BatchInPlace {
+            max_len,
+            ref ends,
+            hdr,
+        } => {
+            let (rel, lossy) = view(m);
+            let max_len = max_len % (mtu + 2);
+            let ends: Vec<(Header, usize)> = ends
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let used = match *e {
+                        ClaimEnd::Commit(k) => k % (max_len + 1),
+                        ClaimEnd::TooLong => max_len + 1,
+                        ClaimEnd::Abandon => 0,
+                    };
+                    (batch_header(hdr, i), used)
+                })
+                .collect();
+            let next = tx.next_seq();
+            let mut calls = 0usize;
+            let mut fill = |seq: u64, buf: &mut [u8]| {
+                // Called once per frag, in seq order, from the next seq on.
+                assert_eq!(
+                    seq,
+                    next.wrapping_add(calls as u64),
+                    "fill called out of order"
+                );
+                let (hdr, used) = ends[calls];
+                calls += 1;
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = if used <= max_len { byte(seq, i) } else { 0xee };
+                }
+                (hdr, used)
+            };
+            if let Some(got) = tx.batch_in_place(ends.len(), max_len, &mut fill) {
+                let want = m.try_publish_batch_in_place(max_len, &ends, &rel, &lossy);
+                assert_eq!(got, want, "batch in place {max_len} {ends:?}");
+                let expect_calls = match want {
+                    Ok(_) => ends.len(),
+                    Err(PublishError::Overfilled { published, .. }) => published + 1,
+                    Err(_) => 0,
+                };
+                assert_eq!(calls, expect_calls, "fill calls");
             }
         }
         ProdOp::Housekeeping => {
