@@ -2,9 +2,13 @@
 //!
 //! - `spsc_one_thread`: `try_publish` then `poll` on one thread, per iteration: the cost
 //!   floor of a frag, with no cache line crossing cores.
+//! - `spsc_one_thread/publish_batch32_batch/8`: a batch publish of 32 frags of 8 bytes
+//!   (written in place) then one batch read of them, per iteration (throughput in frags).
 //! - `spsc_pinned_<size>`: producer on cpu 0, consumer on cpu 1, both busy-polling; the
 //!   consumer reads in batches of 1, 16 or 256 frags, checks each frag's seq and sums its
-//!   payload (so the bytes really cross cores). Each sample builds the link and the threads
+//!   payload (so the bytes really cross cores). At 8 bytes, also `publish_batch32/256`:
+//!   the producer publishes in batches of 32 frags (`try_publish_batch_in_place`), the
+//!   consumer reads batches of 256. Each sample builds the link and the threads
 //!   outside the timed region and times only the transfer (from a spinning start barrier
 //!   to the last frag), and moves at least [`MIN_WRAPS`] rings' worth of frags under
 //!   back-pressure; if criterion asks for fewer iterations, the time is scaled down.
@@ -49,9 +53,37 @@ fn one_thread(c: &mut Criterion) {
     g.finish();
 }
 
+/// Frags per batch publish in the batch-publishing cases.
+const PUBLISH_BATCH: usize = 32;
+
+/// A batch publish of [`PUBLISH_BATCH`] frags of 8 bytes, then one batch read of them.
+fn one_thread_batches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_one_thread");
+    g.throughput(Throughput::Elements(PUBLISH_BATCH as u64));
+    g.bench_function(BenchmarkId::new("publish_batch32_batch", 8), |b| {
+        let (mut tx, mut rx) = Link::builder().depth(DEPTH).mtu(8).heap_pair().unwrap();
+        let budget = Budget::frags(PUBLISH_BATCH).unwrap();
+        b.iter(|| {
+            tx.try_publish_batch_in_place(PUBLISH_BATCH, 8, |seq, buf| {
+                buf.copy_from_slice(&black_box(seq).to_le_bytes());
+                (Header::new(seq), 8)
+            })
+            .unwrap();
+            let batch = rx.try_batch(budget).unwrap();
+            for frag in &batch {
+                black_box(frag.payload());
+            }
+            batch.commit();
+        });
+    });
+    g.finish();
+}
+
 /// Moves `iters` frags (at least `MIN_WRAPS` rings' worth) of `size` bytes from a producer
 /// on cpu 0 to a consumer on cpu 1 reading batches of `batch`; returns the time of `iters`.
-fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
+/// The producer publishes one frag per call, or (`publish_batch` > 1) that many per batch
+/// publish, written in place.
+fn transfer(size: usize, batch: usize, publish_batch: usize, iters: u64) -> Duration {
     let n = iters.max(MIN_WRAPS * DEPTH as u64);
     let (mut tx, mut rx) = Link::builder().depth(DEPTH).mtu(size).heap_pair().unwrap();
     let ready = AtomicUsize::new(0);
@@ -61,12 +93,31 @@ fn transfer(size: usize, batch: usize, iters: u64) -> Duration {
             pin(0);
             let payload = vec![0xa5u8; size];
             arrive(ready, 2);
-            for seq in 0..n {
-                loop {
-                    match tx.try_publish(Header::new(seq), &payload) {
-                        Ok(_) => break,
-                        Err(PublishError::NoCredits) => spin_loop(),
-                        Err(e) => panic!("publish: {e}"),
+            if publish_batch > 1 {
+                let mut seq = 0;
+                while seq < n {
+                    let k = (n - seq).min(publish_batch as u64) as usize;
+                    loop {
+                        let got = tx.try_publish_batch_in_place(k, size, |seq, buf| {
+                            buf.copy_from_slice(&payload);
+                            (Header::new(seq), size)
+                        });
+                        match got {
+                            Ok(_) => break,
+                            Err(PublishError::NoCredits) => spin_loop(),
+                            Err(e) => panic!("publish: {e}"),
+                        }
+                    }
+                    seq += k as u64;
+                }
+            } else {
+                for seq in 0..n {
+                    loop {
+                        match tx.try_publish(Header::new(seq), &payload) {
+                            Ok(_) => break,
+                            Err(PublishError::NoCredits) => spin_loop(),
+                            Err(e) => panic!("publish: {e}"),
+                        }
                     }
                 }
             }
@@ -109,7 +160,12 @@ fn pinned(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size as u64));
         for batch in BATCHES {
             g.bench_function(BenchmarkId::new("batch", batch), |b| {
-                b.iter_custom(|iters| transfer(size, batch, iters));
+                b.iter_custom(|iters| transfer(size, batch, 1, iters));
+            });
+        }
+        if size == 8 {
+            g.bench_function(BenchmarkId::new("publish_batch32", 256), |b| {
+                b.iter_custom(|iters| transfer(size, 256, PUBLISH_BATCH, iters));
             });
         }
         g.finish();
@@ -125,7 +181,7 @@ mod groups {
     criterion_group! {
         name = benches;
         config = common::config();
-        targets = one_thread, pinned
+        targets = one_thread, one_thread_batches, pinned
     }
 }
 criterion_main!(groups::benches);

@@ -192,6 +192,43 @@ fn with_sig_row<F>(mut peers: Vec<Peer<F>>, run: F) -> Vec<Peer<F>> {
     peers
 }
 
+const BP_NAME: &str = "milonga (batch publish)";
+const BP_NOTE: &str = "extra row: try_publish_batch_in_place of 32, batch reads";
+const DIS_BP_NAME: &str = "disruptor (batch publish)";
+const DIS_BP_NOTE: &str = "extra row: try_batch_publish of 32, EventPoller batches";
+
+/// Adds the rows of milonga and of the disruptor publishing in batches (of
+/// `tput::PUBLISH_BATCH`), each after its one-at-a-time row.
+fn with_batch_rows<const W: usize, const N: usize, const D: usize>(
+    mut peers: Vec<Peer<tput::TputFn>>,
+) -> Vec<Peer<tput::TputFn>> {
+    let after = |peers: &[Peer<tput::TputFn>], names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| peers.iter().position(|p| p.name == *n))
+            .map_or(peers.len(), |i| i + 1)
+    };
+    let at = after(&peers, &[SIG_NAME, "milonga"]);
+    peers.insert(
+        at,
+        Peer {
+            name: BP_NAME,
+            run: tput::milonga_bp::<W, N, D>,
+            note: BP_NOTE,
+        },
+    );
+    let at = after(&peers, &["disruptor"]);
+    peers.insert(
+        at,
+        Peer {
+            name: DIS_BP_NAME,
+            run: tput::disruptor_bp::<W, N, D>,
+            note: DIS_BP_NOTE,
+        },
+    );
+    peers
+}
+
 struct Size {
     letter: char,
     bytes: usize,
@@ -208,14 +245,17 @@ fn sizes(quick: bool) -> Vec<Size> {
             bytes: 8,
             depth: 1024,
             msgs: q(10_000_000),
-            peers: with_sig_row(spsc_peers::<1, 8, 1024>(), tput::milonga_sig::<1024>),
+            peers: with_batch_rows::<1, 8, 1024>(with_sig_row(
+                spsc_peers::<1, 8, 1024>(),
+                tput::milonga_sig::<1024>,
+            )),
         },
         Size {
             letter: 'b',
             bytes: 64,
             depth: 1024,
             msgs: q(5_000_000),
-            peers: spsc_peers::<8, 64, 1024>(),
+            peers: with_batch_rows::<8, 64, 1024>(spsc_peers::<8, 64, 1024>()),
         },
         Size {
             letter: 'c',

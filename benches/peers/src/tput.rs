@@ -96,9 +96,29 @@ fn typed<const W: usize, Tx: Send, Rx: Send>(
     )
 }
 
+/// Messages per batch publish in the rows that publish in batches (milonga's
+/// `try_publish_batch_in_place`, the disruptor's `try_batch_publish`).
+pub const PUBLISH_BATCH: u64 = 32;
+
 /// milonga, through its byte API: `try_publish` copies a payload slice in, the consumer
 /// reads batches of zero-copy payload slices and commits each batch.
 pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Result<f64, String> {
+    milonga_run::<W, N, D>(msgs, 1)
+}
+
+/// [`milonga`] with the producer publishing in batches of [`PUBLISH_BATCH`]:
+/// `try_publish_batch_in_place` writes each payload straight into the link's store (one
+/// credit check and one counter update per batch).
+pub fn milonga_bp<const W: usize, const N: usize, const D: usize>(
+    msgs: u64,
+) -> Result<f64, String> {
+    milonga_run::<W, N, D>(msgs, PUBLISH_BATCH)
+}
+
+fn milonga_run<const W: usize, const N: usize, const D: usize>(
+    msgs: u64,
+    publish_batch: u64,
+) -> Result<f64, String> {
     use milonga::spsc::{Budget, Link};
     use milonga::{Header, PublishError, TryRecvError};
     const { assert!(N == 8 * W) };
@@ -114,15 +134,27 @@ pub fn milonga<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Res
             let mut buf = pat.template_bytes();
             ctx.start()?;
             let mut spin = ctx.spinner();
-            for seq in 0..msgs {
-                stamp_bytes(&mut buf, seq);
+            let mut seq = 0;
+            while seq < msgs {
+                let k = publish_batch.min(msgs - seq);
                 loop {
-                    match tx.try_publish(Header::new(seq), &buf) {
+                    let got = if publish_batch == 1 {
+                        stamp_bytes(&mut buf, seq);
+                        tx.try_publish(Header::new(seq), &buf)
+                    } else {
+                        tx.try_publish_batch_in_place(k as usize, N, |seq, region| {
+                            region.copy_from_slice(&buf);
+                            stamp_bytes(region, seq);
+                            (Header::new(seq), N)
+                        })
+                    };
+                    match got {
                         Ok(_) => break,
                         Err(PublishError::NoCredits) => spin.spin()?,
                         Err(e) => return Err(format!("publish: {e}")),
                     }
                 }
+                seq += k;
                 spin.reset();
             }
             tx.halt();
@@ -264,6 +296,21 @@ pub fn heapless<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Re
 /// disruptor (v4): single producer, `try_publish` writes the event in place; the consumer is
 /// an `EventPoller` on our own pinned thread, taking batches of up to `D / 8` events.
 pub fn disruptor<const W: usize, const N: usize, const D: usize>(msgs: u64) -> Result<f64, String> {
+    disruptor_run::<W, N, D>(msgs, 1)
+}
+
+/// [`disruptor`] with the producer publishing in batches of [`PUBLISH_BATCH`] events
+/// (`try_batch_publish`, each event written in place).
+pub fn disruptor_bp<const W: usize, const N: usize, const D: usize>(
+    msgs: u64,
+) -> Result<f64, String> {
+    disruptor_run::<W, N, D>(msgs, PUBLISH_BATCH)
+}
+
+fn disruptor_run<const W: usize, const N: usize, const D: usize>(
+    msgs: u64,
+    publish_batch: u64,
+) -> Result<f64, String> {
     use disruptor::{build_single_producer, BusySpin, Polling, Producer as _};
     let pat = Pattern::new(W);
     let (mut poller, builder) =
@@ -275,11 +322,28 @@ pub fn disruptor<const W: usize, const N: usize, const D: usize>(msgs: u64) -> R
             let mut msg = Msg::<W>::template();
             ctx.start()?;
             let mut spin = ctx.spinner();
-            for seq in 0..msgs {
-                msg.stamp(seq);
-                while producer.try_publish(|e| *e = msg).is_err() {
-                    spin.spin()?;
+            let mut seq = 0;
+            while seq < msgs {
+                let k = publish_batch.min(msgs - seq);
+                if publish_batch == 1 {
+                    msg.stamp(seq);
+                    while producer.try_publish(|e| *e = msg).is_err() {
+                        spin.spin()?;
+                    }
+                } else {
+                    while producer
+                        .try_batch_publish(k as usize, |events| {
+                            for (s, e) in (seq..).zip(events) {
+                                msg.stamp(s);
+                                *e = msg;
+                            }
+                        })
+                        .is_err()
+                    {
+                        spin.spin()?;
+                    }
                 }
+                seq += k;
                 spin.reset();
             }
             drop(producer);

@@ -220,7 +220,9 @@ fn milonga_bpc_produce<const N: usize>(
     pchunk: u64,
     g: &mut Gather<N>,
 ) {
-    milonga_batches(s, k, pchunk, |tx, first, n| milonga_bpc::<N>(g, tx, first, n));
+    milonga_batches(s, k, pchunk, |tx, first, n| {
+        milonga_bpc::<N>(g, tx, first, n)
+    });
 }
 
 #[inline(never)]
