@@ -64,6 +64,12 @@
 //!   oldest, block with a timeout) and counts every drop by reason in the link's metrics.
 //! - **Watching a link**: [`metrics`] snapshots from any thread; [`Cnc`] for the
 //!   producer's state, heartbeat and halt requests.
+//! - **Many small messages at once**: a batch publish, one credit check and one counter
+//!   update for all of them:
+//!   [`Producer::try_publish_batch_in_place`](spsc::Producer::try_publish_batch_in_place)
+//!   (written straight into the store) or
+//!   [`Producer::try_publish_batch`](spsc::Producer::try_publish_batch) (copies); read them
+//!   with [`Consumer::try_batch`](spsc::Consumer::try_batch).
 //! - **Messages larger than a frag**: [`Producer::try_publish_message`](spsc::Producer::try_publish_message)
 //!   and [`reasm`] to put them back together; [`Tcache`] to drop duplicate tags.
 //! - **Timestamps**: [`clock`]; **sequence arithmetic**: [`seq`].

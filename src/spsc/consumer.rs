@@ -294,6 +294,18 @@ impl<'a> Consumer<'a> {
         })
     }
 
+    // Per-frag budget (x86-64 instructions per 8-byte message, the caller's check of the
+    // message's number and checksum of its payload included; callgrind, one thread, the
+    // difference between 200k and 400k messages):
+    //   try_recv                         61   (rtrb pop 25)
+    //   try_batch, batches of 128        62   (rtrb read_chunk 14, disruptor take 11):
+    //     the scan about 13 (a seq poll and a size load per frag), the iteration about 25
+    //     (the slot's body, the region's bounds check, the reached mark), the caller 15
+    //   try_batch, batches of 1         119   (a ping-pong's read)
+    // Measured with `benches/peers` `prof` (see its docs for the callgrind commands):
+    //   prof st m-poll 8 N; prof st m-batch 8 N 128 128; prof st m-batch 8 N 128 1;
+    //   prof st rtrb 8 N; prof st rtrb-chunk 8 N; prof st dis 8 N.
+
     /// The next published frag the filter accepts, with its payload region (the frags the
     /// filter rejects before it are released). Borrows nothing, so that blocking callers
     /// can loop on it.

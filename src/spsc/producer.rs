@@ -545,6 +545,21 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         }
     }
 
+    // Per-frag budget (x86-64 instructions per 8-byte message, the caller's loop and its
+    // stamping of the message included; callgrind, one thread, the difference between
+    // 200k and 400k messages):
+    //   try_publish                                44   (rtrb push 28)
+    //   try_publish_batch_in_place, batches of 32  19   (disruptor try_batch_publish 8)
+    //   try_publish_batch, batches of 32           97   (with the caller building the
+    //     slice of headers and payloads; try_publish of a slice whose length is not
+    //     known at compile time: 104)
+    // Measured with `benches/peers` `prof` (see its docs for the callgrind commands):
+    //   prof st m-poll 8 N; PCHUNK=32 prof st m-bp-batch 8 N; prof st m-bpc-batch 8 N;
+    //   prof st rtrb 8 N; prof st dis-bp 8 N.
+    // A slot publish is 4 stores (sig, loc, ts, then seq with release); the rest is the
+    // placement of the payload, its copy, the credit and the counters (per frag here, per
+    // batch in a batch publish).
+
     /// Writes and publishes one frag; a credit and `len <= mtu` are checked by the caller.
     #[inline(always)]
     fn write_frag(&mut self, hdr: Header, payload: &[u8]) -> u64 {

@@ -1019,6 +1019,10 @@ pub fn rx_op(claims: bool) -> impl Strategy<Value = RxOp> {
     ]
 }
 
+/// The closure of an in-place batch publish: fills frag `seq`'s region, returns its header
+/// and the bytes used.
+pub type Fill<'f> = dyn FnMut(u64, &mut [u8]) -> (Header, usize) + 'f;
+
 /// The producer handles the drivers work with, with or without claims.
 pub trait Tx {
     fn try_publish(&mut self, hdr: Header, payload: &[u8]) -> Result<u64, PublishError>;
@@ -1041,7 +1045,7 @@ pub trait Tx {
         &mut self,
         n: usize,
         max_len: usize,
-        fill: &mut dyn FnMut(u64, &mut [u8]) -> (Header, usize),
+        fill: &mut Fill<'_>,
     ) -> Option<Result<u64, PublishError>>;
     fn housekeeping(&mut self);
     fn credits(&self) -> u64;
@@ -1089,7 +1093,7 @@ impl Tx for Producer<'_, Exclusive> {
         &mut self,
         n: usize,
         max_len: usize,
-        fill: &mut dyn FnMut(u64, &mut [u8]) -> (Header, usize),
+        fill: &mut Fill<'_>,
     ) -> Option<Result<u64, PublishError>> {
         Some(self.try_publish_batch_in_place(n, max_len, |seq, buf| {
             assert_eq!(buf.len(), max_len, "region length");
@@ -1122,7 +1126,7 @@ impl Tx for Producer<'_, Shared> {
         &mut self,
         _: usize,
         _: usize,
-        _: &mut dyn FnMut(u64, &mut [u8]) -> (Header, usize),
+        _: &mut Fill<'_>,
     ) -> Option<Result<u64, PublishError>> {
         None
     }

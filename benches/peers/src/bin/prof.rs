@@ -147,7 +147,7 @@ fn stamp<const N: usize>(seq: u64, buf: &mut [u8]) -> (Header, usize) {
 /// Publishes messages `first..first + k` with one in-place batch publish.
 #[inline(always)]
 fn milonga_bp<const N: usize>(tx: &mut MTx, first: u64, k: u64) -> bool {
-    tx.try_publish_batch_in_place(k as usize, N, |seq, buf| stamp::<N>(seq, buf))
+    tx.try_publish_batch_in_place(k as usize, N, stamp::<N>)
         .inspect(|&s| debug_assert_eq!(s, first))
         .is_ok()
 }
