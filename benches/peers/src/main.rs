@@ -365,7 +365,7 @@ fn throughput(opts: &Opts, size: &Size, refs: &Reference) {
         opts.runs
     );
     println!(
-        "    {:<22} {:>9} {:>8} {:>7} {:>11}  notes",
+        "    {:<25} {:>9} {:>8} {:>7} {:>11}  notes",
         "peer", "Mmsg/s", "GiB/s", "spread", "vs milonga"
     );
     for (p, o) in size.peers.iter().zip(&outcomes) {
@@ -378,7 +378,7 @@ fn throughput(opts: &Opts, size: &Size, refs: &Reference) {
                 let spread = (max - min) / median(&mut s) * 100.0;
                 let ratio = base.map_or("-".to_string(), |b| format!("{:.2}x", r / b));
                 println!(
-                    "    {:<22} {:>9.2} {:>8.3} {:>6.0}% {:>11}  {}",
+                    "    {:<25} {:>9.2} {:>8.3} {:>6.0}% {:>11}  {}",
                     p.name,
                     r / 1e6,
                     r * size.bytes as f64 / GIB,
@@ -391,7 +391,7 @@ fn throughput(opts: &Opts, size: &Size, refs: &Reference) {
                 failed,
                 runs,
                 first,
-            } => println!("    {:<22} {}", p.name, failed_text(*failed, *runs, first)),
+            } => println!("    {:<25} {}", p.name, failed_text(*failed, *runs, first)),
         }
     }
     if let (Some(b), Some(&(_, hot, ring, slots))) =
