@@ -90,6 +90,7 @@ impl fmt::Display for Signal {
     }
 }
 
+#[repr(C)]
 struct Control {
     signal: AtomicU64,
     /// The stream is closed: `end_seq` is final.
@@ -106,6 +107,7 @@ struct Control {
 }
 
 /// The single producer's counters: written only by it.
+#[repr(C)]
 struct TxDiag {
     published_frags: AtomicU64,
     published_bytes: AtomicU64,
@@ -135,6 +137,7 @@ const TX_CELLS: usize = 4;
 /// Payload bytes committed by the producer handles of a shared multi-producer ring (zero on
 /// a single-producer link): each handle adds to the cell it was given when it was made, in
 /// turn, so up to [`TX_CELLS`] handles never write the same line. The total is the sum.
+#[repr(C)]
 struct SharedTx {
     cells: [CachePadded<AtomicU64>; TX_CELLS],
     /// Cells handed out so far.
@@ -169,6 +172,7 @@ struct SharedTx {
 /// assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[repr(C)]
 pub struct Cnc {
     control: CachePadded<Control>,
     heartbeat: CachePadded<AtomicU64>,
@@ -394,6 +398,15 @@ impl Cnc {
         self.control.failed.store(signal == Signal::Fail, Relaxed);
         self.control.closed.store(true, CNC_RELEASE);
         self.set_signal(signal);
+    }
+
+    /// A producer takes over a stream another producer closed (or died in): the stream is
+    /// open again, its signal `Run`. Consumers that reached the old end read on from there.
+    #[cfg(all(feature = "shm", unix, not(milonga_loom)))]
+    pub(crate) fn reopen(&self) {
+        self.control.failed.store(false, Relaxed);
+        self.control.closed.store(false, CNC_RELEASE);
+        self.set_signal(Signal::Run);
     }
 
     /// Consumer: the end of the stream for a consumer whose next seq is `rx_seq`:

@@ -8,6 +8,7 @@
 use crate::sync::{AtomicBool, AtomicU64, CachePadded, Ordering::*, FSEQ_ACQUIRE, FSEQ_PUBLISH};
 
 /// The consumer's progress. Written by the consumer only; read by the producer.
+#[repr(C)]
 struct Progress {
     /// The next seq the consumer needs: every frag before it has been released.
     seq: AtomicU64,
@@ -82,6 +83,7 @@ impl ConsumerCounters {
 
 /// The consumer's [`ConsumerCounters`] as last published, one atomic per field. Written by
 /// the consumer only ([`Fseq::publish_counters`]); read by any thread ([`Fseq::counters`]).
+#[repr(C)]
 struct Diag {
     consumed_frags: AtomicU64,
     consumed_bytes: AtomicU64,
@@ -95,6 +97,7 @@ struct Diag {
 }
 
 /// A consumer's flow-control sequence and counters.
+#[repr(C)]
 pub(crate) struct Fseq {
     /// Written by the consumer.
     progress: CachePadded<Progress>,

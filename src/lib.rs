@@ -146,12 +146,15 @@ mod heap_alloc;
 #[cfg(feature = "alloc")]
 mod heap_storage;
 pub mod ingest;
+mod liveness;
 mod mcache;
 pub mod metrics;
 pub mod mpsc;
 pub mod reasm;
 pub mod seq;
 pub mod seq_gap;
+#[cfg(all(feature = "shm", unix, not(milonga_loom)))]
+pub mod shm;
 pub mod spsc;
 mod stall_watch;
 mod sync;

@@ -8,6 +8,7 @@ use crate::dcache::{DCache, RegionRef};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::frag::{Ctl, FragMeta};
 use crate::fseq::{ConsumerCounters, Fseq};
+use crate::liveness::Hook;
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
@@ -76,6 +77,8 @@ pub struct Consumer<'a> {
     claims: Option<Claims<'a>>,
     clock: Option<ClockRef<'a>>,
     wait: Strategy,
+    /// The storage owner's liveness hook (none unless the link spans processes).
+    hook: Hook<'a>,
     keep: Keep,
 }
 
@@ -87,6 +90,29 @@ impl<'a> Consumer<'a> {
         keep: Keep,
     ) -> Self {
         parts.cnc.attach();
+        Self::unattached(parts, fseq, release_every, keep)
+    }
+
+    /// A consumer that resumes from the progress and counters its fseq last published (a
+    /// fresh fseq: the start of the stream), watched by its storage owner's `hook`. It is
+    /// not counted among the link's attached consumers: its fseq keeps gating the producer
+    /// after it is dropped, until another handle takes the role over.
+    pub(crate) fn resume(
+        parts: Parts<'a>,
+        fseq: Ref<'a, Fseq>,
+        release_every: u64,
+        keep: Keep,
+        hook: Hook<'a>,
+    ) -> Self {
+        let mut c = Self::unattached(parts, fseq, release_every, keep);
+        c.rx_seq = fseq.query();
+        c.published = c.rx_seq;
+        c.counters = fseq.counters();
+        c.hook = hook;
+        c
+    }
+
+    fn unattached(parts: Parts<'a>, fseq: Ref<'a, Fseq>, release_every: u64, keep: Keep) -> Self {
         Consumer {
             mcache: parts.mcache,
             dcache: parts.dcache,
@@ -101,6 +127,7 @@ impl<'a> Consumer<'a> {
             claims: None,
             clock: None,
             wait: Strategy::default(),
+            hook: Hook::none(),
             keep,
         }
     }
@@ -606,6 +633,7 @@ impl<'a> Consumer<'a> {
             self.fseq.publish(self.rx_seq);
             self.fseq.publish_counters(&self.counters);
             self.published = self.rx_seq;
+            self.hook.progressed();
             if let Some(claims) = self.claims {
                 claims.watch.progressed(self.rx_seq);
             }
@@ -621,6 +649,7 @@ impl<'a> Consumer<'a> {
                 .watch
                 .idle(self.rx_seq, claims.cursor.get(), self.clock.as_ref());
         }
+        self.hook.consumer_idle(self.mcache, &self.parts.cnc);
         match self.parts.cnc.ended(self.rx_seq) {
             Some(false) => TryRecvError::Closed,
             Some(true) => TryRecvError::Failed,
@@ -632,8 +661,14 @@ impl<'a> Consumer<'a> {
 impl Drop for Consumer<'_> {
     fn drop(&mut self) {
         self.publish_progress();
-        self.fseq.detach();
-        self.parts.cnc.detach();
+        if self.hook.is_watched() {
+            // A role of a link that spans processes: it stays in the link for the next
+            // handle to take over.
+            self.hook.leave();
+        } else {
+            self.fseq.detach();
+            self.parts.cnc.detach();
+        }
     }
 }
 

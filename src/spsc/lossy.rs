@@ -10,6 +10,7 @@ use crate::error::{
 };
 use crate::frag::FragMeta;
 use crate::fseq::{ConsumerCounters, Fseq};
+use crate::liveness::Hook;
 use crate::mcache::{MCache, Read};
 use crate::metrics::Metrics;
 use crate::seq;
@@ -67,6 +68,8 @@ pub struct LossyConsumer<'a> {
     counters: ConsumerCounters,
     fseq: Ref<'a, Fseq>,
     parts: Parts<'a>,
+    /// The storage owner's liveness hook (none unless the link spans processes).
+    hook: Hook<'a>,
     keep: Keep,
 }
 
@@ -78,6 +81,32 @@ impl<'a> LossyConsumer<'a> {
         keep: Keep,
     ) -> Self {
         parts.cnc.attach();
+        Self::unattached(parts, fseq, release_every, keep)
+    }
+
+    /// A lossy consumer that resumes from the progress and counters its fseq last
+    /// published (a fresh fseq: the start of the stream), watched by its storage owner's
+    /// `hook`; not counted among the link's attached consumers. Frags published since and
+    /// already overwritten are found, and counted as lost, by its first read.
+    pub(crate) fn resume(
+        parts: Parts<'a>,
+        fseq: Ref<'a, Fseq>,
+        release_every: u64,
+        keep: Keep,
+        hook: Hook<'a>,
+    ) -> Self {
+        let mut c = Self::unattached(parts, fseq, release_every, keep);
+        c.rx_seq = fseq.query();
+        c.counters = fseq.counters();
+        // Every byte published before `rx_seq` was consumed, filtered or counted lost,
+        // except lost bytes not yet resolved: the first read's ledger value resolves them.
+        c.bytes_before =
+            c.counters.consumed_bytes + c.counters.filtered_bytes + c.counters.lost_bytes;
+        c.hook = hook;
+        c
+    }
+
+    fn unattached(parts: Parts<'a>, fseq: Ref<'a, Fseq>, release_every: u64, keep: Keep) -> Self {
         LossyConsumer {
             mcache: parts.mcache,
             dcache: parts.dcache,
@@ -91,6 +120,7 @@ impl<'a> LossyConsumer<'a> {
             counters: ConsumerCounters::default(),
             fseq,
             parts,
+            hook: Hook::none(),
             keep,
         }
     }
@@ -286,6 +316,7 @@ impl<'a> LossyConsumer<'a> {
         self.fseq.publish(self.rx_seq);
         self.fseq.publish_counters(&self.counters);
         self.since_publish = 0;
+        self.hook.progressed();
     }
 
     #[inline]
@@ -360,6 +391,7 @@ impl<'a> LossyConsumer<'a> {
     /// final count.
     #[cold]
     fn idle(&mut self) -> LossyTryRecvError {
+        self.hook.consumer_idle(self.mcache, &self.parts.cnc);
         let err = match self.parts.cnc.ended(self.rx_seq) {
             Some(failed) => {
                 let total = self.parts.cnc.producer_counters().published_bytes;
@@ -383,8 +415,13 @@ impl<'a> LossyConsumer<'a> {
 impl Drop for LossyConsumer<'_> {
     fn drop(&mut self) {
         self.housekeeping();
-        self.fseq.detach();
-        self.parts.cnc.detach();
+        if self.hook.is_watched() {
+            // A role of a link that spans processes: it stays for the next handle.
+            self.hook.leave();
+        } else {
+            self.fseq.detach();
+            self.parts.cnc.detach();
+        }
     }
 }
 

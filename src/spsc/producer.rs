@@ -10,6 +10,7 @@ use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
 use crate::frag::{Ctl, FragMeta, Header};
+use crate::liveness::{Hook, Resume};
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::{Keep, Parts};
@@ -133,6 +134,8 @@ pub struct Producer<'a, W: WriteMode = Exclusive> {
     clock: Option<ClockRef<'a>>,
     wait: Strategy,
     blocked_since: u64,
+    /// The storage owner's liveness hook (none unless the link spans processes).
+    hook: Hook<'a>,
     keep: Keep,
     mode: PhantomData<W>,
 }
@@ -150,10 +153,31 @@ impl<'a, W: WriteMode> Producer<'a, W> {
             clock: None,
             wait: Strategy::default(),
             blocked_since: 0,
+            hook: Hook::none(),
             keep,
             parts,
             mode: PhantomData,
         }
+    }
+
+    /// A producer that takes over a stream another producer left at `at` (see
+    /// [`Resume`]), watched by its storage owner's `hook`. It has no credits until it reads
+    /// the consumers' progress, which its first publish does.
+    pub(crate) fn resume(
+        parts: Parts<'a>,
+        fctl: Fctl<'a>,
+        keep: Keep,
+        at: Resume,
+        hook: Hook<'a>,
+    ) -> Self {
+        let mut p = Self::new(parts, fctl, keep);
+        p.tx_seq = at.next_seq;
+        p.cursor = at.cursor;
+        p.counters.published_frags = at.published_frags;
+        p.counters.published_bytes = at.published_bytes;
+        p.cr_avail = 0;
+        p.hook = hook;
+        p
     }
 
     /// The seq the next frag will have.
@@ -436,7 +460,10 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         }
         self.publish_counters();
         match result {
-            Ok(0) => Err(PublishError::NoCredits),
+            Ok(0) => {
+                self.hook.producer_blocked(&self.parts.fseqs);
+                Err(PublishError::NoCredits)
+            }
             Ok(cr) => {
                 self.cr_avail = cr;
                 Ok(())
@@ -529,6 +556,7 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     fn publish_counters(&mut self) {
         self.heartbeat = self.heartbeat.wrapping_add(1);
         self.parts.cnc.beat(self.heartbeat);
+        self.hook.housekeeping();
         self.parts.cnc.publish_counters(&self.counters());
     }
 
@@ -618,6 +646,7 @@ impl<W: WriteMode> Drop for Producer<'_, W> {
         #[cfg(not(feature = "std"))]
         let signal = Signal::Boot;
         self.close(signal);
+        self.hook.leave();
     }
 }
 
