@@ -8,14 +8,15 @@
 //! line when its own side is done. A child that does not answer within the stall limit is
 //! killed.
 
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::common::{guarded, Ctx, ABORTED, CONSUMER_CPU};
+use crate::common::{guarded, panic_text, Ctx, ABORTED, CONSUMER_CPU};
 
 /// The hidden first argument that makes the binary the child of a cross-process run.
 pub const CHILD_ARG: &str = "--xproc-child";
@@ -67,7 +68,7 @@ impl ChildProc {
         let mut child = cmd.spawn().map_err(|e| format!("spawn the child: {e}"))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = channel();
+        let (tx, lines) = unbounded();
         // A reader thread, so that the parent can wait for a line with a timeout. It sleeps in
         // read(2) and ends at the child's EOF.
         std::thread::Builder::new()
@@ -111,46 +112,55 @@ impl ChildProc {
         }
     }
 
-    /// The child's result (the text after `ok`), once it has exited cleanly.
-    pub fn finish(mut self) -> Result<String, String> {
-        let l = self.line(STALL)?;
-        let status = self.child.wait().map_err(|e| format!("wait: {e}"))?;
-        self.done = true;
-        match l.strip_prefix("ok ") {
-            Some(v) if status.success() => Ok(v.to_string()),
-            Some(_) => Err(format!("the child reported success but exited with {status}")),
-            None => Err(child_error(&l)),
-        }
-    }
-
-    /// The parent's side failed with `e`: gives the child a moment to report its own error
-    /// (preferred: it is usually the cause), then kills it.
-    pub fn fail(self, e: String) -> String {
-        let until = Instant::now() + GRACE;
-        let mut theirs = None;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.starts_with("err ") => {
-                    theirs = Some(child_error(&l));
-                    break;
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        match theirs {
-            Some(t) if e == ABORTED => t,
-            Some(t) => format!("{e}; {t}"),
-            None => e,
-        }
-    }
-
     /// Runs the parent's side `work` once the child is ready; returns its value and the
-    /// child's result.
-    pub fn run<T>(mut self, work: impl FnOnce() -> Result<T, String>) -> Result<(T, String), String> {
-        match self.ready().and_then(|()| work()) {
-            Ok(v) => self.finish().map(|r| (v, r)),
-            Err(e) => Err(self.fail(e)),
+    /// child's result (the text after `ok`).
+    ///
+    /// While `work` runs, a watcher waits for the child's last line: if the child fails (or
+    /// dies), the watcher aborts `ctx`, so that `work` stops at its next busy-wait step and
+    /// the child's error is reported. If `work` fails, the child gets a moment to report
+    /// its own error (usually the cause), and is then killed.
+    pub fn run<T>(
+        mut self,
+        ctx: &Ctx,
+        work: impl FnOnce() -> Result<T, String>,
+    ) -> Result<(T, String), String> {
+        self.ready()?;
+        let (lines, child) = (&self.lines, &mut self.child);
+        let (r, last) = std::thread::scope(|s| {
+            let watcher = s.spawn(move || {
+                let l = lines.recv().ok();
+                if !l.as_deref().is_some_and(|l| l.starts_with("ok ")) {
+                    ctx.abort();
+                }
+                l
+            });
+            let r = catch_unwind(AssertUnwindSafe(work))
+                .unwrap_or_else(|p| Err(format!("panicked: {}", panic_text(&*p))));
+            let until = Instant::now() + if r.is_ok() { STALL } else { GRACE };
+            while !watcher.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if !watcher.is_finished() {
+                // Its stdout closes, and the watcher sees the end.
+                let _ = child.kill();
+            }
+            (r, watcher.join().unwrap_or(None))
+        });
+        let status = self.child.wait().map_err(|e| format!("wait: {e}"));
+        self.done = true;
+        match (r, last) {
+            (Ok(v), Some(l)) => match (l.strip_prefix("ok "), status?) {
+                (Some(res), st) if st.success() => Ok((v, res.to_string())),
+                (Some(_), st) => Err(format!("the child reported success but exited with {st}")),
+                (None, _) => Err(child_error(&l)),
+            },
+            (Ok(_), None) => Err(format!("the child exited ({}) without a result", status?)),
+            (Err(e), Some(l)) if l.starts_with("err ") => Err(if e == ABORTED {
+                child_error(&l)
+            } else {
+                format!("{e}; {}", child_error(&l))
+            }),
+            (Err(e), _) => Err(e),
         }
     }
 }
@@ -212,7 +222,9 @@ pub fn main(
     let r = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("peer-child".into())
-            .spawn_scoped(s, || guarded(&ctx, CONSUMER_CPU, || work(&args, &mut Control(()), &ctx)))
+            .spawn_scoped(s, || {
+                guarded(&ctx, CONSUMER_CPU, || work(&args, &mut Control(()), &ctx))
+            })
             .map_err(|e| format!("spawn: {e}"))?
             .join()
             .unwrap_or_else(|_| Err("the child's thread died".into()))

@@ -118,7 +118,7 @@ fn tput_w<const W: usize>(spec: Spec, ctx: &Ctx) -> Result<f64, String> {
     let tx = publisher(&port)?;
     let child = ChildProc::spawn(&child_args(ID, Mode::Tput, spec, &[name]), &[])?;
     let mut msg: [u64; W] = Msg::<W>::template().0;
-    let ((), secs) = child.run(|| {
+    let ((), secs) = child.run(ctx, || {
         let mut spin = ctx.spinner();
         for seq in 0..spec.msgs {
             for w in msg.iter_mut().step_by(8) {
@@ -139,7 +139,8 @@ fn tput_w<const W: usize>(spec: Spec, ctx: &Ctx) -> Result<f64, String> {
         }
         Ok(())
     })?;
-    secs.parse().map_err(|_| format!("the child's seconds: {secs:?}"))
+    secs.parse()
+        .map_err(|_| format!("the child's seconds: {secs:?}"))
 }
 
 /// Ping-pong, the parent's side: publishes on one service, subscribes to the other.
@@ -156,7 +157,9 @@ pub fn ping(rounds: usize, ctx: &Ctx) -> Result<Vec<u64>, String> {
         depth: PING_DEPTH,
     };
     let child = ChildProc::spawn(&child_args(ID, Mode::Ping, spec, &[a, b]), &[])?;
-    let (samples, _) = child.run(|| ping_loop(rounds, ctx, |v| send_one(&tx, v), || recv_one(&rx)))?;
+    let (samples, _) = child.run(ctx, || {
+        ping_loop(rounds, ctx, |v| send_one(&tx, v), || recv_one(&rx))
+    })?;
     Ok(samples)
 }
 
@@ -181,7 +184,13 @@ fn recv_one(rx: &Subscriber<ipc::Service, [u64; 1], ()>) -> Result<Option<u64>, 
 }
 
 /// The child's side of both modes: subscribes (throughput), or echoes (ping-pong).
-pub fn child(mode: Mode, spec: Spec, extra: &[String], ctl: &mut Control, ctx: &Ctx) -> Result<String, String> {
+pub fn child(
+    mode: Mode,
+    spec: Spec,
+    extra: &[String],
+    ctl: &mut Control,
+    ctx: &Ctx,
+) -> Result<String, String> {
     match (mode, spec.bytes) {
         (Mode::Tput, 8) => child_tput::<1>(spec, extra, ctl, ctx),
         (Mode::Tput, 64) => child_tput::<8>(spec, extra, ctl, ctx),
@@ -223,7 +232,12 @@ fn child_tput<const W: usize>(
     Ok(t0.elapsed().as_secs_f64().to_string())
 }
 
-fn child_ping(spec: Spec, extra: &[String], ctl: &mut Control, ctx: &Ctx) -> Result<String, String> {
+fn child_ping(
+    spec: Spec,
+    extra: &[String],
+    ctl: &mut Control,
+    ctx: &Ctx,
+) -> Result<String, String> {
     let [a, b] = extra else {
         return Err(format!("expected two service names, got {extra:?}"));
     };

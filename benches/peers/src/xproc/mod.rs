@@ -11,6 +11,7 @@
 
 mod child;
 mod iox;
+mod shm;
 mod stream;
 
 use std::time::{Duration, Instant};
@@ -89,6 +90,9 @@ fn child_work(args: &[String], ctl: &mut child::Control, ctx: &Ctx) -> Result<St
     };
     if let Some(kind) = stream::Kind::from_id(peer) {
         return stream::child(kind, mode, spec, extra, ctl);
+    }
+    if let Some(read) = shm::Read::from_id(peer) {
+        return shm::child(read, mode, spec, extra, ctl, ctx);
     }
     match peer.as_str() {
         iox::ID => iox::child(mode, spec, extra, ctl, ctx),
@@ -177,8 +181,32 @@ type TputFn = fn(Spec) -> Result<f64, String>;
 /// One ping-pong run: round trips in, samples (ns) out.
 type PingFn = fn(usize) -> Result<Vec<u64>, String>;
 
+/// The rows of milonga in two processes come first (the first is the base of the ratios),
+/// then the same link in one process (its rows pair with them in the same order).
+const MILONGA_XPROC_ROWS: usize = 2;
+
 fn tput_peers() -> Vec<Peer<TputFn>> {
     vec![
+        Peer {
+            name: "milonga shm, 2 processes",
+            run: |s| parent(|ctx| shm::tput(shm::Read::Each, s, ctx)),
+            note: "memfd link, try_publish / try_recv per message",
+        },
+        Peer {
+            name: "milonga shm, 2 processes, batch",
+            run: |s| parent(|ctx| shm::tput(shm::Read::Batch, s, ctx)),
+            note: "memfd link, try_publish / try_batch (depth/8)",
+        },
+        Peer {
+            name: "milonga shm, 2 threads",
+            run: |s| shm::tput_in_process(shm::Read::Each, s),
+            note: "the same link and loops in one process",
+        },
+        Peer {
+            name: "milonga shm, 2 threads, batch",
+            run: |s| shm::tput_in_process(shm::Read::Batch, s),
+            note: "the same link and loops in one process",
+        },
         Peer {
             name: "iceoryx2",
             run: |s| parent(|ctx| iox::tput(s, ctx)),
@@ -186,22 +214,22 @@ fn tput_peers() -> Vec<Peer<TputFn>> {
         },
         Peer {
             name: "UDS stream",
-            run: |s| parent(|_| stream::tput(stream::Kind::Uds, s)),
+            run: |s| parent(|ctx| stream::tput(stream::Kind::Uds, s, ctx)),
             note: "socketpair, one write per message, BufReader",
         },
         Peer {
             name: "UDS stream, BufWriter",
-            run: |s| parent(|_| stream::tput(stream::Kind::UdsBuffered, s)),
+            run: |s| parent(|ctx| stream::tput(stream::Kind::UdsBuffered, s, ctx)),
             note: "socketpair, writes batched in a 64 KiB BufWriter",
         },
         Peer {
             name: "pipe",
-            run: |s| parent(|_| stream::tput(stream::Kind::Pipe, s)),
+            run: |s| parent(|ctx| stream::tput(stream::Kind::Pipe, s, ctx)),
             note: "one write per message, BufReader",
         },
         Peer {
             name: "pipe, BufWriter",
-            run: |s| parent(|_| stream::tput(stream::Kind::PipeBuffered, s)),
+            run: |s| parent(|ctx| stream::tput(stream::Kind::PipeBuffered, s, ctx)),
             note: "writes batched in a 64 KiB BufWriter",
         },
     ]
@@ -210,18 +238,28 @@ fn tput_peers() -> Vec<Peer<TputFn>> {
 fn ping_peers() -> Vec<Peer<PingFn>> {
     vec![
         Peer {
+            name: "milonga shm, 2 processes",
+            run: |r| parent(|ctx| shm::ping(r, ctx)),
+            note: "two memfd links, try_publish / try_recv",
+        },
+        Peer {
+            name: "milonga shm, 2 threads",
+            run: shm::ping_in_process,
+            note: "the same links and loops in one process",
+        },
+        Peer {
             name: "iceoryx2",
             run: |r| parent(|ctx| iox::ping(r, ctx)),
             note: "two services, busy-polling receive",
         },
         Peer {
             name: "UDS stream",
-            run: |r| parent(|_| stream::ping(stream::Kind::Uds, r)),
+            run: |r| parent(|ctx| stream::ping(stream::Kind::Uds, r, ctx)),
             note: "one socketpair, blocking reads",
         },
         Peer {
             name: "pipe",
-            run: |r| parent(|_| stream::ping(stream::Kind::Pipe, r)),
+            run: |r| parent(|ctx| stream::ping(stream::Kind::Pipe, r, ctx)),
             note: "two pipes, blocking reads",
         },
     ]
@@ -248,7 +286,8 @@ pub fn run(opts: &Opts) {
 fn throughput(opts: &Opts, bytes: usize, depth: usize, target: Duration) {
     eprintln!("running (x) {} across processes ...", size_name(bytes));
     let peers = tput_peers();
-    let cal_msgs = (CAL_BYTES / bytes as u64).clamp(2_000, CAL_MSGS) / if opts.quick { 4 } else { 1 };
+    let cal_msgs =
+        (CAL_BYTES / bytes as u64).clamp(2_000, CAL_MSGS) / if opts.quick { 4 } else { 1 };
     // Calibration: one untimed run each, which also warms up.
     let counts: Vec<Result<u64, String>> = peers
         .iter()
@@ -293,7 +332,7 @@ fn throughput(opts: &Opts, bytes: usize, depth: usize, target: Duration) {
         opts.runs
     );
     println!(
-        "    {:<30} {:>10} {:>9} {:>8} {:>7} {:>11}  notes",
+        "    {:<32} {:>10} {:>9} {:>8} {:>7} {:>11}  notes",
         "peer", "msgs/run", "Mmsg/s", "GiB/s", "spread", "vs milonga"
     );
     for ((p, o), n) in peers.iter().zip(&outcomes).zip(&counts) {
@@ -305,7 +344,7 @@ fn throughput(opts: &Opts, bytes: usize, depth: usize, target: Duration) {
                 let spread = (max - min) / r * 100.0;
                 let ratio = base.map_or("-".to_string(), |b| format!("{:.2}x", r / b));
                 println!(
-                    "    {:<30} {:>10} {:>9.2} {:>8.3} {:>6.0}% {:>11}  {}",
+                    "    {:<32} {:>10} {:>9.2} {:>8.3} {:>6.0}% {:>11}  {}",
                     p.name,
                     n.as_ref().map_or(0, |n| *n),
                     r / 1e6,
@@ -319,9 +358,26 @@ fn throughput(opts: &Opts, bytes: usize, depth: usize, target: Duration) {
                 failed,
                 runs,
                 first,
-            } => println!("    {:<30} {}", p.name, failed_text(*failed, *runs, first)),
+            } => println!("    {:<32} {}", p.name, failed_text(*failed, *runs, first)),
         }
     }
+    let ok = |i: usize| match &outcomes[i] {
+        Outcome::Ok(r) => Some(rate(r)),
+        Outcome::Failed { .. } => None,
+    };
+    let pairs: Vec<String> = (0..MILONGA_XPROC_ROWS)
+        .map(|i| {
+            let what = if i == 0 { "per message" } else { "batch" };
+            match (ok(i), ok(i + MILONGA_XPROC_ROWS)) {
+                (Some(x), Some(t)) => format!("{what} {:.3}", x / t),
+                _ => format!("{what} -"),
+            }
+        })
+        .collect();
+    println!(
+        "    milonga 2 processes / 2 threads (same link): {} (the goal: within 5%, 0.95 or more)",
+        pairs.join(", ")
+    );
     println!("    (ratios: peer rate / milonga rate; below 1 is slower than milonga)");
     println!();
 }
@@ -347,7 +403,7 @@ fn ping_pong(opts: &Opts) {
         opts.runs
     );
     println!(
-        "    {:<30} {:>10} {:>10} {:>11}  notes",
+        "    {:<32} {:>10} {:>10} {:>11}  notes",
         "peer", "median ns", "p99 ns", "vs milonga"
     );
     for (p, o) in peers.iter().zip(&outcomes) {
@@ -356,7 +412,7 @@ fn ping_pong(opts: &Opts) {
                 let (m, p99) = stats(v);
                 let ratio = base.map_or("-".to_string(), |b| format!("{:.2}x", m / b.0));
                 println!(
-                    "    {:<30} {m:>10.0} {p99:>10.0} {ratio:>11}  {}",
+                    "    {:<32} {m:>10.0} {p99:>10.0} {ratio:>11}  {}",
                     p.name, p.note
                 );
             }
@@ -364,8 +420,15 @@ fn ping_pong(opts: &Opts) {
                 failed,
                 runs,
                 first,
-            } => println!("    {:<30} {}", p.name, failed_text(*failed, *runs, first)),
+            } => println!("    {:<32} {}", p.name, failed_text(*failed, *runs, first)),
         }
+    }
+    if let (Some(x), Outcome::Ok(v)) = (base, &outcomes[1]) {
+        let (t, _) = stats(v);
+        println!(
+            "    milonga round trip, 2 processes / 2 threads (same links): {:.3}",
+            x.0 / t
+        );
     }
     println!("    (ratios: peer latency / milonga latency; above 1 is slower than milonga)");
     println!();

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use super::child::{inherited_fd, ChildProc, Control};
 use super::{child_args, Mode, Spec, PING_WARMUP};
-use crate::common::{stamp_bytes, Pattern};
+use crate::common::{stamp_bytes, Ctx, Pattern};
 
 /// Capacity of the readers' `BufReader` and of the buffered writers' `BufWriter`.
 const BUF: usize = 64 << 10;
@@ -128,14 +128,19 @@ fn consume(r: impl Read, pat: &Pattern, msgs: u64, ctl: &mut Control) -> Result<
 }
 
 /// Throughput, the parent's side: the writer. Returns the seconds the child measured.
-pub fn tput(kind: Kind, spec: Spec) -> Result<f64, String> {
+pub fn tput(kind: Kind, spec: Spec, ctx: &Ctx) -> Result<f64, String> {
     let pat = Pattern::new(spec.bytes / 8);
     let (ours, theirs) = pair(kind, true)?;
-    let args = child_args(kind.id(), Mode::Tput, spec, &[theirs.as_raw_fd().to_string()]);
+    let args = child_args(
+        kind.id(),
+        Mode::Tput,
+        spec,
+        &[theirs.as_raw_fd().to_string()],
+    );
     let child = ChildProc::spawn(&args, &[&theirs])?;
     drop(theirs);
     let mut w = File::from(ours);
-    let ((), secs) = child.run(|| {
+    let ((), secs) = child.run(ctx, || {
         if kind.buffered() {
             produce(&mut BufWriter::with_capacity(BUF, &mut w), &pat, spec.msgs)?;
         } else {
@@ -144,11 +149,12 @@ pub fn tput(kind: Kind, spec: Spec) -> Result<f64, String> {
         drop(w);
         Ok(())
     })?;
-    secs.parse().map_err(|_| format!("the child's seconds: {secs:?}"))
+    secs.parse()
+        .map_err(|_| format!("the child's seconds: {secs:?}"))
 }
 
 /// Ping-pong, the parent's side: pings `rounds` (after a warm-up), returns the samples.
-pub fn ping(kind: Kind, rounds: usize) -> Result<Vec<u64>, String> {
+pub fn ping(kind: Kind, rounds: usize, ctx: &Ctx) -> Result<Vec<u64>, String> {
     let total = (PING_WARMUP + rounds) as u64;
     let spec = Spec {
         bytes: 8,
@@ -172,7 +178,7 @@ pub fn ping(kind: Kind, rounds: usize) -> Result<Vec<u64>, String> {
     drop(extra_fds);
     let mut w = File::from(ping_ours);
     let mut r = BufReader::with_capacity(BUF, File::from(pong));
-    let (samples, _) = child.run(|| {
+    let (samples, _) = child.run(ctx, || {
         let mut samples = Vec::with_capacity(rounds);
         let mut frame = [0u8; 12];
         frame[..4].copy_from_slice(&8u32.to_le_bytes());
@@ -198,7 +204,13 @@ pub fn ping(kind: Kind, rounds: usize) -> Result<Vec<u64>, String> {
 }
 
 /// The child's side of both modes.
-pub fn child(kind: Kind, mode: Mode, spec: Spec, extra: &[String], ctl: &mut Control) -> Result<String, String> {
+pub fn child(
+    kind: Kind,
+    mode: Mode,
+    spec: Spec,
+    extra: &[String],
+    ctl: &mut Control,
+) -> Result<String, String> {
     match mode {
         Mode::Tput => {
             let [fd] = extra else {
@@ -228,7 +240,10 @@ pub fn child(kind: Kind, mode: Mode, spec: Spec, extra: &[String], ctl: &mut Con
             for i in 0..spec.msgs {
                 read_frame(&mut r, &mut v, i)?;
                 if u64::from_le_bytes(v) != i {
-                    return Err(format!("ponger: expected {i}, got {}", u64::from_le_bytes(v)));
+                    return Err(format!(
+                        "ponger: expected {i}, got {}",
+                        u64::from_le_bytes(v)
+                    ));
                 }
                 frame[4..].copy_from_slice(&v);
                 w.write_all(&frame).map_err(io("write"))?;
