@@ -7,7 +7,8 @@
 //! sending when it hears `ready`.
 //!
 //! Each peer's message count is set by a first, untimed calibration run, so that a run takes
-//! about [`TARGET`] whatever the peer's speed; then the runs, round-robin, median reported.
+//! about [`TARGET`] whatever the peer's speed (milonga's in-process rows take the count of
+//! their cross-process counterparts); then the runs, round-robin, median reported.
 
 mod child;
 mod iox;
@@ -289,7 +290,7 @@ fn throughput(opts: &Opts, bytes: usize, depth: usize, target: Duration) {
     let cal_msgs =
         (CAL_BYTES / bytes as u64).clamp(2_000, CAL_MSGS) / if opts.quick { 4 } else { 1 };
     // Calibration: one untimed run each, which also warms up.
-    let counts: Vec<Result<u64, String>> = peers
+    let mut counts: Vec<Result<u64, String>> = peers
         .iter()
         .map(|p| {
             let spec = Spec {
@@ -303,6 +304,12 @@ fn throughput(opts: &Opts, bytes: usize, depth: usize, target: Duration) {
             })
         })
         .collect();
+    // The in-process rows move as many messages as their cross-process counterparts.
+    for i in MILONGA_XPROC_ROWS..2 * MILONGA_XPROC_ROWS {
+        if let (Ok(_), Ok(n)) = (&counts[i], &counts[i - MILONGA_XPROC_ROWS]) {
+            counts[i] = Ok(*n);
+        }
+    }
     let indexed: Vec<Peer<usize>> = peers
         .iter()
         .enumerate()
