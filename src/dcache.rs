@@ -281,6 +281,14 @@ impl<'a> DCache<'a> {
         sz <= self.mtu && at as usize + words_for(sz) <= self.words
     }
 
+    /// The addresses the store spans, for tests that check every payload handed out lies
+    /// inside it.
+    #[cfg(all(test, feature = "std", not(milonga_loom)))]
+    pub(crate) fn span(&self) -> core::ops::Range<usize> {
+        let start = self.chunks.get().as_ptr().addr();
+        start..start + self.words * WORD_SZ
+    }
+
     #[inline(always)]
     fn base(&self, at: u32) -> *mut u8 {
         // `UnsafeCell<[u8; 64]>` is `repr(transparent)` and `Chunk` is `repr(C)`, so the

@@ -36,9 +36,9 @@
 //!   [`metrics`](crate::metrics), [`wait`](crate::wait) strategies.
 //!
 //! Storage is owned inline (const generics, built by a `const fn`, so a link can be a
-//! `static` without an allocator) or on the heap (sized at run time, allocated zeroed);
-//! both present the same borrowed views, so there is one implementation of every
-//! protocol.
+//! `static` without an allocator), on the heap (sized at run time, allocated zeroed), or
+//! in shared memory mapped by several processes (see below); all present the same
+//! borrowed views, so there is one implementation of every protocol.
 //!
 //! # Publishing and reading a frag
 //!
@@ -126,6 +126,43 @@
 //! pending count is zero" once the bit is set. Items carry a time (their batch's interval
 //! is measured from it): a clock reading taken by a producer that finds nothing pending,
 //! else a recent reading the handles share, which the consumer refreshes as it waits.
+//!
+//! # Shared memory (across processes)
+//!
+//! The third storage owner, [`shm`](crate::shm) (std, unix), lays the same parts out in a
+//! mapped region: a header (magic, layout version, a hash of every part's size and
+//! alignment in this build, the geometry, flags, and every part's offset), then a line per
+//! *role*, the cnc, the fseqs, the metadata ring, the ledger and the payload store, each at
+//! a multiple of 128 bytes. Offsets, never pointers. A joiner validates every header field
+//! against its own computation of the layout and the file's length before it forms a
+//! view; everything else it reads from the region (metadata above all) is checked before
+//! an address is formed from it, as for lossy reads.
+//!
+//! Roles (the producer, each consumer) are claimed with one compare-exchange on the
+//! role's word, holding a state, the holder's pid and the low bits of its start time.
+//! Handles of a shared link carry a liveness hook, called only on slow paths
+//! (housekeeping, an empty poll, a producer out of credits, a drop; never per frag): it
+//! beats the role's heartbeat (the monotonic clock) and, at most every 10 ms, checks the
+//! peers' processes.
+//!
+//! - A producer that died is *fenced* by the first consumer that notices (compare-exchange
+//!   of its role word from live to fenced), which closes the stream on its behalf at the
+//!   seq after the last frag it published, then marks the role dead. That seq is found
+//!   without trusting anything: the producer counts a frag right after publishing it, so
+//!   the counters are at most one frag behind the ring, and the slots after that point are
+//!   read with validated reads. Consumers drain and see the stream failed.
+//! - A producer that takes the role over finds the same point, continues after it (its
+//!   next payload goes after the last one, whose metadata is bounds-checked), and reopens
+//!   the stream. It starts with no credits, so its first publish reads the consumers'
+//!   progress.
+//! - A consumer role is durable: its fseq keeps gating the producer when nobody holds it,
+//!   and a new holder resumes from the progress and counters the last one published, so
+//!   counts stay exact and nothing is missed (the frags read after the last publication of
+//!   progress are read again). A lossy consumer resumes the same way; its first read
+//!   resolves, from the ledger, the bytes it lost meanwhile.
+//! - A producer out of credits may evict a reliable consumer whose process is gone (the
+//!   link's policy): a compare-exchange of its role word to evicted, then its fseq is
+//!   detached, which the credit computation skips from then on.
 //!
 //! # How it is verified
 //!

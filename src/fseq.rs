@@ -77,7 +77,7 @@ pub struct ConsumerCounters {
 impl ConsumerCounters {
     /// Frags lost to overruns of either kind.
     pub fn lost_frags(&self) -> u64 {
-        self.poll_lost + self.read_lost
+        self.poll_lost.wrapping_add(self.read_lost)
     }
 }
 

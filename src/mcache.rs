@@ -275,6 +275,36 @@ impl<'a> MCache<'a> {
         }
     }
 
+    /// Overwrites the slot of `seq` with raw values (its seq word, sig and `loc` word, in
+    /// the layout of [`Slot`]) with relaxed stores, as a process that corrupts a link in
+    /// shared memory could: for tests of readers fed untrusted metadata.
+    #[cfg(all(test, feature = "std", not(milonga_loom)))]
+    pub(crate) fn scribble(&self, seq: u64, seq_val: u64, sig: u64, loc: u64) {
+        let slot = self.slot(seq);
+        slot.seq.store(seq_val, Relaxed);
+        slot.sig.store(sig, Relaxed);
+        slot.loc.store(loc, Relaxed);
+    }
+
+    /// Overwrites the ledger entry of `seq` (a ring with a ledger), as
+    /// [`scribble`](Self::scribble).
+    #[cfg(all(test, feature = "std", not(milonga_loom)))]
+    pub(crate) fn scribble_ledger(&self, seq: u64, bytes_before: u64) {
+        self.ledger_cell(seq).store(bytes_before, Relaxed);
+    }
+
+    /// The raw words of the slot of `seq`: its seq, sig and `loc` (relaxed loads), for
+    /// tests that check readers against what a slot holds.
+    #[cfg(all(test, feature = "std", not(milonga_loom)))]
+    pub(crate) fn peek(&self, seq: u64) -> (u64, u64, u64) {
+        let slot = self.slot(seq);
+        (
+            slot.seq.load(Relaxed),
+            slot.sig.load(Relaxed),
+            slot.loc.load(Relaxed),
+        )
+    }
+
     /// The seqlock re-check after a reader copied something (a payload) that the producer
     /// reuses only after overwriting the slot of `seq`: `Err(found)` if the slot no longer
     /// holds `seq`, so the copy must be thrown away.

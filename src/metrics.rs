@@ -171,7 +171,8 @@ pub enum ProducerState {
     /// shared ring: every handle is gone). Consumers drain it and then see the end.
     Closed,
     /// The producer failed: it was dropped by a panic (on a shared ring: some handle was),
-    /// or someone set [`Signal::Fail`]. What it published can still be drained.
+    /// its process died (a link in shared memory), or someone set [`Signal::Fail`]. What it
+    /// published can still be drained.
     Failed,
     /// An application-defined signal, with the stream open.
     User(u64),
@@ -198,7 +199,7 @@ impl fmt::Display for ProducerState {
             ProducerState::Running => f.write_str("running"),
             ProducerState::HaltRequested => f.write_str("halt requested"),
             ProducerState::Closed => f.write_str("closed (halted cleanly)"),
-            ProducerState::Failed => f.write_str("failed (producer panicked)"),
+            ProducerState::Failed => f.write_str("failed (producer died)"),
             ProducerState::User(v) => write!(f, "user signal {v}"),
         }
     }

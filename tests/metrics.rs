@@ -290,7 +290,7 @@ fn the_producer_state_reads_as_what_happened() {
     let (s, line) = state(&m);
     assert_eq!(s, ProducerState::Failed);
     assert!(
-        line.starts_with("producer: failed (producer panicked),"),
+        line.starts_with("producer: failed (producer died),"),
         "{line}"
     );
     let snap = m.snapshot();
@@ -326,7 +326,7 @@ fn the_producer_state_reads_as_what_happened() {
     assert_eq!(snap.link.state(), ProducerState::Failed);
     assert!(snap
         .to_string()
-        .starts_with("producer: failed (producer panicked),"));
+        .starts_with("producer: failed (producer died),"));
 }
 
 /// Every line of `text` fits 80 columns.

@@ -206,3 +206,47 @@ fn a_read_only_observer_takes_no_role() {
     );
     assert_eq!(ro.status().producer.pid, Some(std::process::id()));
 }
+
+#[test]
+fn the_typed_layer_and_batches_work_on_shared_links() {
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct Quote {
+        px: u64,
+        qty: u32,
+        side: u32,
+    }
+    let dir = Dir::new("typed");
+    let link = ShmLink::builder()
+        .depth(16)
+        .mtu(64)
+        .create(dir.path("l"))
+        .unwrap();
+    let mut tx = milonga::typed::Producer::<Quote>::new(link.producer().unwrap()).unwrap();
+    let joined = ShmLink::open(dir.path("l")).unwrap();
+    let mut rx = milonga::typed::Consumer::<Quote>::new(joined.consumer(0).unwrap()).unwrap();
+    for i in 0..10u64 {
+        tx.try_publish(
+            Header::new(i),
+            Quote {
+                px: 100 + i,
+                qty: i as u32,
+                side: 1,
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        *rx.try_recv().unwrap(),
+        Quote {
+            px: 100,
+            qty: 0,
+            side: 1
+        }
+    );
+    let batch = rx
+        .try_batch(milonga::spsc::Budget::frags(64).unwrap())
+        .unwrap();
+    let pxs: Vec<u64> = batch.iter().map(|q| q.px).collect();
+    assert_eq!(pxs, (101..110).collect::<Vec<_>>());
+}

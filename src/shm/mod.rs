@@ -72,6 +72,12 @@
 //!   producer keeps waiting for a new holder to reclaim the role (the default) or evicts it
 //!   so credits flow again (it never gates the producer, and never rejoins).
 //!
+//! A heartbeat only says that a holder still calls into the link: a producer that
+//! publishes rarely should call [`Producer::housekeeping`] from its idle loop (a consumer
+//! that polls beats as it polls), or observers will see its heartbeat age while its
+//! process lives. Liveness decisions (fencing, eviction, [`RoleState::Dead`]) rest on the
+//! process check alone, never on the heartbeat's age.
+//!
 //! All processes of a link must share a pid namespace (as with any pid-based liveness).
 //!
 //! # Who can join, and what a bad joiner can do
@@ -430,6 +436,9 @@ impl ShmLink {
     }
 
     fn take_producer<W: WriteMode>(&self, reclaim: bool) -> Result<Producer<'static, W>, ShmError> {
+        if !self.region.writable {
+            return Err(ShmError::ReadOnly);
+        }
         if W::SHARED != self.region.layout.shared() {
             return Err(ShmError::WriteMode {
                 lossy: self.geometry().lossy,

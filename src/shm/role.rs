@@ -106,7 +106,13 @@ impl Me {
     /// Whether this process still runs: its pid exists, is not a zombie and (on Linux)
     /// started when it did.
     fn alive(self) -> bool {
-        let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) else {
+        // A pid is a positive `i32`: any other value (a corrupt word) names no process (and
+        // a negative one would name a process group).
+        let Some(pid) = i32::try_from(self.pid)
+            .ok()
+            .filter(|&p| p > 0)
+            .and_then(rustix::process::Pid::from_raw)
+        else {
             return false;
         };
         // EPERM: the process exists, owned by another user.
@@ -237,9 +243,10 @@ impl RoleLine {
         );
     }
 
-    /// If the live holder of this (producer) role died, fences it for `me`: `Some(word)`
-    /// to the one caller that must now close the stream and then [`bury`](Self::bury) it.
-    pub(crate) fn fence_if_dead(&self, me: Me) -> Option<Word> {
+    /// If the live holder of this (producer) role died, fences it for `me`: `Some((word,
+    /// dead pid))` to the one caller that must now close the stream and then
+    /// [`bury`](Self::bury) it.
+    pub(crate) fn fence_if_dead(&self, me: Me) -> Option<(Word, u32)> {
         let w = self.word();
         let fenceable = matches!(w.state(), State::Live | State::Fenced) && !w.holder_alive();
         if !fenceable {
@@ -249,7 +256,7 @@ impl RoleLine {
         self.word
             .compare_exchange(w.0, fenced.0, Acquire, Relaxed)
             .ok()
-            .map(|_| fenced)
+            .map(|_| (fenced, w.pid()))
     }
 
     /// The fencer closed the stream of the dead holder `dead_pid`: the role is dead (and
@@ -280,6 +287,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "system calls on processes")]
     fn this_process_is_alive_and_a_reused_pid_is_not() {
         let me = Me::get();
         assert!(me.alive());
@@ -296,6 +304,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "system calls on processes")]
     fn claims_are_exclusive_and_leaving_frees() {
         let line = RoleLine {
             word: AtomicU64::new(0),
@@ -314,6 +323,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "system calls on processes")]
     fn a_dead_holder_is_reclaimed_only_explicitly() {
         let dead = Me {
             pid: i32::MAX as u32,
@@ -326,7 +336,8 @@ mod tests {
         };
         let me = Me::get();
         assert_eq!(line.claim(me, false), Err(ClaimError::HeldByDead(dead.pid)));
-        let fenced = line.fence_if_dead(me).unwrap();
+        let (fenced, pid) = line.fence_if_dead(me).unwrap();
+        assert_eq!(pid, dead.pid);
         assert_eq!(line.word().state(), State::Fenced);
         assert!(line.fence_if_dead(me).is_none()); // one fencer
         line.bury(fenced, dead.pid);

@@ -63,8 +63,7 @@ impl Watch for HandleWatch {
             return;
         }
         let producer = self.region.role(Role::Producer);
-        let dead = producer.word();
-        if let Some(fenced) = producer.fence_if_dead(self.region.me) {
+        if let Some((fenced, dead_pid)) = producer.fence_if_dead(self.region.me) {
             // This handle alone fenced the dead producer's role: it closes the stream at
             // the seq after the last frag that producer published (metadata it names out
             // of bounds ends the stream before that frag), then buries the role.
@@ -74,7 +73,7 @@ impl Watch for HandleWatch {
                 Err(seq) => seq,
             };
             cnc.close(end, Signal::Fail);
-            producer.bury(fenced, dead.pid());
+            producer.bury(fenced, dead_pid);
         }
     }
 

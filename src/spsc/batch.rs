@@ -381,16 +381,28 @@ impl<'b> Iterator for BatchIter<'b> {
         while self.next < self.run.raw {
             let i = self.next;
             self.next += 1;
-            self.reached.set(self.reached.get().max(i + 1));
             if self.run.rejects(i) {
+                self.reached.set(self.reached.get().max(i + 1));
                 continue;
             }
-            self.left -= 1;
             // Seen ready by the batch's scan, and not released before the batch ends.
             let meta = self.mcache.body_gated(seq::inc(self.run.start, i as u64));
-            // SAFETY: the batch's scan checked that this frag is published and in bounds;
-            // the batch holds its credit until it ends, and the batch outlives the borrow
-            // `'b`, so the producer cannot rewrite the region while the slice lives.
+            if !self.dcache.in_bounds(meta.offset, meta.sz as usize) {
+                // The slot changed since the scan checked it: only a process that corrupts
+                // a link in shared memory can do that. Nothing outside the store is read;
+                // the batch ends before this frag, which is not reached (so not released):
+                // the consumer's next read reports it `Corrupt`.
+                self.next = self.run.raw;
+                self.left = 0;
+                return None;
+            }
+            self.reached.set(self.reached.get().max(i + 1));
+            self.left -= 1;
+            // SAFETY: in bounds (checked just above, on the very values used: metadata
+            // from another process is untrusted); the batch's scan saw this frag
+            // published, the batch holds its credit until it ends, and the batch outlives
+            // the borrow `'b`, so the producer cannot rewrite the region while the slice
+            // lives.
             let payload = unsafe { self.dcache.payload(meta.offset, meta.sz as usize) };
             return Some(Frag::new(meta, payload));
         }

@@ -97,6 +97,7 @@ impl<'a> Consumer<'a> {
     /// fresh fseq: the start of the stream), watched by its storage owner's `hook`. It is
     /// not counted among the link's attached consumers: its fseq keeps gating the producer
     /// after it is dropped, until another handle takes the role over.
+    #[cfg(all(feature = "shm", unix, not(milonga_loom)))]
     pub(crate) fn resume(
         parts: Parts<'a>,
         fseq: Ref<'a, Fseq>,
@@ -618,10 +619,13 @@ impl<'a> Consumer<'a> {
             self.dcache.release(meta.offset, meta.sz as usize);
         }
         self.rx_seq = seq::inc(self.rx_seq, n);
-        self.counters.consumed_frags += frags;
-        self.counters.consumed_bytes += bytes;
-        self.counters.filtered_frags += filtered;
-        self.counters.filtered_bytes += filtered_bytes;
+        // The counts wrap: a consumer that took over a role in shared memory resumed them
+        // from the region, which is untrusted.
+        let c = &mut self.counters;
+        c.consumed_frags = c.consumed_frags.wrapping_add(frags);
+        c.consumed_bytes = c.consumed_bytes.wrapping_add(bytes);
+        c.filtered_frags = c.filtered_frags.wrapping_add(filtered);
+        c.filtered_bytes = c.filtered_bytes.wrapping_add(filtered_bytes);
         if seq::diff(self.rx_seq, self.published) >= self.release_every as i64 {
             self.publish_progress();
         }

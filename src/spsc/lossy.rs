@@ -88,6 +88,7 @@ impl<'a> LossyConsumer<'a> {
     /// published (a fresh fseq: the start of the stream), watched by its storage owner's
     /// `hook`; not counted among the link's attached consumers. Frags published since and
     /// already overwritten are found, and counted as lost, by its first read.
+    #[cfg(all(feature = "shm", unix, not(milonga_loom)))]
     pub(crate) fn resume(
         parts: Parts<'a>,
         fseq: Ref<'a, Fseq>,
@@ -100,8 +101,12 @@ impl<'a> LossyConsumer<'a> {
         c.counters = fseq.counters();
         // Every byte published before `rx_seq` was consumed, filtered or counted lost,
         // except lost bytes not yet resolved: the first read's ledger value resolves them.
-        c.bytes_before =
-            c.counters.consumed_bytes + c.counters.filtered_bytes + c.counters.lost_bytes;
+        // (The counters came from the region: untrusted, so every count wraps.)
+        c.bytes_before = c
+            .counters
+            .consumed_bytes
+            .wrapping_add(c.counters.filtered_bytes)
+            .wrapping_add(c.counters.lost_bytes);
         c.hook = hook;
         c
     }
@@ -225,19 +230,25 @@ impl<'a> LossyConsumer<'a> {
                     return Err(LossyTryRecvError::Overrun(self.skip(found, false)))
                 }
             };
-            // Frags lost since the last frag this consumer saw carried these bytes.
-            self.counters.lost_bytes += before.wrapping_sub(self.bytes_before);
+            // Frags lost since the last frag this consumer saw carried these bytes. (On a
+            // link in shared memory the metadata, and the counters a consumer resumed, are
+            // untrusted: every count wraps, as seqs do, rather than overflow.)
+            self.counters.lost_bytes = self
+                .counters
+                .lost_bytes
+                .wrapping_add(before.wrapping_sub(self.bytes_before));
             self.bytes_before = before;
             let sz = meta.sz as usize;
             if !self.dcache.in_bounds(meta.offset, sz) {
-                self.counters.read_lost += 1;
-                self.counters.lost_bytes += sz as u64;
+                self.counters.read_lost = self.counters.read_lost.wrapping_add(1);
+                self.counters.lost_bytes = self.counters.lost_bytes.wrapping_add(sz as u64);
                 self.advance(sz);
                 return Err(LossyTryRecvError::Corrupt { seq });
             }
             if self.filter.as_ref().is_some_and(|f| !f.accepts(meta.sig)) {
-                self.counters.filtered_frags += 1;
-                self.counters.filtered_bytes += sz as u64;
+                let c = &mut self.counters;
+                c.filtered_frags = c.filtered_frags.wrapping_add(1);
+                c.filtered_bytes = c.filtered_bytes.wrapping_add(sz as u64);
                 self.advance(sz);
                 continue;
             }
@@ -250,8 +261,9 @@ impl<'a> LossyConsumer<'a> {
             if let Err(found) = self.mcache.still(seq) {
                 return Err(LossyTryRecvError::Overrun(self.skip(found, true)));
             }
-            self.counters.consumed_frags += 1;
-            self.counters.consumed_bytes += sz as u64;
+            let c = &mut self.counters;
+            c.consumed_frags = c.consumed_frags.wrapping_add(1);
+            c.consumed_bytes = c.consumed_bytes.wrapping_add(sz as u64);
             self.advance(sz);
             return Ok(meta);
         }
@@ -322,7 +334,7 @@ impl<'a> LossyConsumer<'a> {
     #[inline]
     fn advance(&mut self, sz: usize) {
         self.rx_seq = seq::inc(self.rx_seq, 1);
-        self.bytes_before += sz as u64;
+        self.bytes_before = self.bytes_before.wrapping_add(sz as u64);
         self.since_publish += 1;
         if self.since_publish >= self.release_every {
             self.housekeeping();
@@ -348,12 +360,13 @@ impl<'a> LossyConsumer<'a> {
             resume = seq::inc(self.rx_seq, 1);
         }
         let lost = seq::diff(resume, self.rx_seq) as u64;
+        // `found` came from a slot (untrusted on a link in shared memory): the counts wrap.
         if reading {
-            self.counters.read_overruns += 1;
-            self.counters.read_lost += lost;
+            self.counters.read_overruns = self.counters.read_overruns.wrapping_add(1);
+            self.counters.read_lost = self.counters.read_lost.wrapping_add(lost);
         } else {
-            self.counters.poll_overruns += 1;
-            self.counters.poll_lost += lost;
+            self.counters.poll_overruns = self.counters.poll_overruns.wrapping_add(1);
+            self.counters.poll_lost = self.counters.poll_lost.wrapping_add(lost);
         }
         self.rx_seq = resume;
         self.housekeeping();
@@ -395,7 +408,8 @@ impl<'a> LossyConsumer<'a> {
         let err = match self.parts.cnc.ended(self.rx_seq) {
             Some(failed) => {
                 let total = self.parts.cnc.producer_counters().published_bytes;
-                self.counters.lost_bytes += total.wrapping_sub(self.bytes_before);
+                let lost = total.wrapping_sub(self.bytes_before);
+                self.counters.lost_bytes = self.counters.lost_bytes.wrapping_add(lost);
                 self.bytes_before = total;
                 if failed {
                     LossyTryRecvError::Failed

@@ -42,6 +42,8 @@ mod lossy;
 mod producer;
 #[cfg(feature = "alloc")]
 pub mod shape;
+#[cfg(all(test, feature = "std", not(milonga_loom)))]
+mod untrusted_tests;
 
 pub use batch::{Batch, BatchIter, Frag, FILTERED_RUN_MAX};
 pub use budget::Budget;

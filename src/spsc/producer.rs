@@ -10,7 +10,7 @@ use crate::dcache::{DCache, RegionMut};
 use crate::error::PublishError;
 use crate::fctl::{AllDetached, Fctl};
 use crate::frag::{Ctl, FragMeta, Header};
-use crate::liveness::{Hook, Resume};
+use crate::liveness::Hook;
 use crate::metrics::Metrics;
 use crate::seq;
 use crate::spsc::{Keep, Parts};
@@ -163,11 +163,12 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     /// A producer that takes over a stream another producer left at `at` (see
     /// [`Resume`]), watched by its storage owner's `hook`. It has no credits until it reads
     /// the consumers' progress, which its first publish does.
+    #[cfg(all(feature = "shm", unix, not(milonga_loom)))]
     pub(crate) fn resume(
         parts: Parts<'a>,
         fctl: Fctl<'a>,
         keep: Keep,
-        at: Resume,
+        at: crate::liveness::Resume,
         hook: Hook<'a>,
     ) -> Self {
         let mut p = Self::new(parts, fctl, keep);
@@ -545,8 +546,10 @@ impl<'a, W: WriteMode> Producer<'a, W> {
         self.tx_seq = seq::inc(seq, 1);
         self.cr_avail -= 1;
         self.cursor = DCache::after(at, len);
-        self.counters.published_frags += 1;
-        self.counters.published_bytes += len as u64;
+        // The counts wrap: a producer that took over a stream in shared memory resumed
+        // them from the region, which is untrusted.
+        self.counters.published_frags = self.counters.published_frags.wrapping_add(1);
+        self.counters.published_bytes = self.counters.published_bytes.wrapping_add(len as u64);
         self.parts
             .cnc
             .publish_tx(self.counters.published_frags, self.counters.published_bytes);

@@ -123,12 +123,13 @@ impl<'b, T: Pod> IntoIterator for &'b Batch<'_, '_, T> {
 
 /// The payload of a frag of a typed batch as a `&T`.
 #[inline(always)]
-fn cast<T: Pod>(payload: &[u8]) -> &T {
+fn cast<T: Pod>(payload: &[u8]) -> Option<&T> {
     // Every frag of a typed batch is exactly `size_of::<T>()` bytes (`Batch::check`), at
     // an 8-aligned address (the store's alignment guarantee, module docs), and
     // `align_of::<T>() <= 8` (checked at compile time by the constructors): the checked
-    // cast never fails.
-    bytemuck::from_bytes(payload)
+    // cast fails only if another process rewrote the frag's metadata since the check (a
+    // link in shared memory that a process corrupts). The batch then ends there.
+    bytemuck::try_from_bytes(payload).ok()
 }
 
 /// The values of a typed [`Batch`], in order, as `&T`.
@@ -142,7 +143,7 @@ impl<'b, T: Pod> Iterator for BatchIter<'b, T> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<&'b T> {
-        self.inner.next().map(|frag| cast(frag.payload()))
+        self.inner.next().and_then(|frag| cast(frag.payload()))
     }
 
     #[inline]
@@ -170,9 +171,10 @@ impl<'b, T: Pod> Iterator for FragIter<'b, T> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Frag<'b, T>> {
-        self.inner.next().map(|frag| Frag {
+        let frag = self.inner.next()?;
+        Some(Frag {
             meta: *frag.meta(),
-            value: cast(frag.payload()),
+            value: cast(frag.payload())?,
         })
     }
 
