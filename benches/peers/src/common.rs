@@ -60,7 +60,8 @@ impl Ctx {
         }
     }
 
-    fn fail(&self) {
+    /// Aborts the run: every thread's next busy-wait step fails with [`ABORTED`].
+    pub fn abort(&self) {
         self.abort.store(true, Ordering::Relaxed);
     }
 }
@@ -132,7 +133,8 @@ pub fn install_panic_hook() {
     }));
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> String {
+/// The text of a caught panic: the message the hook kept, or the payload.
+pub fn panic_text(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = LAST_PANIC.with(|p| p.borrow_mut().take()) {
         return s;
     }
@@ -157,7 +159,7 @@ pub fn guarded<T>(
         Err(p) => Err(format!("panicked: {}", panic_text(&*p))),
     };
     if r.is_err() {
-        ctx.fail();
+        ctx.abort();
     }
     r
 }

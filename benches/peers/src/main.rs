@@ -6,13 +6,15 @@
 //! cargo run --release --manifest-path benches/peers/Cargo.toml                 # the full run (about 3 minutes)
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- --quick      # a fast smoke run
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- --runs 9 --only ae
+//! cargo run --release --manifest-path benches/peers/Cargo.toml -- --only x     # across processes (about 2 minutes)
 //! ```
 //!
 //! Scenarios: (a) 8 B, (b) 64 B, (c) 1 KiB, (d) 10 KiB messages, msg/s and GiB/s;
 //! (e) ping-pong round-trip latency; (f) two producers and one consumer; (g) the physical
-//! reference (memcpy, and one cache line's round trip between the two cores). Scenario (f)
-//! has two milonga rows, one per multi-producer design (shared ring and fan-in); its ratios
-//! are to the faster of the two.
+//! reference (memcpy, and one cache line's round trip between the two cores); (x), not in the
+//! default run, the sizes and the ping-pong with producer and consumer in two processes
+//! (see [`xproc`]). Scenario (f) has two milonga rows, one per multi-producer design (shared
+//! ring and fan-in); its ratios are to the faster of the two.
 //!
 //! A peer whose delivery fails verification in any run (a value out of order, a torn or
 //! corrupt payload, an error, a panic, a stall) is reported as FAILED with the first thing
@@ -23,6 +25,7 @@ mod mpsc;
 mod pingpong;
 mod reference;
 mod tput;
+mod xproc;
 
 use std::time::{Duration, Instant};
 
@@ -42,7 +45,8 @@ fn usage(code: i32) -> ! {
          \n  --runs N        runs per peer and scenario; the median is reported (default 5, 1 with --quick)\
          \n  --quick         a fast smoke run: a tenth of the messages and round trips\
          \n  --only LETTERS  only these scenarios, e.g. `--only ae` (a-d sizes, e ping-pong,\
-         \n                  f 2 producers); g, the reference, always runs, so `--only g` runs just it"
+         \n                  f 2 producers, x across processes: not in the default); g, the\
+         \n                  reference, always runs, so `--only g` runs just it"
     );
     std::process::exit(code)
 }
@@ -645,6 +649,10 @@ fn machine() {
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(xproc::CHILD_ARG) {
+        xproc::child_main(args.collect());
+    }
     let opts = parse_opts();
     common::install_panic_hook();
     let t0 = Instant::now();
@@ -660,6 +668,9 @@ fn main() {
     }
     if opts.only.contains('f') {
         multi_producer(&opts);
+    }
+    if opts.only.contains('x') {
+        xproc::run(&opts);
     }
     println!("total time {:.0} s", t0.elapsed().as_secs_f64());
 }

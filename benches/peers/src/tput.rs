@@ -28,7 +28,7 @@ pub const fn batch_of(depth: usize) -> usize {
 
 /// Runs `producer` on the producer core and `consumer` (which returns the timed seconds)
 /// on the consumer core, behind a common start barrier.
-fn pair<P, C>(producer: P, consumer: C) -> Result<f64, String>
+pub fn pair<P, C>(producer: P, consumer: C) -> Result<f64, String>
 where
     P: FnOnce(&Ctx) -> Result<(), String> + Send,
     C: FnOnce(&Ctx) -> Result<f64, String> + Send,
