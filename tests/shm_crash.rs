@@ -380,13 +380,17 @@ fn a_dead_producer_without_reclaim_is_refused_by_name() {
     drain(&mut rx, 0, Some(3));
     let pid = kid.0.id();
     kid.kill();
-    // Nobody noticed yet (the consumer is not idle): the role still names the dead pid.
-    match link.producer() {
-        Err(milonga::shm::ShmError::HolderDied { pid: p, .. }) => assert_eq!(p, pid),
-        // Or the consumer's idle poll in `drain` already buried it.
-        Err(e) => panic!("{e}"),
-        Ok(_) => assert_eq!(link.status().producer.state, RoleState::Live),
-    }
+    // The consumer polled only while the producer lived, so nobody fenced the role: it
+    // still names the dead pid, and only an explicit reclaim takes it.
+    assert_eq!(
+        link.producer().err(),
+        Some(milonga::shm::ShmError::HolderDied {
+            role: milonga::shm::Role::Producer,
+            pid
+        })
+    );
+    assert_eq!(link.status().producer.state, RoleState::Dead);
+    assert!(link.reclaim_producer::<milonga::spsc::Exclusive>().is_ok());
 }
 
 #[test]
