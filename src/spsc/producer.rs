@@ -846,40 +846,8 @@ fn copy_in<W: WriteMode>(dcache: DCache<'_>, at: u32, payload: &[u8]) {
     } else {
         // SAFETY: as above; with no lossy readers, nobody else touches the region while
         // this single producer writes it.
-        copy_small(unsafe { dcache.payload_mut(at, len) }, payload);
+        unsafe { dcache.payload_mut(at, len) }.copy_from_slice(payload);
         dcache.written(at, len);
-    }
-}
-
-/// The `N` bytes of `src` at `i` (`i + N <= src.len()`), as a value.
-#[inline(always)]
-fn word<const N: usize>(src: &[u8], i: usize) -> [u8; N] {
-    let mut w = [0; N];
-    w.copy_from_slice(&src[i..i + N]);
-    w
-}
-
-/// `dst.copy_from_slice(src)`, with payloads of at most 16 bytes copied inline (two
-/// overlapping moves) instead of by a call to `memcpy`: the length of a payload is rarely
-/// known where it is copied, and a call costs more than such a copy (and makes the
-/// caller's loop spill its registers).
-#[inline(always)]
-fn copy_small(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    if n > 16 || dst.len() != n {
-        dst.copy_from_slice(src);
-    } else if n >= 8 {
-        let (a, b) = (word::<8>(src, 0), word::<8>(src, n - 8));
-        dst[..8].copy_from_slice(&a);
-        dst[n - 8..].copy_from_slice(&b);
-    } else if n >= 4 {
-        let (a, b) = (word::<4>(src, 0), word::<4>(src, n - 4));
-        dst[..4].copy_from_slice(&a);
-        dst[n - 4..].copy_from_slice(&b);
-    } else if n > 0 {
-        dst[0] = src[0];
-        dst[n / 2] = src[n / 2];
-        dst[n - 1] = src[n - 1];
     }
 }
 
