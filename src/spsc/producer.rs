@@ -550,9 +550,9 @@ impl<'a, W: WriteMode> Producer<'a, W> {
     // 200k and 400k messages):
     //   try_publish                                44   (rtrb push 28)
     //   try_publish_batch_in_place, batches of 32  19   (disruptor try_batch_publish 8)
-    //   try_publish_batch, batches of 32           97   (with the caller building the
-    //     slice of headers and payloads; try_publish of a slice whose length is not
-    //     known at compile time: 104)
+    //   try_publish_batch, batches of 32          108   (with the caller building the
+    //     slice of headers and payloads, and a call to memcpy per payload, whose length
+    //     is not known where it is copied)
     // Measured with `benches/peers` `prof` (see its docs for the callgrind commands):
     //   prof st m-poll 8 N; PCHUNK=32 prof st m-bp-batch 8 N; prof st m-bpc-batch 8 N;
     //   prof st rtrb 8 N; prof st dis-bp 8 N.
