@@ -46,11 +46,11 @@ mkdir -p "$logs"
 # `lib:<module path>` for the root crate's unit tests under that path.
 order=(slot_publish slot_acquire seqlock_fence fseq_publish fseq_acquire cnc_release cnc_acquire credit_take credit_share producer_leave admit_acquire admit_release)
 declare -A must_fail=(
-    [slot_publish]='publish_read lib:mcache::loom_tests credit_refill batch_commit halt_drain lossy_read broadcast_credits mpsc_claim mpsc_abandon mpsc_fan_in'
-    [slot_acquire]='publish_read lib:mcache::loom_tests credit_refill batch_commit halt_drain lossy_read broadcast_credits mpsc_fan_in'
+    [slot_publish]='publish_read lib:mcache::loom_tests credit_refill batch_commit batch_publish halt_drain lossy_read broadcast_credits mpsc_claim mpsc_abandon mpsc_fan_in'
+    [slot_acquire]='publish_read lib:mcache::loom_tests credit_refill batch_commit batch_publish halt_drain lossy_read broadcast_credits mpsc_fan_in'
     [seqlock_fence]='lib:mcache::loom_tests lossy_read'
-    [fseq_publish]='credit_refill batch_commit broadcast_credits'
-    [fseq_acquire]='credit_refill batch_commit broadcast_credits'
+    [fseq_publish]='credit_refill batch_commit batch_publish broadcast_credits'
+    [fseq_acquire]='credit_refill batch_commit batch_publish broadcast_credits'
     [cnc_release]='halt_drain publish_read'
     [cnc_acquire]='halt_drain publish_read'
     [credit_take]='mpsc_claim'
