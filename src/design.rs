@@ -53,6 +53,17 @@
 //! producer lapped it (possible only for a lossy reader). It then loads the body; a lossy
 //! reader fences and re-loads the seq, and throws the read away if it changed.
 //!
+//! A **batch publish** ([`try_publish_batch`](crate::spsc::Producer::try_publish_batch),
+//! [`try_publish_batch_in_place`](crate::spsc::Producer::try_publish_batch_in_place))
+//! changes nothing a reader sees: it takes the credits of all its frags at once (all or
+//! nothing; a batch longer than `cr_max` is refused), then publishes each frag by the
+//! steps above, in seq order, and updates the producer's counters and their published copy
+//! once, at its end. Each frag is visible as soon as its seq is stored, so a consumer may
+//! read the first frags of a batch while the producer still writes the rest. An in-place
+//! batch lends the closure that fills a frag a `&mut [u8]` for that call only, and
+//! publishes the frag after the call returned, so no borrow covers published memory; if
+//! the closure panics, the frags before it stay published and counted.
+//!
 //! No `&` or `&mut` to memory another thread may be writing ever exists: every shared
 //! field is an atomic, and payload borrows exist only where the protocol forbids writes.
 //!
@@ -148,8 +159,9 @@
 //! - A producer that died is *fenced* by the first consumer that notices (compare-exchange
 //!   of its role word from live to fenced), which closes the stream on its behalf at the
 //!   seq after the last frag it published, then marks the role dead. That seq is found
-//!   without trusting anything: the producer counts a frag right after publishing it, so
-//!   the counters are at most one frag behind the ring, and the slots after that point are
+//!   without trusting anything: the producer counts a frag right after publishing it (a
+//!   batch publish counts its frags once, at its end), so the counters are at most one
+//!   batch, `cr_max <= depth` frags, behind the ring, and the slots after that point are
 //!   read with validated reads. Consumers drain and see the stream failed.
 //! - A producer that takes the role over finds the same point, continues after it (its
 //!   next payload goes after the last one, whose metadata is bounds-checked), and reopens
