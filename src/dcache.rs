@@ -284,6 +284,14 @@ impl<'a> DCache<'a> {
         at + words_small(sz) as u32
     }
 
+    /// [`after`](Self::after) for a region that may be outside the store (a prefetch hint
+    /// taken from unchecked metadata): wraps instead of overflowing.
+    #[inline(always)]
+    pub(crate) fn after_hint(at: u32, sz: usize) -> u32 {
+        // `sz` came from a 16-bit field: no overflow before the cast.
+        at.wrapping_add(((sz & 0xffff) + (WORD_SZ - 1)) as u32 >> 3)
+    }
+
     /// Metadata names a region inside the store and within the mtu. Untrusted metadata
     /// must pass this before any address is formed from it.
     #[inline(always)]

@@ -418,7 +418,12 @@ fn ping_pong(opts: &Opts, refs: &Reference) {
         Peer {
             name: "milonga",
             run: pingpong::milonga,
-            note: "try_publish / poll",
+            note: "try_publish / try_recv",
+        },
+        Peer {
+            name: "milonga (batch)",
+            run: pingpong::milonga_batch,
+            note: "try_publish / try_batch",
         },
         Peer {
             name: SIG_NAME,
@@ -498,12 +503,18 @@ fn ping_pong(opts: &Opts, refs: &Reference) {
             } => println!("    {:<22} {}", p.name, failed_text(*failed, *runs, first)),
         }
     }
-    if let (Some((m, p99)), Some((am, ap))) = (base, refs.rtt) {
-        println!(
-            "    milonga's round trip = {:.2}x the cache-line round trip (median {am:.0} ns), p99 {:.2}x ({ap:.0} ns)",
-            m / am,
-            p99 / ap
-        );
+    if let Some((am, ap)) = refs.rtt {
+        // milonga's two reads, `try_recv` (row 0) and a one-frag `try_batch` (row 1).
+        for (o, read) in outcomes.iter().zip(["try_recv", "try_batch"]) {
+            if let Outcome::Ok(v) = o {
+                let (m, p99) = stats(v);
+                println!(
+                    "    milonga's round trip with {read} = {:.2}x the cache-line round trip (median {am:.0} ns), p99 {:.2}x ({ap:.0} ns)",
+                    m / am,
+                    p99 / ap
+                );
+            }
+        }
     }
     println!("    (ratios: peer latency / milonga latency; above 1 is slower than milonga)");
     println!();

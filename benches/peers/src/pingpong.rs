@@ -142,6 +142,55 @@ pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
     )
 }
 
+/// milonga reading with `try_batch` (a budget of 256 frags) instead of `try_recv`: with one
+/// message in flight each batch holds one frag, so this row is the cost of a one-frag batch.
+pub fn milonga_batch(rounds: usize) -> Result<Vec<u64>, String> {
+    use milonga::spsc::{Budget, Link};
+    use milonga::{Header, PublishError, TryRecvError};
+    let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
+    let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
+    let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
+    fn send(tx: &mut milonga::spsc::Producer<'_>, v: u64) -> Result<bool, String> {
+        match tx.try_publish(Header::new(v), &v.to_le_bytes()) {
+            Ok(_) => Ok(true),
+            Err(PublishError::NoCredits) => Ok(false),
+            Err(e) => Err(format!("publish: {e}")),
+        }
+    }
+    fn recv(rx: &mut milonga::spsc::Consumer<'_>) -> Result<Option<u64>, String> {
+        let budget = Budget::frags(256).map_err(|e| format!("budget: {e}"))?;
+        match rx.try_batch(budget) {
+            Ok(batch) => {
+                if batch.len() != 1 {
+                    return Err(format!(
+                        "a batch of {} with one message in flight",
+                        batch.len()
+                    ));
+                }
+                let frag = batch
+                    .iter()
+                    .next()
+                    .ok_or_else(|| "a batch of one with no frag".to_string())?;
+                let p: [u8; 8] = frag
+                    .payload()
+                    .try_into()
+                    .map_err(|_| format!("payload of {} bytes", frag.payload().len()))?;
+                batch.commit();
+                Ok(Some(u64::from_le_bytes(p)))
+            }
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(e) => Err(format!("recv: {e}")),
+        }
+    }
+    core(
+        rounds,
+        move |v| send(&mut a_tx, v),
+        move || recv(&mut b_rx),
+        move || recv(&mut a_rx),
+        move |v| send(&mut b_tx, v),
+    )
+}
+
 /// milonga with the value in the frag's `sig` and an empty payload (the metadata ring
 /// alone): an extra row, to show what the payload indirection costs a round trip.
 pub fn milonga_sig(rounds: usize) -> Result<Vec<u64>, String> {
