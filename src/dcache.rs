@@ -31,6 +31,9 @@ use crate::sync::{AtomicU64, Ordering::Relaxed, Ref, Track};
 /// in 8-byte words within it ([`FragMeta::offset`](crate::FragMeta::offset)).
 pub const CHUNK_SZ: usize = 64;
 
+/// A [`DCache::next_hint`] that names no region: nothing to prefetch.
+pub(crate) const NO_HINT: u32 = u32::MAX;
+
 /// Bytes in one word: the unit of payload addressing.
 pub(crate) const WORD_SZ: usize = 8;
 
@@ -284,12 +287,22 @@ impl<'a> DCache<'a> {
         at + words_small(sz) as u32
     }
 
-    /// [`after`](Self::after) for a region that may be outside the store (a prefetch hint
-    /// taken from unchecked metadata): wraps instead of overflowing.
+    /// Where the producer will most likely place the payload after one of `sz` bytes at
+    /// word `at`, as a prefetch hint: [`NO_HINT`] after a payload larger than a chunk.
+    /// Wraps instead of overflowing: `at` and `sz` may come from unchecked metadata.
+    ///
+    /// (Large payloads get no hint: their first line is a small part of their cost, and
+    /// a consumer that prefetches the line the producer is about to fill takes it from
+    /// the producer's cache while its copy runs. Measured: 10 KiB payloads through batch
+    /// reads at 20-22 GiB/s with the hint against 31-32 without.)
     #[inline(always)]
-    pub(crate) fn after_hint(at: u32, sz: usize) -> u32 {
-        // `sz` came from a 16-bit field: no overflow before the cast.
-        at.wrapping_add(((sz & 0xffff) + (WORD_SZ - 1)) as u32 >> 3)
+    pub(crate) fn next_hint(at: u32, sz: usize) -> u32 {
+        if sz > CHUNK_SZ {
+            NO_HINT
+        } else {
+            // `sz <= 64`: at most 8 words.
+            at.wrapping_add(words_small(sz) as u32)
+        }
     }
 
     /// Metadata names a region inside the store and within the mtu. Untrusted metadata
@@ -332,13 +345,13 @@ impl<'a> DCache<'a> {
     }
 
     /// Hints the CPU to start loading the first line of the region at word `at` (a guess:
-    /// it may be out of bounds, or not yet written). A prefetch reads nothing into the
-    /// program and cannot fault; it only lets a payload's cache miss overlap another one.
-    /// A no-op off x86-64, and under Miri and loom.
+    /// it may be out of bounds, or not yet written), unless `at` is [`NO_HINT`]. A
+    /// prefetch reads nothing into the program and cannot fault; it only lets a payload's
+    /// cache miss overlap another one. A no-op off x86-64, and under Miri and loom.
     #[inline(always)]
     pub(crate) fn prefetch(&self, at: u32) {
         #[cfg(all(target_arch = "x86_64", not(miri), not(milonga_loom)))]
-        {
+        if at != NO_HINT {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let p = self.base(at) as *const i8;
             // SAFETY: a prefetch does not access memory in the abstract machine and never

@@ -324,7 +324,7 @@ impl<'a> Consumer<'a> {
                         continue;
                     }
                     let payload = self.payload(&meta)?;
-                    self.next_offset = DCache::after(meta.offset, meta.sz as usize);
+                    self.next_offset = DCache::next_hint(meta.offset, meta.sz as usize);
                     return Ok((meta, payload));
                 }
                 Read::NotYet => return Err(self.idle()),
@@ -560,7 +560,7 @@ impl<'a> Consumer<'a> {
         let (offset, sz) = self
             .mcache
             .loc_gated(seq::inc(run.start, run.raw as u64 - 1));
-        self.next_offset = DCache::after_hint(offset, sz);
+        self.next_offset = DCache::next_hint(offset, sz);
     }
 
     /// The batch scan without a filter, for a budget whose bytes cannot bind (`max_frags`
@@ -598,7 +598,7 @@ impl<'a> Consumer<'a> {
             bytes += last.1;
             len += 1;
         }
-        self.next_offset = DCache::after_hint(last.0, last.1);
+        self.next_offset = DCache::next_hint(last.0, last.1);
         Ok(Run {
             start,
             raw: len,
@@ -859,6 +859,7 @@ impl fmt::Debug for ReadGuard<'_, '_> {
 
 #[cfg(all(test, feature = "std", not(milonga_loom)))]
 mod tests {
+    use crate::dcache::NO_HINT;
     use crate::frag::Header;
     use crate::spsc::{Budget, Link};
 
@@ -906,6 +907,27 @@ mod tests {
             publish(1);
             assert_ne!(next_payload(&rx), 0, "read {read}: the store wrapped");
             assert_eq!(rx.next_offset, next_payload(&rx), "after read {read}");
+        }
+    }
+
+    /// After a payload larger than a chunk, by either read, the consumer prefetches
+    /// nothing (see `DCache::next_hint`); after a small one it expects the next again.
+    #[test]
+    fn no_read_expects_a_payload_after_one_larger_than_a_chunk() {
+        let (mut tx, mut rx) = Link::builder().depth(8).mtu(200).heap_pair().unwrap();
+        // Placed at words 0 (9 words), 9 (1), 16 (25: a payload larger than a chunk
+        // starts one) and 48 (8: a chunk's payload never crosses one), so the producer's
+        // cursor is 10 after the second and 56 after the fourth.
+        let cursors = [0, 10, 0, 56];
+        for (i, sz) in [65usize, 8, 200, 64].into_iter().enumerate() {
+            tx.try_publish(Header::new(0), &[1; 200][..sz]).unwrap();
+            if i % 2 == 0 {
+                drop(rx.try_recv().unwrap());
+            } else {
+                rx.try_batch(Budget::frags(4).unwrap()).unwrap().commit();
+            }
+            let expected = if sz > 64 { NO_HINT } else { cursors[i] };
+            assert_eq!(rx.next_offset, expected, "after a payload of {sz} bytes");
         }
     }
 }
