@@ -303,8 +303,8 @@ impl<'a> Consumer<'a> {
     //     the scan about 13 (a seq poll and a size load per frag), the iteration about 25
     //     (the slot's body, the region's bounds check, the reached mark), the caller 15
     //   try_batch, batches of 1         120   (a ping-pong's read; the scan prefetches the
-    //     next payload's line as try_recv does, which took a batch ping-pong from 240 to
-    //     180 ns, the same as try_recv's)
+    //     next payload's line as try_recv does, which took a batch ping-pong from 231-240
+    //     to 171-190 ns, against try_recv's 161-180)
     // Measured with `benches/peers` `prof` (see its docs for the callgrind commands):
     //   prof st m-poll 8 N; prof st m-batch 8 N 128 128; prof st m-batch 8 N 128 1;
     //   prof st rtrb 8 N; prof st rtrb-chunk 8 N; prof st dis 8 N.
@@ -865,7 +865,8 @@ mod tests {
 
     /// The prefetch hint: after each kind of read (one frag, a batch of the seq-only scan,
     /// a batch of the full scan), the consumer expects the next payload exactly where the
-    /// producer places it (payloads of 1 and 3 words, that never cross a chunk, and no wrap of the store).
+    /// producer places it (payloads of 1 and 3 words, that never cross a chunk, and no
+    /// wrap of the store).
     #[test]
     fn every_read_expects_the_next_payload_where_the_producer_places_it() {
         let (mut tx, mut rx) = Link::builder().depth(16).mtu(24).heap_pair().unwrap();
