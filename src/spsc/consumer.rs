@@ -67,7 +67,7 @@ pub struct Consumer<'a> {
     /// Where the producer will most likely place the next payload: just after the last
     /// one this consumer was lent (prefetched by [`try_recv`](Self::try_recv) and
     /// [`try_batch`](Self::try_batch) while they check the slot, so the two cache misses of
-    /// a frag overlap).
+    /// a frag overlap), or `NO_HINT` after a payload larger than a chunk.
     next_offset: u32,
     release_every: u64,
     filter: Option<SigFilter<'a>>,

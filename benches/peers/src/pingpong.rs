@@ -106,20 +106,34 @@ fn typed<Tx: Send, Rx: Send>(
     )
 }
 
+/// The two links of milonga's ping-pong rows that carry the value in an 8-byte payload.
+type MilongaPair = (
+    milonga::spsc::Producer<'static>,
+    milonga::spsc::Consumer<'static>,
+);
+
+fn milonga_links() -> Result<(MilongaPair, MilongaPair), String> {
+    use milonga::spsc::Link;
+    let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
+    let a = link().map_err(|e| format!("build: {e}"))?;
+    let b = link().map_err(|e| format!("build: {e}"))?;
+    Ok((a, b))
+}
+
+/// `try_publish` of the value as an 8-byte payload: `Ok(false)` when out of credits.
+fn milonga_send(tx: &mut milonga::spsc::Producer<'_>, v: u64) -> Result<bool, String> {
+    use milonga::{Header, PublishError};
+    match tx.try_publish(Header::new(v), &v.to_le_bytes()) {
+        Ok(_) => Ok(true),
+        Err(PublishError::NoCredits) => Ok(false),
+        Err(e) => Err(format!("publish: {e}")),
+    }
+}
+
 /// milonga: `try_publish` of 8 bytes, `poll` with a read guard.
 pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
-    use milonga::spsc::Link;
-    use milonga::{Header, PublishError, TryRecvError};
-    let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
-    let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
-    let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
-    fn send(tx: &mut milonga::spsc::Producer<'_>, v: u64) -> Result<bool, String> {
-        match tx.try_publish(Header::new(v), &v.to_le_bytes()) {
-            Ok(_) => Ok(true),
-            Err(PublishError::NoCredits) => Ok(false),
-            Err(e) => Err(format!("publish: {e}")),
-        }
-    }
+    use milonga::TryRecvError;
+    let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = milonga_links()?;
     fn recv(rx: &mut milonga::spsc::Consumer<'_>) -> Result<Option<u64>, String> {
         match rx.try_recv() {
             Ok(frag) => {
@@ -135,28 +149,19 @@ pub fn milonga(rounds: usize) -> Result<Vec<u64>, String> {
     }
     core(
         rounds,
-        move |v| send(&mut a_tx, v),
+        move |v| milonga_send(&mut a_tx, v),
         move || recv(&mut b_rx),
         move || recv(&mut a_rx),
-        move |v| send(&mut b_tx, v),
+        move |v| milonga_send(&mut b_tx, v),
     )
 }
 
 /// milonga reading with `try_batch` (a budget of 256 frags) instead of `try_recv`: with one
 /// message in flight each batch holds one frag, so this row is the cost of a one-frag batch.
 pub fn milonga_batch(rounds: usize) -> Result<Vec<u64>, String> {
-    use milonga::spsc::{Budget, Link};
-    use milonga::{Header, PublishError, TryRecvError};
-    let link = || Link::builder().depth(DEPTH).mtu(8).heap_pair();
-    let (mut a_tx, mut a_rx) = link().map_err(|e| format!("build: {e}"))?;
-    let (mut b_tx, mut b_rx) = link().map_err(|e| format!("build: {e}"))?;
-    fn send(tx: &mut milonga::spsc::Producer<'_>, v: u64) -> Result<bool, String> {
-        match tx.try_publish(Header::new(v), &v.to_le_bytes()) {
-            Ok(_) => Ok(true),
-            Err(PublishError::NoCredits) => Ok(false),
-            Err(e) => Err(format!("publish: {e}")),
-        }
-    }
+    use milonga::spsc::Budget;
+    use milonga::TryRecvError;
+    let ((mut a_tx, mut a_rx), (mut b_tx, mut b_rx)) = milonga_links()?;
     fn recv(rx: &mut milonga::spsc::Consumer<'_>) -> Result<Option<u64>, String> {
         let budget = Budget::frags(256).map_err(|e| format!("budget: {e}"))?;
         match rx.try_batch(budget) {
@@ -184,10 +189,10 @@ pub fn milonga_batch(rounds: usize) -> Result<Vec<u64>, String> {
     }
     core(
         rounds,
-        move |v| send(&mut a_tx, v),
+        move |v| milonga_send(&mut a_tx, v),
         move || recv(&mut b_rx),
         move || recv(&mut a_rx),
-        move |v| send(&mut b_tx, v),
+        move |v| milonga_send(&mut b_tx, v),
     )
 }
 
